@@ -1,0 +1,262 @@
+"""Audio sinks: speaker (PortAudio), WAV file, raw PCM to stdout, and nowhere.
+
+All sinks share one queue discipline: ``play`` enqueues and returns at once,
+``wait_done`` blocks until everything queued was played, ``stop`` drops what
+is queued (barge-in).  File and stdout sinks can be paced like a real speaker
+so timings and barge-in behave the same headless.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import AudioError
+from .buffer import resample
+from .wav import WavWriter
+
+_LOGGER = logging.getLogger(__name__)
+
+BLOCK_SECONDS = 0.02
+
+
+def volume_gain(volume: int) -> float:
+    """Percent to amplitude: a squared curve, so 50 % sounds about half as loud."""
+    return (max(0, min(volume, 100)) / 100.0) ** 2
+
+
+class AudioSink:
+    """Queue of int16 chunks at one sample rate, drained by a device or a paced thread."""
+
+    name = "sink"
+
+    def __init__(self, *, volume: int = 100) -> None:
+        self.volume = volume
+        self.rate = 0
+        self._chunks: collections.deque[np.ndarray] = collections.deque()
+        self._offset = 0  # samples of _chunks[0] already played
+        self._cond = threading.Condition()
+        self.samples_played = 0
+
+    # -- producer side ------------------------------------------------------
+    def play(self, samples: np.ndarray, rate: int) -> None:
+        """Queue audio for playback; returns immediately."""
+        if not len(samples):
+            return
+        if not self.rate:
+            self._open(rate)
+        if rate != self.rate:
+            samples = resample(samples, rate, self.rate)
+        gain = volume_gain(self.volume)
+        if gain != 1.0:
+            samples = (samples.astype(np.float32) * gain).astype(np.int16)
+        with self._cond:
+            self._chunks.append(samples)
+            self._cond.notify_all()
+
+    def queued_seconds(self) -> float:
+        with self._cond:
+            total = sum(len(c) for c in self._chunks) - self._offset
+        return total / self.rate if self.rate else 0.0
+
+    def wait_done(self, timeout: float | None = None) -> bool:
+        """Block until the queue is empty; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._chunks:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def stop(self) -> None:
+        """Drop everything queued (barge-in)."""
+        with self._cond:
+            self._chunks.clear()
+            self._offset = 0
+            self._cond.notify_all()
+
+    # -- consumer side ------------------------------------------------------
+    def _take(self, out: np.ndarray) -> int:
+        """Fill ``out`` from the queue; returns samples written (rest zeroed)."""
+        written = 0
+        with self._cond:
+            while written < len(out) and self._chunks:
+                head = self._chunks[0]
+                n = min(len(out) - written, len(head) - self._offset)
+                out[written : written + n] = head[self._offset : self._offset + n]
+                written += n
+                self._offset += n
+                if self._offset >= len(head):
+                    self._chunks.popleft()
+                    self._offset = 0
+            if not self._chunks:
+                self._cond.notify_all()
+        out[written:] = 0
+        self.samples_played += written
+        return written
+
+    def _open(self, rate: int) -> None:
+        self.rate = rate
+
+    def close(self) -> None:
+        self.stop()
+
+
+class PacedSink(AudioSink):
+    """Drains the queue on a thread, in real time when ``realtime``, writing blocks somewhere."""
+
+    def __init__(self, *, realtime: bool, volume: int = 100) -> None:
+        super().__init__(volume=volume)
+        self.realtime = realtime
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def _open(self, rate: int) -> None:
+        super()._open(rate)
+        self._thread = threading.Thread(target=self._drain, name=f"{self.name}-player", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        block = np.zeros(int(self.rate * BLOCK_SECONDS), dtype=np.int16)
+        next_due = time.monotonic()
+        while True:
+            with self._cond:
+                while not self._chunks and not self._closing:
+                    self._cond.wait()
+                    next_due = time.monotonic()
+                if self._closing and not self._chunks:
+                    return
+            n = self._take(block)
+            if n:
+                self._emit(block[:n])
+            if self.realtime:
+                next_due += n / self.rate
+                delay = next_due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+
+    def _emit(self, samples: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.wait_done(timeout=None if not self.realtime else 60.0)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+
+class WavSink(PacedSink):
+    """Everything played goes into one WAV file (at the first chunk's rate)."""
+
+    def __init__(self, path: Path | str, *, realtime: bool = False, volume: int = 100) -> None:
+        super().__init__(realtime=realtime, volume=volume)
+        self.path = Path(path)
+        self.name = f"wav:{self.path.name}"
+        self._writer: WavWriter | None = None
+
+    def _open(self, rate: int) -> None:
+        self._writer = WavWriter(self.path, rate)
+        super()._open(rate)
+
+    def _emit(self, samples: np.ndarray) -> None:
+        assert self._writer is not None
+        self._writer.write(samples)
+
+    def close(self) -> None:
+        super().close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+class PcmStreamSink(PacedSink):
+    """Raw s16le PCM to a binary stream (``-`` = stdout); the rate is the voice's."""
+
+    def __init__(self, stream: BinaryIO | None = None, *, realtime: bool = False, volume: int = 100) -> None:
+        super().__init__(realtime=realtime, volume=volume)
+        self.name = "stdout"
+        self._stream = stream or sys.stdout.buffer
+
+    def _emit(self, samples: np.ndarray) -> None:
+        self._stream.write(samples.astype("<i2").tobytes())
+        self._stream.flush()
+
+
+class NullSink(PacedSink):
+    """Plays into nothing, in real time (headless without an output device)."""
+
+    name = "null"
+
+    def __init__(self, *, realtime: bool = True, volume: int = 100) -> None:
+        super().__init__(realtime=realtime, volume=volume)
+
+    def _emit(self, samples: np.ndarray) -> None:
+        pass
+
+
+class SpeakerSink(AudioSink):
+    """PortAudio output stream whose callback drains the queue."""
+
+    def __init__(self, device: str = "default", *, volume: int = 100) -> None:
+        super().__init__(volume=volume)
+        self.name = f"speaker:{device}"
+        self._device_spec = device
+        self._stream: Any = None
+
+    def _open(self, rate: int) -> None:
+        from .source import find_device
+
+        try:
+            import sounddevice as sd
+
+            device = find_device(self._device_spec, kind="output")
+            try:
+                sd.check_output_settings(device=device, samplerate=rate, channels=1, dtype="int16")
+            except Exception:  # noqa: BLE001 - play at the device's rate instead
+                rate = int(sd.query_devices(device, "output")["default_samplerate"])
+            self._stream = sd.OutputStream(
+                samplerate=rate,
+                channels=1,
+                dtype="int16",
+                device=device,
+                callback=self._callback,
+                blocksize=int(rate * BLOCK_SECONDS),
+            )
+            self._stream.start()
+        except AudioError:
+            raise
+        except Exception as err:
+            raise AudioError(
+                "playback-unavailable", f"cannot open playback device {self._device_spec!r}: {err}"
+            ) from err
+        super()._open(rate)
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
+        self._take(outdata[:, 0])
+
+    def close(self) -> None:
+        super().close()
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+
+def earcon(rate: int) -> np.ndarray:
+    """A short rising two-tone chime, generated (no asset file)."""
+    tones = []
+    for freq in (880.0, 1320.0):
+        t = np.arange(int(rate * 0.07)) / rate
+        envelope = np.sin(np.pi * t / t[-1]) ** 2
+        tones.append(0.25 * envelope * np.sin(2 * np.pi * freq * t))
+    return (np.concatenate(tones) * 32767).astype(np.int16)

@@ -1,0 +1,118 @@
+"""Sentence chunking of a streaming LLM reply, so speech starts with the first sentence.
+
+Pure text processing: tokens in, speakable chunks out.  The first chunk may
+end at a clause (comma, semicolon, colon) once it is long enough, because
+the listener waits for it; later chunks end at sentences.
+"""
+
+from __future__ import annotations
+
+import re
+
+ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "approx",
+        "dept",
+        "est",
+        "fig",
+        "inc",
+        "ltd",
+        "no",
+        "vol",
+        "mt",
+        "ave",
+    ]
+)
+SENTENCE_END = ".!?…"
+CLAUSE_END = ",;:"
+MAX_CHUNK_CHARS = 240
+_MARKUP = re.compile(r"[*_`#>|~]+|\[(?:[^\]]*)\]\((?:[^)]*)\)")
+_SPACES = re.compile(r"\s+")
+
+
+def speakable(text: str) -> str:
+    """Strip markdown and emoji that a voice would read out or choke on."""
+    text = _MARKUP.sub(" ", text)
+    text = "".join(ch for ch in text if ord(ch) < 0x2190 or ch in "…")
+    return _SPACES.sub(" ", text).strip()
+
+
+class SentenceChunker:
+    """Accumulate streamed text and emit sentences (and an early first clause)."""
+
+    def __init__(self, first_chunk_chars: int = 24, max_chars: int = MAX_CHUNK_CHARS, *, hold_chars: int = 0) -> None:
+        self.first_chunk_chars = first_chunk_chars
+        self.max_chars = max_chars
+        self.hold_chars = hold_chars
+        """Emit nothing until this much text exists (models Home Assistant's ~60-character start)."""
+        self._seen = 0
+        self._buffer = ""
+        self.emitted = 0
+
+    def push(self, text: str) -> list[str]:
+        """Add streamed text; return the chunks that are complete now."""
+        self._buffer += text
+        self._seen += len(text)
+        chunks: list[str] = []
+        if self._seen < self.hold_chars:
+            return chunks
+        while (cut := self._find_cut()) is not None:
+            chunk, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:].lstrip()
+            if chunk:
+                chunks.append(chunk)
+                self.emitted += 1
+        return chunks
+
+    def flush(self) -> str | None:
+        """The remaining text at the end of the reply."""
+        rest, self._buffer = self._buffer.strip(), ""
+        if rest:
+            self.emitted += 1
+            return rest
+        return None
+
+    def _find_cut(self) -> int | None:
+        text = self._buffer
+        for i, ch in enumerate(text[:-1]):
+            if ch in SENTENCE_END and text[i + 1].isspace() and not self._is_abbreviation(text, i):
+                return i + 1
+        if self.emitted == 0 and self.first_chunk_chars:
+            cut = self._clause_cut(text)
+            if cut is not None:
+                return cut
+        if len(text) > self.max_chars:
+            space = text.rfind(" ", 0, self.max_chars)
+            return space if space > 0 else self.max_chars
+        return None
+
+    def _clause_cut(self, text: str) -> int | None:
+        for i in range(self.first_chunk_chars, len(text) - 1):
+            if text[i] in CLAUSE_END and text[i + 1].isspace() and not text[i - 1].isdigit():
+                return i + 1
+        return None
+
+    @staticmethod
+    def _is_abbreviation(text: str, dot: int) -> bool:
+        if text[dot] != ".":
+            return False
+        start = dot
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        word = text[start:dot].lower().strip("(\"'")
+        if word in ABBREVIATIONS or "." in word:  # "e.g.", "U.S."
+            return True
+        # Single letters ("J. Smith", "U.S.") are initials, not sentence ends.
+        letters = word.replace(".", "")
+        return len(letters) == 1 and letters.isalpha() and letters not in ("i", "a")

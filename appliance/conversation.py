@@ -1,0 +1,48 @@
+"""The running conversation: the last few exchanges, forgotten after a quiet spell."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from .llm import Message
+
+
+@dataclass(frozen=True)
+class Exchange:
+    user: str
+    assistant: str
+    at: float
+    """Unix seconds."""
+
+
+class Conversation:
+    """Builds the LLM's messages: system prompt, recent exchanges, the new request."""
+
+    def __init__(self, system_prompt: str, *, max_turns: int = 4, timeout_s: float = 300.0) -> None:
+        self.system_prompt = system_prompt
+        self.timeout_s = timeout_s
+        self._turns: deque[Exchange] = deque(maxlen=max(max_turns, 1))
+        self._keep = max_turns
+
+    def add(self, user: str, assistant: str, *, now: float | None = None) -> None:
+        if self._keep and user and assistant:
+            self._turns.append(Exchange(user, assistant, time.time() if now is None else now))
+
+    def recent(self, *, now: float | None = None) -> list[Exchange]:
+        now = time.time() if now is None else now
+        if self._turns and self.timeout_s and now - self._turns[-1].at > self.timeout_s:
+            self._turns.clear()
+        return list(self._turns)
+
+    def messages(self, request: str, *, now: float | None = None) -> list[Message]:
+        out: list[Message] = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        for exchange in self.recent(now=now):
+            out.append({"role": "user", "content": exchange.user})
+            out.append({"role": "assistant", "content": exchange.assistant})
+        out.append({"role": "user", "content": request})
+        return out
+
+    def clear(self) -> None:
+        self._turns.clear()

@@ -1,0 +1,162 @@
+"""The event vocabulary: small frozen dataclasses that every stage publishes.
+
+Stages never call MQTT, GPIO or SQLite; they publish one of these on the bus
+and whoever cares subscribes.  Times are Unix seconds (``ts``) unless a field
+says otherwise; ``at_s`` fields are seconds on the audio timeline of the
+current input (0 = first captured sample).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Stage(str, Enum):
+    """Where the pipeline is; published as the ``stage`` state."""
+
+    IDLE = "idle"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class; ``name`` is the wire name (MQTT topic leaf, log tag)."""
+
+    ts: float = field(default_factory=_now, kw_only=True)
+    """Unix time the event was created, seconds."""
+
+    name = "event"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form with the event name."""
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, Enum):
+                data[key] = value.value
+        return {"event": self.name, **data}
+
+
+@dataclass(frozen=True)
+class StageChanged(Event):
+    stage: Stage
+    turn_id: int = 0
+    name = "stage"
+
+
+@dataclass(frozen=True)
+class WakeDetected(Event):
+    model: str
+    score: float
+    """Model output in 0..1 at the moment of detection."""
+    at_s: float
+    """Audio-timeline seconds of the frame that triggered."""
+    during_reply: bool = False
+    """True when this wake word interrupted a reply (barge-in)."""
+    name = "wake"
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    at_s: float
+    name = "speech_started"
+
+
+@dataclass(frozen=True)
+class SpeechEnded(Event):
+    at_s: float
+    """Audio-timeline seconds of the end of the last voiced frame."""
+    endpoint_at_s: float
+    """Audio-timeline seconds at which the endpoint closed."""
+    name = "speech_ended"
+
+
+@dataclass(frozen=True)
+class TranscriptPartial(Event):
+    text: str
+    name = "transcript_partial"
+
+
+@dataclass(frozen=True)
+class Transcript(Event):
+    text: str
+    language: str = "en"
+    audio_s: float = 0.0
+    """Length of the transcribed audio, seconds."""
+    stt_s: float = 0.0
+    """Wall-clock seconds the recogniser took."""
+    name = "transcript"
+
+
+@dataclass(frozen=True)
+class ReplySentence(Event):
+    text: str
+    index: int
+    name = "reply_sentence"
+
+
+@dataclass(frozen=True)
+class Reply(Event):
+    text: str
+    interrupted: bool = False
+    turn_id: int = 0
+    name = "reply"
+
+
+@dataclass(frozen=True)
+class TurnFinished(Event):
+    turn_id: int
+    outcome: str
+    """``answered``, ``no-speech``, ``interrupted``, ``cancelled`` or ``failed``."""
+    transcript: str = ""
+    reply: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Per-stage seconds (names as in ``appliance converse --json``)."""
+    name = "turn"
+
+
+@dataclass(frozen=True)
+class ErrorRaised(Event):
+    code: str
+    message: str
+    stage: str = ""
+    name = "error"
+
+
+@dataclass(frozen=True)
+class MuteChanged(Event):
+    muted: bool
+    name = "mute"
+
+
+@dataclass(frozen=True)
+class VolumeChanged(Event):
+    volume: int
+    """Percent, 0..100."""
+    name = "volume"
+
+
+@dataclass(frozen=True)
+class WakeWordChanged(Event):
+    models: tuple[str, ...]
+    sensitivity: float
+    name = "wake_word"
+
+
+@dataclass(frozen=True)
+class CaptureStatus(Event):
+    available: bool
+    device: str
+    message: str = ""
+    name = "capture"

@@ -1,0 +1,288 @@
+"""The audio front end: one worker thread from the microphone to wake words and endpoints.
+
+Every 80 ms frame goes through here exactly once.  Waiting for the wake word,
+frames go to the wake-word detector; once it fires (or a ``listen`` command
+arrives) the same thread switches to capturing the request: frames go to the
+speech detector and the :class:`Segmenter`, and the request's audio
+(including a short pre-roll before the detected speech start) is collected
+in a preallocated buffer.  Only decisions cross over to the event loop, as
+:class:`FrontEndEvent` objects through ``emit``; nothing per frame does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from .audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
+from .audio.buffer import SampleRing
+from .audio.source import AudioSource
+from .errors import AudioError
+from .settings import VadSettings
+from .vad import Segmenter, SegmentEvent, SpeechDetector
+from .wake import Detection, WakeWordDetector
+
+_LOGGER = logging.getLogger(__name__)
+
+WAKE_TAIL_S = 0.5
+"""After a wake word, speech is ignored until the first pause or this long, so
+the end of the wake phrase itself never opens (or closes) the request."""
+
+
+class Mode(str, Enum):
+    WAKE = "wake"
+    CAPTURE = "capture"
+    MUTED = "muted"
+
+
+@dataclass(frozen=True)
+class FrontEndEvent:
+    """A decision made on the audio thread, handed to the event loop."""
+
+    kind: str
+    """``wake``, a :class:`SegmentEvent` value, ``capture-lost`` or ``capture-ok``, ``eof``."""
+    at_s: float
+    """Audio-timeline seconds (end of the frame that decided it)."""
+    mono: float
+    """time.monotonic() when the frame was read."""
+    capture_id: int = 0
+    detection: Detection | None = None
+    audio: np.ndarray | None = None
+    """The request so far (speculate/ended/max_length), 16 kHz int16."""
+    speech_end_s: float = 0.0
+    """Audio-timeline seconds where the last voiced frame ended."""
+    message: str = ""
+
+
+class FrontEnd:
+    """Owns the source, the detectors and the capture state; runs :meth:`run` on a thread."""
+
+    def __init__(
+        self,
+        source_factory: Callable[[], AudioSource],
+        wake: WakeWordDetector,
+        speech: SpeechDetector,
+        vad: VadSettings,
+        emit: Callable[[FrontEndEvent], None],
+        *,
+        preroll_s: float = 0.3,
+        retry_s: float = 5.0,
+    ) -> None:
+        self._source_factory = source_factory
+        self.wake = wake
+        self.speech = speech
+        self.vad = vad
+        self._emit = emit
+        self.preroll_s = preroll_s
+        self.retry_s = retry_s
+        self.source: AudioSource | None = None
+        self.mode = Mode.WAKE
+        self.frames = 0
+        self.capture_available = False
+        self.capture_message = "not started"
+        self.during_reply = False
+        """Set by the pipeline while it thinks or speaks: a wake word then is a barge-in."""
+        self.wake_enabled = True
+        self.stream_capture = False
+        """Hand every captured frame to the event loop too (streaming STT engines)."""
+        self.after_eof: Callable[[], AudioSource] | None = None
+        """Source to continue with when the current one ends."""
+        """Hand every captured frame to the event loop too (streaming STT engines)."""
+        self._stop = threading.Event()
+        self._muted = threading.Event()
+        self._pending_capture: tuple[int, bool] | None = None
+        self._capture_id = 0
+        self._history = SampleRing(3.0)
+        max_samples = int((vad.max_utterance_s + 3.0) * SAMPLE_RATE)
+        self._utterance = np.zeros(max_samples, dtype=np.int16)
+        self._utt_len = 0
+        self._segmenter: Segmenter | None = None
+        self._tail_left = 0.0
+        self._frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self.last_frame_mono = 0.0
+
+    # -- control (any thread) ---------------------------------------------
+    def request_capture(self, *, after_wake: bool = False) -> int:
+        """Start capturing a request at the next frame (``listen``); returns its id."""
+        self._capture_id += 1
+        self._pending_capture = (self._capture_id, after_wake)
+        return self._capture_id
+
+    def cancel_capture(self) -> None:
+        self._pending_capture = None
+        if self.mode == Mode.CAPTURE:
+            self.mode = Mode.WAKE
+
+    def set_muted(self, muted: bool) -> None:
+        if muted:
+            self._muted.set()
+        else:
+            self._muted.clear()
+
+    @property
+    def muted(self) -> bool:
+        return self._muted.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def at_s(self) -> float:
+        return self.frames * FRAME_SECONDS
+
+    # -- the thread ---------------------------------------------------------
+    def run(self) -> None:
+        """Read frames until stopped; at the source's end emit ``eof`` and go on with
+        ``after_eof`` (the demo recording hands over to the microphone) or return."""
+        try:
+            self._loop()
+        finally:
+            self._close_source()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except EOFError:
+                self._emit(FrontEndEvent("eof", self.at_s, time.monotonic()))
+                self._close_source()
+                if self.after_eof is None:
+                    return
+                self._source_factory, self.after_eof = self.after_eof, None
+
+    def _step(self) -> None:
+        if self._muted.is_set():
+            self._close_source()
+            self.mode = Mode.MUTED
+            self._stop.wait(0.1)
+            return
+        if self.mode == Mode.MUTED:
+            self.mode = Mode.WAKE
+        if self.source is None and not self._open_source():
+            self._stop.wait(self.retry_s)
+            return
+        self._read_one()
+
+    def _open_source(self) -> bool:
+        try:
+            source = self._source_factory()
+            source.open()
+        except AudioError as err:
+            if self.capture_available or self.capture_message != err.message:
+                _LOGGER.warning("No capture: %s; retrying every %.0f s", err.message, self.retry_s)
+                self._emit(FrontEndEvent("capture-lost", self.at_s, time.monotonic(), message=err.message))
+            self.capture_available = False
+            self.capture_message = err.message
+            return False
+        self.source = source
+        self.capture_available = True
+        self.capture_message = source.name
+        self._emit(FrontEndEvent("capture-ok", self.at_s, time.monotonic(), message=source.name))
+        return True
+
+    def _close_source(self) -> None:
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+
+    def _read_one(self) -> None:
+        assert self.source is not None
+        try:
+            got = self.source.read_into(self._frame, timeout=1.0)
+        except AudioError as err:
+            _LOGGER.warning("Capture failed: %s", err.message)
+            self._close_source()
+            self.capture_available = False
+            self._emit(FrontEndEvent("capture-lost", self.at_s, time.monotonic(), message=err.message))
+            return
+        if not got:
+            return
+        self.frames += 1
+        self.last_frame_mono = time.monotonic()
+        self.process(self._frame)
+
+    def process(self, frame: np.ndarray) -> None:
+        """Handle one frame (public for tests that drive the front end directly)."""
+        self._history.extend(frame)
+        pending = self._pending_capture
+        if pending is not None:
+            self._pending_capture = None
+            self._begin_capture(*pending)
+        if self.mode == Mode.CAPTURE:
+            self._capture_frame(frame)
+        elif self.wake_enabled:
+            self._wake_frame(frame)
+
+    def _wake_frame(self, frame: np.ndarray) -> None:
+        detection = self.wake.process(frame, self.at_s)
+        if detection is None:
+            return
+        _LOGGER.info("Wake word %s (%.2f) at %.2f s", detection.model, detection.score, detection.at_s)
+        capture_id = self.request_capture(after_wake=True)
+        self._pending_capture = None
+        self._emit(FrontEndEvent("wake", self.at_s, self.last_frame_mono, capture_id, detection=detection))
+        self._begin_capture(capture_id, True)
+
+    # -- capturing a request --------------------------------------------------
+    def _begin_capture(self, capture_id: int, after_wake: bool) -> None:
+        self._capture_id = capture_id
+        self.mode = Mode.CAPTURE
+        self._segmenter = Segmenter.from_settings(self.vad)
+        self._utt_len = 0
+        self._tail_left = WAKE_TAIL_S if after_wake else 0.0
+        self.speech.reset()
+
+    def _capture_frame(self, frame: np.ndarray) -> None:
+        assert self._segmenter is not None
+        is_speech = self.speech.probability(frame) >= self.vad.threshold
+        if self._tail_left > 0:
+            self._tail_left = 0.0 if not is_speech else self._tail_left - FRAME_SECONDS
+            return
+        seg = self._segmenter
+        decision = seg.process(FRAME_SECONDS, is_speech)
+        if seg.started:
+            self._append(frame)
+        if decision == SegmentEvent.STARTED:
+            self._seed_with_preroll(seg)
+        if self.stream_capture and seg.started and not seg.finished:
+            chunk = self._utterance[: self._utt_len] if decision == SegmentEvent.STARTED else frame
+            self._emit(FrontEndEvent("audio", self.at_s, self.last_frame_mono, self._capture_id, audio=chunk.copy()))
+        if decision is None:
+            return
+        speech_end_s = self.at_s - (seg.elapsed_s - seg.speech_end_s)
+        audio = None
+        if decision in (SegmentEvent.SPECULATE, SegmentEvent.ENDED, SegmentEvent.MAX_LENGTH):
+            audio = self._utterance[: self._utt_len].copy()
+        if seg.finished:
+            self.mode = Mode.WAKE
+            self.wake.reset()
+        self._emit(
+            FrontEndEvent(
+                decision.value,
+                self.at_s,
+                self.last_frame_mono,
+                self._capture_id,
+                audio=audio,
+                speech_end_s=speech_end_s,
+            )
+        )
+
+    def _seed_with_preroll(self, seg: Segmenter) -> None:
+        """Start the request's audio a little before the detector noticed speech."""
+        voiced = seg.elapsed_s - seg.speech_start_at_s
+        take = int((voiced + self.preroll_s) * SAMPLE_RATE)
+        seed = self._history.latest(take)
+        self._utterance[: len(seed)] = seed
+        self._utt_len = len(seed)
+
+    def _append(self, frame: np.ndarray) -> None:
+        end = self._utt_len + len(frame)
+        if end <= len(self._utterance):
+            self._utterance[self._utt_len : end] = frame
+            self._utt_len = end

@@ -1,0 +1,126 @@
+"""The language model: llama-cpp-python behind a narrow streaming API.
+
+- The chat template comes from the GGUF (llama-cpp-python reads it).
+- The system prompt is evaluated once at start-up; llama.cpp's prefix match
+  keeps it (and the running conversation) in the KV cache across turns, so a
+  turn only pays for the new user text.
+- Generation runs on a worker thread, one at a time (a lock), and stops at the
+  next token once ``cancel`` is set (barge-in).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import LlmError
+from .settings import LlmSettings
+from .workers import iterate_in_thread
+
+_LOGGER = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_s: float = 0.0
+    """Seconds from the call to the first generated text."""
+    total_s: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def tokens_per_s(self) -> float:
+        decode_s = self.total_s - self.first_token_s
+        return (self.completion_tokens - 1) / decode_s if self.completion_tokens > 1 and decode_s > 0 else 0.0
+
+
+class LlamaLlm:
+    """A GGUF chat model; :meth:`stream` yields reply text pieces as they are generated."""
+
+    def __init__(self, model_path: Path, settings: LlmSettings) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as err:
+            raise LlmError("llm-missing", "llama-cpp-python is not installed; run scripts/setup") from err
+        self.settings = settings
+        threads = settings.n_threads or os.cpu_count() or 1
+        try:
+            self._llama = Llama(
+                model_path=str(model_path),
+                n_ctx=settings.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=settings.n_gpu_layers,
+                seed=settings.seed if settings.seed >= 0 else 0xFFFFFFFF,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as err:
+            raise LlmError("llm-load-failed", f"cannot load {model_path}: {err}") from err
+        self.name = model_path.stem
+        self._lock = threading.Lock()
+        self.last = GenerationStats()
+
+    def system_messages(self) -> list[Message]:
+        return [{"role": "system", "content": self.settings.system_prompt}] if self.settings.system_prompt else []
+
+    def warm_up(self) -> float:
+        """Put the system prompt into the KV cache; returns seconds."""
+        start = time.perf_counter()
+        for _ in self.stream(
+            [*self.system_messages(), {"role": "user", "content": "Hi"}], threading.Event(), max_tokens=1
+        ):
+            pass
+        return time.perf_counter() - start
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer."""
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self, messages: list[Message], cancel: threading.Event, *, max_tokens: int | None = None
+    ) -> Iterator[str]:
+        """Blocking generator of reply text; call it on a worker thread."""
+        s = self.settings
+        with self._lock:
+            stats = GenerationStats()
+            start = time.perf_counter()
+            try:
+                chunks = self._llama.create_chat_completion(
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                    max_tokens=max_tokens or s.max_tokens,
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                    stop=list(s.stop) or None,
+                )
+                for chunk in chunks:
+                    if cancel.is_set():
+                        stats.cancelled = True
+                        break
+                    delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                    if not text:
+                        continue
+                    if not stats.completion_tokens:
+                        stats.first_token_s = time.perf_counter() - start
+                    stats.completion_tokens += 1
+                    yield text
+            except (ValueError, RuntimeError) as err:
+                raise LlmError("llm-failed", f"generation failed: {err}") from err
+            finally:
+                stats.total_s = time.perf_counter() - start
+                self.last = stats
+
+    async def stream_reply(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
+        """The same, as an async iterator for the event loop."""
+        async for piece in iterate_in_thread(lambda: self.stream(messages, cancel), cancel, name="llm"):
+            yield piece

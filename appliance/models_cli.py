@@ -1,0 +1,59 @@
+"""``appliance models list|verify|path|fetch|prepare``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .models import ModelRegistry
+from .settings import Settings
+
+
+def default_models(settings: Settings, registry: ModelRegistry) -> list[str]:
+    """What the daemon loads with this configuration (and the test recordings)."""
+    names = {"oww-melspectrogram", "oww-embedding", settings.llm.model, settings.tts.voice}
+    names.update(m for m in settings.wake.models if m in registry.specs)
+    if settings.stt.engine == "whisper":
+        names.add(settings.stt.model)
+    elif settings.stt.vosk_model:
+        names.add(settings.stt.vosk_model)
+    return [n for n in registry.specs if n in names]
+
+
+def models_command(settings: Settings, args: argparse.Namespace) -> int:
+    registry = ModelRegistry(settings.state_dir, show_progress=True)
+    action = args.models_command
+    if action == "list":
+        rows = [registry.status(name).as_dict() for name in registry.specs]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"{'name':26} {'role':14} {'source':6} {'size':>9}  state")
+            for row in rows:
+                hint = "" if row["state"] != "missing" else f"  (install: {row['install']})"
+                print(
+                    f"{row['name']:26} {row['role']:14} {row['source']:6} {row['size'] / 1e6:8.1f}M"
+                    f"  {row['state']}{hint}"
+                )
+        return 0
+    if action == "verify":
+        names = args.names or [n for n in registry.specs if registry.status(n).state != "missing"]
+        rows = [registry.status(name, verify=True).as_dict() for name in names]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                print(f"{row['name']:26} {row['state']}")
+        return 0 if all(row["state"] == "ok" for row in rows) else 1
+    if action == "path":
+        print(registry.resolve(args.name))
+        return 0
+    if action == "fetch":
+        print(registry.fetch(args.name))
+        return 0
+    names = default_models(settings, registry) + registry.names("recording")
+    for name in names:
+        registry.resolve(name)
+    print(f"models ready: {', '.join(names)}", file=sys.stderr)
+    return 0

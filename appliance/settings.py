@@ -1,0 +1,408 @@
+"""Settings: one frozen dataclass per subsystem, loaded from TOML and the environment.
+
+Every field carries its documentation, unit and allowed range in its metadata,
+so validation, ``appliance config defaults`` and the README table all come from
+one place.  A bad value raises :class:`ConfigError` naming the key, the value
+and what is allowed; the CLI turns that into exit code 78.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+ENV_PREFIX = "APPLIANCE_"
+DEFAULT_CONFIG = Path("/etc/appliance/appliance.toml")
+
+
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    unit: str = "",
+    min: float | None = None,  # noqa: A002 - reads best at the call sites
+    max: float | None = None,  # noqa: A002
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A dataclass field with its documentation and validation rules."""
+    meta = {"doc": doc, "unit": unit, "min": min, "max": max, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    id: str = setting("", "Device id used in MQTT topics and discovery; empty = from the hostname.")
+    name: str = setting("Appliance", "Human-readable name shown in Home Assistant.")
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    state_dir: str = setting(
+        "", "Persistent state (joined models, memory). Empty = $STATE_DIRECTORY or ~/.local/state/appliance."
+    )
+    runtime_dir: str = setting(
+        "", "Control socket and other runtime files. Empty = $RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR/appliance."
+    )
+    cache_dir: str = setting("", "Re-creatable caches. Empty = $CACHE_DIRECTORY or ~/.cache/appliance.")
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    input_device: str = setting("default", "Capture device: PortAudio name substring or index; 'default'.")
+    output_device: str = setting("default", "Playback device: PortAudio name substring or index; 'default'.")
+    capture_rate: int = setting(
+        0,
+        "Rate to open the microphone at; 0 = 16000 if supported, else the device default.",
+        unit="Hz",
+        min=0,
+        max=192_000,
+    )
+    preroll_s: float = setting(
+        1.0,
+        "Audio kept from before the wake word ended, so the request's first syllable is never lost.",
+        unit="s",
+        min=0.0,
+        max=5.0,
+    )
+    volume: int = setting(80, "Playback volume.", unit="%", min=0, max=100)
+    earcon: bool = setting(True, "Play a short tone when the wake word is heard.")
+    retry_s: float = setting(5.0, "How often to retry a missing capture device.", unit="s", min=0.5, max=600.0)
+    queue_frames: int = setting(
+        64,
+        "Capture frames buffered between the audio callback and the detectors (oldest dropped when full).",
+        min=4,
+        max=4096,
+    )
+
+
+@dataclass(frozen=True)
+class WakeSettings:
+    models: tuple[str, ...] = setting(
+        ("hey_jarvis",),
+        "Wake words to listen for at once: built-in names (hey_jarvis, alexa, hey_mycroft, hey_rhasspy, "
+        "okay_nabu) or .tflite/.onnx paths.",
+    )
+    threshold: float = setting(0.5, "Score a frame must reach to count towards a detection.", min=0.01, max=0.99)
+    trigger_level: int = setting(1, "Consecutive frames at or above the threshold needed to trigger.", min=1, max=20)
+    refractory_s: float = setting(
+        2.0, "Dead time after a detection before the same word can trigger again.", unit="s", min=0.0, max=30.0
+    )
+    vad_gate: bool = setting(
+        True, "Run the wake-word network only while the cheap voice gate hears sound (saves most idle CPU)."
+    )
+    gate_hangover_s: float = setting(
+        1.5,
+        "Keep the wake-word network running this long after the gate last heard sound.",
+        unit="s",
+        min=0.2,
+        max=10.0,
+    )
+    threads: int = setting(1, "Interpreter threads for the wake-word networks.", min=1, max=8)
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    engine: str = setting("silero", "Speech detector for endpointing.", choices=("silero", "webrtc"))
+    threshold: float = setting(0.5, "Speech probability above which a frame is speech.", min=0.05, max=0.95)
+    speech_start_s: float = setting(
+        0.15, "Voiced audio needed before the request counts as started.", unit="s", min=0.0, max=2.0
+    )
+    end_silence_s: float = setting(
+        0.6, "Silence after speech that ends the request (the endpoint).", unit="s", min=0.1, max=5.0
+    )
+    no_speech_timeout_s: float = setting(
+        5.0, "Give up listening when no speech starts within this time.", unit="s", min=0.5, max=60.0
+    )
+    max_utterance_s: float = setting(15.0, "Hard cap on one request's length.", unit="s", min=1.0, max=120.0)
+    speculate_after_s: float = setting(
+        0.2,
+        "Start transcribing and thinking after this much trailing silence, before the endpoint closes; 0 disables.",
+        unit="s",
+        min=0.0,
+        max=5.0,
+    )
+
+
+@dataclass(frozen=True)
+class SttSettings:
+    engine: str = setting("whisper", "Speech-to-text engine.", choices=("whisper", "vosk"))
+    model: str = setting("whisper-base", "Whisper model: manifest name or a CTranslate2 model directory.")
+    language: str = setting("en", "Spoken language (ISO 639-1).")
+    device: str = setting("auto", "Where Whisper runs.", choices=("auto", "cpu", "cuda"))
+    compute_type: str = setting(
+        "int8", "CTranslate2 compute type.", choices=("int8", "int8_float16", "float16", "float32", "default")
+    )
+    beam_size: int = setting(1, "Beam width (1 = greedy, fastest).", min=1, max=10)
+    threads: int = setting(0, "CPU threads for Whisper; 0 = all cores.", min=0, max=64)
+    short_window: bool = setting(
+        True, "Encode only as much audio as was spoken instead of Whisper's padded 30 s window."
+    )
+    vosk_model: str = setting("", "Vosk model: manifest name or directory; used when engine = 'vosk'.")
+    vosk_phrases: tuple[str, ...] = setting((), "Optional phrase list that restricts Vosk's vocabulary.")
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    model: str = setting("smollm2-135m", "GGUF model: manifest name or path.")
+    system_prompt: str = setting(
+        "You are a helpful voice assistant in a home. Answer in one or two short sentences, without lists or markdown.",
+        "System prompt at the start of every conversation.",
+    )
+    max_tokens: int = setting(80, "Most tokens in one reply.", min=1, max=4096)
+    temperature: float = setting(0.2, "Sampling temperature (0 = greedy).", min=0.0, max=2.0)
+    top_p: float = setting(0.9, "Nucleus sampling mass.", min=0.05, max=1.0)
+    stop: tuple[str, ...] = setting(("<|im_end|>",), "Extra stop strings.")
+    n_ctx: int = setting(2048, "Context window.", unit="tokens", min=256, max=131_072)
+    n_threads: int = setting(0, "CPU threads for generation; 0 = all cores.", min=0, max=64)
+    n_gpu_layers: int = setting(0, "Layers offloaded to the GPU (-1 = all; for a Jetson).", min=-1, max=1000)
+    seed: int = setting(-1, "Sampling seed (-1 = random).", min=-1, max=2**31 - 1)
+    history_turns: int = setting(4, "Earlier turns of the conversation kept in the prompt.", min=0, max=50)
+    history_timeout_s: float = setting(
+        300.0, "Forget the running conversation after this long without a turn.", unit="s", min=0.0, max=86_400.0
+    )
+
+
+@dataclass(frozen=True)
+class TtsSettings:
+    voice: str = setting("en_US-joe-medium", "Piper voice: manifest name or .onnx path (with .onnx.json beside it).")
+    length_scale: float = setting(1.0, "Speaking rate (larger = slower).", min=0.5, max=2.0)
+    first_chunk_chars: int = setting(
+        24, "Speak the first clause once this many characters end at a comma, so audio starts sooner.", min=0, max=400
+    )
+    threads: int = setting(1, "onnxruntime threads for the voice.", min=1, max=16)
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    enabled: bool = setting(True, "Serve the local control socket.")
+    socket: str = setting("", "Socket path; empty = <runtime_dir>/control.sock.")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    device: DeviceSettings = field(default_factory=DeviceSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    wake: WakeSettings = field(default_factory=WakeSettings)
+    vad: VadSettings = field(default_factory=VadSettings)
+    stt: SttSettings = field(default_factory=SttSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    tts: TtsSettings = field(default_factory=TtsSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    # -- derived values -------------------------------------------------
+    @property
+    def device_id(self) -> str:
+        """The configured id, or a topic-safe one derived from the hostname."""
+        raw = self.device.id or socket.gethostname() or "appliance"
+        return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in raw.lower())
+
+    @property
+    def state_dir(self) -> Path:
+        return _resolve_dir(self.paths.state_dir, "STATE_DIRECTORY", Path.home() / ".local" / "state" / "appliance")
+
+    @property
+    def cache_dir(self) -> Path:
+        return _resolve_dir(self.paths.cache_dir, "CACHE_DIRECTORY", Path.home() / ".cache" / "appliance")
+
+    @property
+    def runtime_dir(self) -> Path:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        fallback = Path(xdg) / "appliance" if xdg else Path(f"/tmp/appliance-{os.getuid()}")  # noqa: S108 - 0700, per user
+        return _resolve_dir(self.paths.runtime_dir, "RUNTIME_DIRECTORY", fallback)
+
+    @property
+    def socket_path(self) -> Path:
+        return Path(self.control.socket) if self.control.socket else self.runtime_dir / "control.sock"
+
+
+def _resolve_dir(configured: str, env_name: str, fallback: Path) -> Path:
+    if configured:
+        return Path(configured).expanduser()
+    from_env = os.environ.get(env_name, "").split(":")[0]
+    return Path(from_env) if from_env else fallback
+
+
+# ---------------------------------------------------------------------------
+# Loading and validation
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read TOML (if any) and ``APPLIANCE_<SECTION>_<KEY>`` overrides, then validate."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = read_toml(path)
+    overrides = _env_overrides(env)
+    for section, values in overrides.items():
+        raw.setdefault(section, {}).update(values)
+    return settings_from_dict(raw)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a config file, turning I/O and syntax problems into ConfigError."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as err:
+        raise ConfigError("config-missing", f"config file {path} does not exist") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError("config-syntax", f"{path}: {err}") from err
+    except OSError as err:
+        raise ConfigError("config-unreadable", f"{path}: {err.strerror}") from err
+
+
+def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
+    """Build validated Settings from a nested mapping (as parsed from TOML)."""
+    sections = {f.name: f for f in fields(Settings)}
+    built: dict[str, Any] = {}
+    for section_name, values in raw.items():
+        if section_name not in sections:
+            allowed = ", ".join(sorted(sections))
+            raise ConfigError("config-unknown-key", f"unknown section [{section_name}]; allowed sections: {allowed}")
+        if not isinstance(values, Mapping):
+            raise ConfigError("config-type", f"[{section_name}] must be a table, got {values!r}")
+        section_cls = sections[section_name].default_factory  # type: ignore[misc]
+        built[section_name] = _build_section(section_name, section_cls, values)
+    return Settings(**built)
+
+
+def _build_section(section: str, cls: Any, values: Mapping[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            allowed = ", ".join(sorted(known))
+            raise ConfigError("config-unknown-key", f"unknown key {section}.{key}; allowed keys: {allowed}")
+        kwargs[key] = _coerce(f"{section}.{key}", value, hints[key], known[key].metadata)
+    return cls(**kwargs)
+
+
+def _coerce(key: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
+    if get_origin(hint) is tuple:
+        return _coerce_list(key, value, get_args(hint)[0])
+    if hint is bool:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+        if not isinstance(value, bool):
+            raise ConfigError("config-type", f"{key} = {value!r} is not allowed: expected true or false")
+        return value
+    if hint in (int, float):
+        number = _to_number(key, value, hint)
+        low, high = meta.get("min"), meta.get("max")
+        if (low is not None and number < low) or (high is not None and number > high):
+            unit = f" {meta['unit']}" if meta.get("unit") else ""
+            raise ConfigError("config-range", f"{key} = {value!r} is out of range: allowed {low}..{high}{unit}")
+        return number
+    if not isinstance(value, str):
+        raise ConfigError("config-type", f"{key} = {value!r} is not allowed: expected a string")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError("config-choice", f"{key} = {value!r} is not allowed: choose one of {', '.join(choices)}")
+    return value
+
+
+def _to_number(key: str, value: Any, hint: type) -> float | int:
+    if isinstance(value, bool):
+        raise ConfigError("config-type", f"{key} = {value!r} is not allowed: expected a number")
+    try:
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        return float(value)
+    except (TypeError, ValueError) as err:
+        kind = "an integer" if hint is int else "a number"
+        raise ConfigError("config-type", f"{key} = {value!r} is not allowed: expected {kind}") from err
+
+
+def _coerce_list(key: str, value: Any, item_type: type) -> tuple[Any, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, item_type) for item in value):
+        raise ConfigError("config-type", f"{key} = {value!r} is not allowed: expected a list of {item_type.__name__}")
+    return tuple(value)
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``APPLIANCE_WAKE_THRESHOLD=0.6`` -> ``{"wake": {"threshold": "0.6"}}``."""
+    sections = {f.name for f in fields(Settings)}
+    overrides: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ("APPLIANCE_CONFIG",):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in sorted(sections, key=len, reverse=True) if rest.startswith(s + "_")), None)
+        if section is None:
+            continue  # other APPLIANCE_* variables (e.g. test hooks) are not settings
+        overrides.setdefault(section, {})[rest[len(section) + 1 :]] = value
+    return overrides
+
+
+# ---------------------------------------------------------------------------
+# Documentation
+
+
+def describe_defaults() -> str:
+    """A commented TOML file with every key at its default (``appliance config defaults``)."""
+    lines = ["# Appliance configuration. Every key is optional; shown at its default.", ""]
+    for section in fields(Settings):
+        lines.append(f"[{section.name}]")
+        instance = section.default_factory()  # type: ignore[misc,operator]
+        for item in fields(instance):
+            meta = item.metadata
+            allowed = _allowed_text(meta)
+            lines.append(f"# {meta['doc']}{allowed}")
+            lines.append(f"# {item.name} = {_toml_value(getattr(instance, item.name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _allowed_text(meta: Mapping[str, Any]) -> str:
+    parts = []
+    if meta.get("choices"):
+        parts.append("one of " + ", ".join(meta["choices"]))
+    if meta.get("min") is not None:
+        parts.append(f"{meta['min']}..{meta['max']}")
+    if meta.get("unit"):
+        parts.append(meta["unit"])
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def as_dict(settings: Settings) -> dict[str, Any]:
+    """Plain nested dict (``appliance config show``)."""
+    return dataclasses.asdict(settings)

@@ -1,0 +1,217 @@
+"""Voice activity: speech probability per frame, the endpointing state machine, and a cheap gate.
+
+:class:`Segmenter` is pure (seconds and booleans in, decisions out), so every
+threshold is testable with plain numbers.  Thresholds, all in seconds:
+
+- ``speech_start_s``: voiced audio needed before the request counts as started
+  (clicks and bumps shorter than this are ignored);
+- ``end_silence_s``: trailing silence that closes the request (the endpoint);
+- ``speculate_after_s``: trailing silence after which transcription may start
+  early, before the endpoint (undone if speech resumes);
+- ``no_speech_timeout_s``: give up when no speech started within this time;
+- ``max_utterance_s``: hard cap on the request's length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .audio import FRAME_SAMPLES, SAMPLE_RATE
+from .errors import VadError
+from .settings import VadSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+EPS = 1e-6
+"""Slack for comparing sums of frame durations with thresholds (0.08 * 10 != 0.8)."""
+
+
+class SegmentEvent(str, Enum):
+    """What :meth:`Segmenter.process` decided for one chunk."""
+
+    STARTED = "started"
+    SPECULATE = "speculate"
+    RESUMED = "resumed"
+    ENDED = "ended"
+    TIMEOUT = "timeout"
+    MAX_LENGTH = "max_length"
+
+
+@dataclass
+class Segmenter:
+    """Endpointing for one request, fed chunk by chunk after the wake word."""
+
+    speech_start_s: float = 0.15
+    end_silence_s: float = 0.6
+    no_speech_timeout_s: float = 5.0
+    max_utterance_s: float = 15.0
+    speculate_after_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        self.elapsed_s = 0.0
+        self.started = False
+        self.finished = False
+        self.speech_end_s = 0.0
+        """Segment-relative seconds where the last voiced chunk ended."""
+        self.speech_start_at_s = 0.0
+        self._voiced_run = 0.0
+        self._silence = 0.0
+        self._speculating = False
+
+    @classmethod
+    def from_settings(cls, s: VadSettings) -> Segmenter:
+        return cls(s.speech_start_s, s.end_silence_s, s.no_speech_timeout_s, s.max_utterance_s, s.speculate_after_s)
+
+    def process(self, chunk_s: float, is_speech: bool) -> SegmentEvent | None:
+        """Advance by one chunk; return the decision it triggers, if any."""
+        if self.finished:
+            return None
+        self.elapsed_s += chunk_s
+        if not self.started:
+            return self._before_start(chunk_s, is_speech)
+        if self.elapsed_s - self.speech_start_at_s + EPS >= self.max_utterance_s:
+            self.finished = True
+            if is_speech:
+                self.speech_end_s = self.elapsed_s
+            return SegmentEvent.MAX_LENGTH
+        if is_speech:
+            self.speech_end_s = self.elapsed_s
+            self._silence = 0.0
+            if self._speculating:
+                self._speculating = False
+                return SegmentEvent.RESUMED
+            return None
+        self._silence += chunk_s
+        if self._silence + EPS >= self.end_silence_s:
+            self.finished = True
+            return SegmentEvent.ENDED
+        if self.speculate_after_s and not self._speculating and self._silence + EPS >= self.speculate_after_s:
+            self._speculating = True
+            return SegmentEvent.SPECULATE
+        return None
+
+    def _before_start(self, chunk_s: float, is_speech: bool) -> SegmentEvent | None:
+        if is_speech:
+            self._voiced_run += chunk_s
+            if self._voiced_run + EPS >= self.speech_start_s:
+                self.started = True
+                self.speech_start_at_s = self.elapsed_s - self._voiced_run
+                self.speech_end_s = self.elapsed_s
+                return SegmentEvent.STARTED
+        else:
+            self._voiced_run = 0.0
+        if self.elapsed_s + EPS >= self.no_speech_timeout_s:
+            self.finished = True
+            return SegmentEvent.TIMEOUT
+        return None
+
+
+class SpeechDetector(Protocol):
+    """Speech probability (0..1) for one 80 ms frame of 16 kHz int16."""
+
+    def probability(self, frame: np.ndarray) -> float: ...
+
+    def reset(self) -> None: ...
+
+
+class SileroDetector:
+    """Silero VAD (the ONNX model from the silero-vad package) run by onnxruntime.
+
+    The model keeps a recurrent state and wants 512-sample windows with the
+    previous window's last 64 samples in front; an 80 ms frame is 2.5 windows,
+    so the remainder waits for the next frame.
+    """
+
+    WINDOW = 512
+    CONTEXT = 64
+
+    def __init__(self, model_path: Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:
+            raise VadError("vad-load-failed", f"cannot load {model_path}: {err}") from err
+        self._rate = np.array(SAMPLE_RATE, dtype=np.int64)
+        self._input = np.zeros((1, self.CONTEXT + self.WINDOW), dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+
+    def probability(self, frame: np.ndarray) -> float:
+        data = np.concatenate((self._pending, frame.astype(np.float32) * (1.0 / 32768.0)))
+        best = 0.0
+        whole = len(data) // self.WINDOW * self.WINDOW
+        for start in range(0, whole, self.WINDOW):
+            self._input[0, : self.CONTEXT] = self._input[0, -self.CONTEXT :]
+            self._input[0, self.CONTEXT :] = data[start : start + self.WINDOW]
+            out, self._state = self._session.run(None, {"input": self._input, "state": self._state, "sr": self._rate})
+            best = max(best, float(out[0, 0]))
+        self._pending = data[whole:]
+        return best
+
+    def reset(self) -> None:
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._input[:] = 0.0
+        self._pending = np.zeros(0, dtype=np.float32)
+
+
+class WebRtcDetector:
+    """webrtcvad on 20 ms sub-frames: the fraction of them judged voiced."""
+
+    SUB = SAMPLE_RATE // 50
+
+    def __init__(self, aggressiveness: int = 2) -> None:
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(aggressiveness)
+
+    def probability(self, frame: np.ndarray) -> float:
+        raw = frame.astype("<i2", copy=False).tobytes()
+        step = self.SUB * 2
+        votes = [self._vad.is_speech(raw[i : i + step], SAMPLE_RATE) for i in range(0, len(raw) - step + 1, step)]
+        return sum(votes) / len(votes) if votes else 0.0
+
+    def reset(self) -> None:
+        pass
+
+
+def load_detector(settings: VadSettings, resolve: Callable[[str], Path]) -> SpeechDetector:
+    """The configured speech detector (``resolve`` maps a model name to its file)."""
+    if settings.engine == "webrtc":
+        return WebRtcDetector()
+    return SileroDetector(resolve("silero-vad"))
+
+
+class VoiceGate:
+    """Cheap 'is anyone making sound?' test that decides when the wake network runs.
+
+    Frames below ``floor_dbfs`` are silence without further work; louder frames
+    go to webrtcvad (least aggressive mode, so quiet speech still opens it).
+    """
+
+    def __init__(self, floor_dbfs: float = -60.0) -> None:
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(0)
+        self._floor_ms = (32768.0**2) * 10 ** (floor_dbfs / 10)
+        self._sub_bytes = (SAMPLE_RATE // 50) * 2
+
+    def is_voice(self, frame: np.ndarray) -> bool:
+        mean_square = float(np.dot(frame.astype(np.float32), frame.astype(np.float32))) / max(len(frame), 1)
+        if mean_square < self._floor_ms:
+            return False
+        raw = frame.tobytes()
+        step = self._sub_bytes
+        return any(
+            self._vad.is_speech(raw[i : i + step], SAMPLE_RATE) for i in range(0, FRAME_SAMPLES * 2 - step + 1, step)
+        )

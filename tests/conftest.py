@@ -1,0 +1,77 @@
+"""Shared fixtures: the real model registry, real recordings and Piper-made speech."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.audio import SAMPLE_RATE
+from appliance.models import ModelRegistry
+
+# One state dir per test session (joined Whisper model etc.), reused across
+# runs through APPLIANCE_TEST_STATE so the 145 MB join happens once.
+_STATE = Path(os.environ.get("APPLIANCE_TEST_STATE", Path(__file__).resolve().parent.parent / "var" / "test-state"))
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Path:
+    _STATE.mkdir(parents=True, exist_ok=True)
+    return _STATE
+
+
+@pytest.fixture(scope="session")
+def registry(state_dir: Path) -> ModelRegistry:
+    return ModelRegistry(state_dir, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def recording(registry: ModelRegistry):
+    """Real human speech from moonshine-voice's assets, as 16 kHz int16."""
+    from appliance.audio.wav import read_wav
+
+    def load(name: str) -> np.ndarray:
+        return read_wav(registry.resolve(f"speech-{name}"), SAMPLE_RATE)
+
+    return load
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+
+
+@pytest.fixture(scope="session")
+def voice(registry: ModelRegistry):
+    """The default Piper voice (real model), for making test speech."""
+    from appliance.settings import TtsSettings
+    from appliance.tts import PiperTts
+
+    return PiperTts(registry.resolve("en_US-joe-medium"), TtsSettings())
+
+
+@pytest.fixture(scope="session")
+def speak(voice):
+    """Text → 16 kHz int16 speech from the real Piper voice."""
+    from appliance.audio.buffer import resample
+
+    cache: dict[str, np.ndarray] = {}
+
+    def make(text: str) -> np.ndarray:
+        if text not in cache:
+            cache[text] = resample(voice.synthesize_all(text), voice.sample_rate, SAMPLE_RATE)
+        return cache[text]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def wake_detector_factory(registry: ModelRegistry):
+    from appliance.settings import WakeSettings
+    from appliance.wake import load_detector
+
+    def make(**overrides) -> object:
+        return load_detector(WakeSettings(**overrides), registry.resolve)
+
+    return make

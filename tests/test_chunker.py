@@ -1,0 +1,44 @@
+from appliance.chunker import SentenceChunker, speakable
+
+
+def feed(chunker: SentenceChunker, text: str, step: int = 3) -> list[str]:
+    out = []
+    for i in range(0, len(text), step):
+        out += chunker.push(text[i : i + step])
+    rest = chunker.flush()
+    return out + ([rest] if rest else [])
+
+
+def test_sentences_split_as_they_complete():
+    chunker = SentenceChunker(first_chunk_chars=0)
+    assert chunker.push("The capital of France is Paris.") == []  # not sure it ended yet
+    assert chunker.push(" It is") == ["The capital of France is Paris."]
+    assert chunker.flush() == "It is"
+
+
+def test_abbreviations_decimals_and_initials_do_not_split():
+    text = "Dr. Smith measured 3.5 kg, e.g. in the U.S. lab. Then he left! Really? Yes."
+    assert feed(SentenceChunker(first_chunk_chars=0), text) == [
+        "Dr. Smith measured 3.5 kg, e.g. in the U.S. lab.",
+        "Then he left!",
+        "Really?",
+        "Yes.",
+    ]
+
+
+def test_first_chunk_may_end_at_a_clause():
+    text = "Well, the weather today looks lovely, with sunshine all afternoon. Enjoy it."
+    chunks = feed(SentenceChunker(first_chunk_chars=24), text)
+    assert chunks[0] == "Well, the weather today looks lovely,"
+    assert chunks[1:] == ["with sunshine all afternoon.", "Enjoy it."]
+
+
+def test_long_text_without_punctuation_is_cut_at_a_space():
+    chunks = feed(SentenceChunker(first_chunk_chars=0, max_chars=40), "word " * 30)
+    assert all(len(c) <= 40 for c in chunks)
+    assert " ".join(chunks).split() == ["word"] * 30
+
+
+def test_speakable_strips_markup_and_emoji():
+    assert speakable("**Hello** _there_ `code` 😀 [link](http://x)") == "Hello there code"
+    assert speakable("I am I. A test.") == "I am I. A test."

@@ -1,0 +1,125 @@
+"""The command layer and the control socket, against a stub appliance (orchestration only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from appliance.commands import Commands
+from appliance.control import ControlClient, ControlServer
+from appliance.errors import CommandError, ControlError
+
+from .test_pipeline import make
+
+
+class StubWake:
+    def __init__(self) -> None:
+        self.names = ["hey_jarvis"]
+        self.threshold = 0.5
+
+    def set_threshold(self, value: float) -> None:
+        self.threshold = value
+
+
+class StubApp:
+    def __init__(self) -> None:
+        self.pipeline, self.bus = make(reply="Paris.")
+        self.frontend = self.pipeline.frontend
+        self.sink = self.pipeline.sink
+        self.wake = StubWake()
+        self.restarts = 0
+
+    def set_muted(self, muted: bool) -> None:
+        self.frontend.muted = muted
+
+    async def set_wake_words(self, names) -> None:
+        self.wake.names = list(names)
+
+    async def reload(self):
+        return {"applied": [], "needs_restart": []}
+
+    def request_restart(self) -> None:
+        self.restarts += 1
+
+    def status(self):
+        return {"stage": self.pipeline.stage.value, "muted": self.frontend.muted}
+
+
+@pytest.fixture
+def commands():
+    return Commands(StubApp())  # type: ignore[arg-type]
+
+
+async def test_commands_change_state(commands):
+    app = commands.app
+    assert await commands.execute("mute", {"state": "ON"}) == {"muted": True}
+    assert await commands.execute("mute", {"state": "toggle"}) == {"muted": False}
+    assert await commands.execute("volume", {"level": 30}) == {"volume": 30}
+    assert app.sink.volume == 30
+    assert await commands.execute("sensitivity", {"value": 0.7}) == {"sensitivity": 0.7, "threshold": 0.3}
+    assert await commands.execute("wake_word", {"models": ["alexa", "hey_jarvis"]}) == {
+        "models": ["alexa", "hey_jarvis"]
+    }
+    result = await commands.execute("ask", {"text": "Capital of France?", "speak": False})
+    assert result["reply"] == "Paris."
+    assert (await commands.execute("say", {"text": "Hello"}))["outcome"] == "answered"
+    await commands.execute("restart")
+    assert app.restarts == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "code"),
+    [
+        ("volume", {"level": 101}, "bad-arguments"),
+        ("volume", {"level": "loud"}, "bad-arguments"),
+        ("mute", {"state": "maybe"}, "bad-arguments"),
+        ("say", {"text": ""}, "bad-arguments"),
+        ("say", {"text": "x" * 5000}, "too-long"),
+        ("say", {}, "bad-arguments"),
+        ("wake_word", {"models": ["computer"]}, "bad-arguments"),
+        ("sensitivity", {"value": 2}, "bad-arguments"),
+        ("format_disk", {}, "unknown-command"),
+    ],
+)
+async def test_bad_arguments_get_coded_errors(commands, name, args, code):
+    with pytest.raises(CommandError) as info:
+        await commands.execute(name, args)
+    assert info.value.code == code
+
+
+async def test_listen_is_refused_while_muted(commands):
+    await commands.execute("mute", {"state": "on"})
+    with pytest.raises(CommandError, match="muted"):
+        await commands.execute("listen")
+
+
+async def test_socket_round_trip_and_bad_requests(commands):
+    path = Path(tempfile.mkdtemp()) / "control.sock"
+    server = ControlServer(path, commands)
+    await server.start()
+    try:
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        client = ControlClient(path, timeout=5)
+        result = await asyncio.to_thread(client.call, "volume", {"level": 12})
+        assert result == {"volume": 12}
+        with pytest.raises(ControlError) as info:
+            await asyncio.to_thread(client.call, "volume", {"level": -1})
+        assert info.value.code == "bad-arguments"
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        for line, code in ((b"not json\n", "bad-json"), (b'{"no": "cmd"}\n', "bad-request"), (b"[1]\n", "bad-request")):
+            writer.write(line)
+            reply = json.loads(await asyncio.wait_for(reader.readline(), 5))
+            assert reply["ok"] is False and reply["error"]["code"] == code
+        writer.write(b'{"id": 7, "cmd": "status"}\n')
+        reply = json.loads(await asyncio.wait_for(reader.readline(), 5))
+        assert reply == {"id": 7, "ok": True, "result": {"stage": "idle", "muted": False}}
+        writer.close()
+    finally:
+        await server.close()
+    assert not path.exists()
+    with pytest.raises(ControlError, match="no daemon"):
+        ControlClient(path).call("status")

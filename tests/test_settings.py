@@ -1,0 +1,86 @@
+"""Configuration: TOML + environment, and errors that name key, value and what is allowed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.errors import EXIT_CONFIG, ConfigError
+from appliance.settings import describe_defaults, load_settings, settings_from_dict
+
+
+def test_defaults_are_valid():
+    s = load_settings(None, env={})
+    assert s.wake.models == ("hey_jarvis",)
+    assert s.vad.end_silence_s == 0.6
+    assert s.device_id  # derived from the hostname
+
+
+def test_toml_and_env_override(tmp_path: Path):
+    cfg = tmp_path / "a.toml"
+    cfg.write_text('[wake]\nmodels = ["alexa", "hey_jarvis"]\nthreshold = 0.6\n[audio]\nvolume = 40\n')
+    s = load_settings(cfg, env={"APPLIANCE_AUDIO_VOLUME": "55", "APPLIANCE_LLM_N_GPU_LAYERS": "-1"})
+    assert s.wake.models == ("alexa", "hey_jarvis")
+    assert s.wake.threshold == 0.6
+    assert s.audio.volume == 55
+    assert s.llm.n_gpu_layers == -1
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"wake": {"treshold": 0.5}}, "unknown key wake.treshold; allowed keys:"),
+        ({"audio": {"volume": 150}}, "audio.volume = 150 is out of range: allowed 0..100 %"),
+        ({"vad": {"engine": "magic"}}, "vad.engine = 'magic' is not allowed: choose one of silero, webrtc"),
+        ({"wake": {"models": "hey_jarvis"}}, None),  # a string becomes a one-item list
+        ({"stt": {"beam_size": 1.5}}, "stt.beam_size = 1.5 is not allowed: expected an integer"),
+        ({"audio": {"earcon": "maybe"}}, "audio.earcon = 'maybe' is not allowed: expected true or false"),
+        ({"nonsense": {}}, "unknown section [nonsense]"),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(raw, needle):
+    if needle is None:
+        assert settings_from_dict(raw).wake.models == ("hey_jarvis",)
+        return
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict(raw)
+    assert needle in info.value.message
+
+
+def test_bad_env_value_is_refused():
+    with pytest.raises(ConfigError, match=r"wake\.threshold = 'high'"):
+        load_settings(None, env={"APPLIANCE_WAKE_THRESHOLD": "high"})
+
+
+def test_syntax_error_names_the_file(tmp_path: Path):
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text("[wake\n")
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
+        load_settings(cfg, env={})
+
+
+def test_cli_exits_78_on_bad_config(tmp_path: Path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[vad]\nend_silence_s = 99\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "appliance", "--config", str(cfg), "config", "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == EXIT_CONFIG
+    assert "vad.end_silence_s = 99 is out of range: allowed 0.1..5.0 s" in proc.stderr
+
+
+def test_defaults_file_round_trips(tmp_path: Path):
+    text = describe_defaults()
+    assert "# end_silence_s = 0.6" in text
+    key_line = re.compile(r"^# [a-z_]+ = ")
+    uncommented = "\n".join(line[2:] if key_line.match(line) else line for line in text.splitlines())
+    cfg = tmp_path / "defaults.toml"
+    cfg.write_text(uncommented)
+    assert load_settings(cfg, env={}) == load_settings(None, env={})

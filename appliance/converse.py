@@ -152,7 +152,6 @@ async def converse(
     """
     source = ArraySource(samples, name="converse", realtime=realtime, tail_s=None)
     sink = WavSink(out, realtime=realtime if pace_output is None else pace_output)
-    engines.wake.reset()
     app = Appliance(settings, engines, registry=registry, source_factory=lambda: source, sink=sink, control=False)
     turns: list[TurnRecord] = []
     app.pipeline.on_turn_finished.append(turns.append)

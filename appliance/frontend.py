@@ -76,6 +76,7 @@ class FrontEnd:
     ) -> None:
         self._source_factory = source_factory
         self.wake = wake
+        wake.restart()  # frame times start again at zero
         self.speech = speech
         self.vad = vad
         self._emit = emit
@@ -114,7 +115,10 @@ class FrontEnd:
         self._pending_capture = (self._capture_id, after_wake)
         return self._capture_id
 
-    def cancel_capture(self) -> None:
+    def cancel_capture(self, capture_id: int | None = None) -> None:
+        """Stop capturing (only capture ``capture_id`` when given: a newer one carries on)."""
+        if capture_id is not None and capture_id != self._capture_id:
+            return
         self._pending_capture = None
         if self.mode == Mode.CAPTURE:
             self.mode = Mode.WAKE
@@ -215,9 +219,12 @@ class FrontEnd:
             self._pending_capture = None
             self._begin_capture(*pending)
         if self.mode == Mode.CAPTURE:
+            self.wake.observe(frame)
             self._capture_frame(frame)
         elif self.wake_enabled:
             self._wake_frame(frame)
+        else:
+            self.wake.observe(frame)
 
     def _wake_frame(self, frame: np.ndarray) -> None:
         detection = self.wake.process(frame, self.at_s)

@@ -59,6 +59,8 @@ class ModelSpec:
     url: str = ""
     unpack: str = ""
     directory: bool = False
+    root: str = ""
+    """A folder inside site-packages that is the model (used in place, e.g. a Vosk model)."""
 
     @property
     def size(self) -> int:
@@ -126,6 +128,7 @@ def load_manifest(path: Path = DEFAULT_MANIFEST) -> dict[str, ModelSpec]:
             url=entry.get("url", ""),
             unpack=entry.get("unpack", ""),
             directory=bool(entry.get("directory", False)),
+            root=entry.get("root", ""),
         )
         specs[spec.name] = spec
     return specs
@@ -208,6 +211,10 @@ class ModelRegistry:
         paths = [self._ensure_file(spec, f, verify=verify) for f in spec.files]
         if spec.unpack:
             return self._unpacked_dir(spec)
+        if spec.root:
+            root = site_file(spec.root)
+            assert root is not None  # its files were just found inside it
+            return root
         if spec.directory:
             return paths[0].parent
         return paths[0]
@@ -380,11 +387,11 @@ class ModelRegistry:
         if have > file.size:
             partial.unlink()
             have = 0
-        if not url.startswith("https://"):
+        if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise ModelError(
-                "model-bad-url", f"refusing to fetch {url!r}: only https URLs from the manifest are fetched"
+                "model-bad-url", f"refusing to fetch {url!r}: only https (or a loopback mirror) is fetched"
             )
-        request = urllib.request.Request(url, headers={"User-Agent": "appliance-model-fetch"})  # noqa: S310 - https only
+        request = urllib.request.Request(url, headers={"User-Agent": "appliance-model-fetch"})  # noqa: S310 - https or loopback only
         if have:
             request.add_header("Range", f"bytes={have}-")
         try:

@@ -139,7 +139,11 @@ class Turn:
         limit = p.settings.vad.no_speech_timeout_s + p.settings.vad.max_utterance_s + 10.0
         deadline = time.monotonic() + limit
         while True:
-            ev = await asyncio.wait_for(self.inbox.get(), timeout=max(deadline - time.monotonic(), 0.1))
+            try:
+                ev = await asyncio.wait_for(self.inbox.get(), timeout=max(deadline - time.monotonic(), 0.1))
+            except asyncio.TimeoutError:
+                _LOGGER.warning("Turn %d heard nothing from the front end for %.0f s", self.record.turn_id, limit)
+                return None
             if ev.kind == "audio":
                 await self._feed_stream(ev.audio)
             elif ev.kind == "started":
@@ -391,7 +395,8 @@ class Pipeline:
         turn = self.turn
         if turn is None or turn.task is None or turn.task.done():
             return False
-        self.frontend.cancel_capture()
+        if turn.capture_id:
+            self.frontend.cancel_capture(turn.capture_id)
         turn.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await turn.task

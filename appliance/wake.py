@@ -79,6 +79,11 @@ class WakeDecider:
         """Forget a partial run (the audio it came from was not analysed)."""
         self._run = 0
 
+    def restart(self) -> None:
+        """A new audio timeline begins: forget the refractory period too."""
+        self._run = 0
+        self._last_at = -math.inf
+
 
 # ---------------------------------------------------------------------------
 # Network runtimes
@@ -293,6 +298,13 @@ class WakeWordDetector:
                 model.push(embedding)
         return self._decide(at_s)
 
+    def observe(self, frame: np.ndarray) -> None:
+        """Keep the audio history current without analysing (while a request is captured)."""
+        self.frames_seen += 1
+        self._history.extend(frame)
+        self.features.push_audio(frame)
+        self._stale = True
+
     def _catch_up(self) -> None:
         longest = max((m.frames for m in self.models), default=1)
         embeddings = self.features.rebuild(self._history.latest().astype(np.float32), longest)
@@ -309,10 +321,18 @@ class WakeWordDetector:
         return best
 
     def reset(self) -> None:
-        """Forget context (after a turn, so the reply's audio can't trigger)."""
+        """Recompute the features before the next analysis (after a captured request)."""
         self._stale = True
         for model in self.models:
             model.decider.interrupt()
+
+    def restart(self) -> None:
+        """A new audio timeline (a new front end or recording): forget everything."""
+        self._history.clear()
+        self._last_voice_at = -math.inf
+        self.reset()
+        for model in self.models:
+            model.decider.restart()
 
     @property
     def duty(self) -> float:

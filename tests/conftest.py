@@ -75,3 +75,23 @@ def wake_detector_factory(registry: ModelRegistry):
         return load_detector(WakeSettings(**overrides), registry.resolve)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def engines(registry: ModelRegistry):
+    """Every default engine, loaded once for the integration tests."""
+    from appliance.app import load_engines
+    from appliance.settings import Settings
+
+    return load_engines(Settings(), registry)
+
+
+def conversation(
+    speak, request: np.ndarray, *, wake: str = "Hey Jarvis.", gap_s: float = 0.4
+) -> tuple[np.ndarray, float, float]:
+    """Silence, the Piper wake phrase, a pause, the request, silence; with the wake phrase's bounds."""
+    lead = silence(1.0)
+    wake_audio = speak(wake)
+    audio = np.concatenate([lead, wake_audio, silence(gap_s), request, silence(1.5)])
+    start = len(lead) / SAMPLE_RATE
+    return audio, start, start + len(wake_audio) / SAMPLE_RATE

@@ -105,7 +105,7 @@ class FakeFrontEnd:
         self.capture_id += 1
         return self.capture_id
 
-    def cancel_capture(self) -> None:
+    def cancel_capture(self, capture_id: int | None = None) -> None:
         self.cancelled += 1
 
 

@@ -1,0 +1,363 @@
+"""``appliance bench``: the figures the README quotes, measured on this machine.
+
+- latency: conversations ("Hey Jarvis" + a request) fed in real time through
+  the real pipeline; p50/p95 of every stage and of end of speech → first
+  reply audio.  The same recordings also run through a Home-Assistant-style
+  chain (0.7 s endpoint, no speculation, Whisper's full 30 s window, speech
+  held until ~60 characters of reply exist) for comparison.
+- idle: CPU of the whole daemon process while it listens to a quiet room.
+- rss: peak resident memory of ``appliance run`` with every default model.
+- llm: tokens/s of the adapter vs llama-cpp-python alone on the same prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .app import Appliance, Engines, load_engines
+from .audio import SAMPLE_RATE
+from .audio.sink import NullSink
+from .audio.source import ArraySource
+from .audio.wav import write_wav
+from .converse import ConverseResult, converse
+from .daemon import make_conversation_audio
+from .models import ModelRegistry
+from .settings import Settings
+from .stt.factory import load_stt
+
+REQUESTS = (
+    "What is the capital of France?",
+    "What time is it?",
+    "Tell me a joke about cats.",
+    "How far away is the moon?",
+    "What should I cook for dinner tonight?",
+    "Turn on the kitchen light.",
+    "Who wrote Romeo and Juliet?",
+    "What is the weather like today?",
+)
+LLM_PROMPT = "Tell me a short story about a robot who learns to paint."
+TIMING_KEYS = (
+    "wake_detect_delay_s",
+    "endpoint_delay_s",
+    "stt_s",
+    "llm_first_token_s",
+    "tts_first_audio_s",
+    "end_of_speech_to_first_audio_s",
+)
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 4)
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"runs": len(results), "answered": sum(r["outcome"] == "answered" for r in results)}
+    for key in TIMING_KEYS:
+        values = [r["timings"][key] for r in results if r["timings"].get(key) is not None]
+        out[key] = {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "n": len(values)}
+    return out
+
+
+async def run_latency(
+    settings: Settings,
+    engines: Engines,
+    registry: ModelRegistry,
+    recordings: list[tuple[str, np.ndarray]],
+    label: str,
+    *,
+    hold_chars: int = 0,
+) -> tuple[list[dict[str, Any]], list[ConverseResult]]:
+    rows, raw = [], []
+    for i, (request, audio) in enumerate(recordings, 1):
+        out = Path(tempfile.mkdtemp(prefix="bench-")) / "reply.wav"
+
+        def configure(app: Appliance) -> None:
+            app.pipeline.hold_chars = hold_chars
+
+        result = await converse(
+            settings, engines, registry, audio, realtime=True, pace_output=False, out=out, configure=configure
+        )
+        data = result.as_dict()
+        turn: dict[str, Any] = (
+            data["turns"][0] if data["turns"] else {"outcome": "no-wake", "timings": {}, "transcript": ""}
+        )
+        rows.append(
+            {
+                "request": request,
+                "outcome": turn["outcome"],
+                "transcript": turn["transcript"],
+                "reply": turn.get("reply", ""),
+                "timings": turn["timings"],
+            }
+        )
+        value = turn["timings"].get("end_of_speech_to_first_audio_s")
+        log(f"{label} {i}/{len(recordings)}: {turn['outcome']}, end of speech -> first audio {value} s")
+        raw.append(result)
+    return rows, raw
+
+
+def make_recordings(engines: Engines, count: int) -> list[tuple[str, np.ndarray]]:
+    requests = REQUESTS[:count] if count else REQUESTS
+    return [(text, make_conversation_audio(engines.tts, "Hey Jarvis.", text)) for text in requests]
+
+
+async def measure_idle(settings: Settings, engines: Engines, registry: ModelRegistry, seconds: float) -> float:
+    """Percent of one core used by this whole process while listening to a quiet room."""
+    rng = np.random.default_rng(7)
+    room = (rng.standard_normal(int((seconds + 3) * SAMPLE_RATE)) * 6).astype(np.int16)  # about -75 dBFS
+    source = ArraySource(room, realtime=True, tail_s=None)
+    app = Appliance(settings, engines, registry=registry, source_factory=lambda: source, sink=NullSink(), control=False)
+    runner = asyncio.create_task(app.run())
+    await asyncio.sleep(2.0)  # settle: first frames, thread start-up
+    cpu0, wall0 = _cpu_seconds(), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, wall1 = _cpu_seconds(), time.monotonic()
+    app.stop()
+    await runner
+    return round(100.0 * (cpu1 - cpu0) / (wall1 - wall0), 2)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_rss(settings: Settings, engines: Engines) -> dict[str, Any]:
+    """Peak RSS of a real ``appliance run`` daemon answering one conversation."""
+    work = Path(tempfile.mkdtemp(prefix="bench-rss-"))
+    wav = work / "conversation.wav"
+    write_wav(wav, make_conversation_audio(engines.tts, "Hey Jarvis.", REQUESTS[0]), SAMPLE_RATE)
+    env = {**os.environ, "APPLIANCE_PATHS_STATE_DIR": str(settings.state_dir), "APPLIANCE_PATHS_RUNTIME_DIR": str(work)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "appliance",
+        "run",
+        "--input",
+        str(wav),
+        "--output",
+        str(work / "reply.wav"),
+        "--no-control",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    peak_kb, answered = 0, False
+    deadline = time.monotonic() + 180
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:
+            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+            if "event turn" in line:
+                answered = "answered" in line
+                break
+            if time.monotonic() > deadline:
+                break
+        time.sleep(1.0)
+        peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"peak_mb": round(peak_kb / 1024, 1), "answered": answered}
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measure_llm(settings: Settings, engines: Engines, registry: ModelRegistry, rounds: int = 3) -> dict[str, Any]:
+    """The adapter and llama-cpp-python alone, same model, prompt, threads and sampling."""
+    from llama_cpp import Llama
+
+    cfg = replace(settings.llm, temperature=0.0, max_tokens=128)
+    messages = [{"role": "system", "content": cfg.system_prompt}, {"role": "user", "content": LLM_PROMPT}]
+    adapter = engines.llm
+    saved, adapter.settings = adapter.settings, cfg
+    threads = cfg.n_threads or os.cpu_count() or 1
+    raw = Llama(
+        model_path=str(registry.resolve(cfg.model)),
+        n_ctx=cfg.n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_gpu_layers=cfg.n_gpu_layers,
+        verbose=False,
+    )
+    ours, theirs, first = [], [], []
+    try:
+        for _ in range(rounds):
+            for _piece in adapter.stream(messages, threading.Event()):
+                pass
+            ours.append(adapter.last.tokens_per_s)
+            first.append(adapter.last.first_token_s)
+            theirs.append(_raw_tokens_per_s(raw, messages, cfg))
+    finally:
+        adapter.settings = saved
+    ours_m, theirs_m = statistics.median(ours), statistics.median(theirs)
+    return {
+        "prompt": LLM_PROMPT,
+        "threads": threads,
+        "adapter_tokens_per_s": round(ours_m, 1),
+        "llama_cpp_python_tokens_per_s": round(theirs_m, 1),
+        "ratio": round(ours_m / theirs_m, 3) if theirs_m else None,
+        "first_token_s_p50": round(statistics.median(first), 4),
+    }
+
+
+def _raw_tokens_per_s(llama: Any, messages: list[dict[str, str]], cfg: Any) -> float:
+    time.perf_counter()
+    first, count = None, 0
+    for chunk in llama.create_chat_completion(
+        messages=messages,
+        stream=True,
+        max_tokens=cfg.max_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        stop=list(cfg.stop),
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            count += 1
+            first = first or time.perf_counter()
+    end = time.perf_counter()
+    return (count - 1) / (end - first) if first and count > 1 and end > first else 0.0
+
+
+def plot_timeline(result: ConverseResult, path: Path) -> None:
+    """One conversation's stages on a time axis where 0 is the end of the request's speech."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    turn = result.turns[0]
+    data = result.turn_summary(turn)
+    wall = result.wall_of
+    zero = wall(data["speech_end_s"])
+    m = turn.marks
+    rows: list[tuple[str, list[tuple[float, float]], str]] = [
+        ("audio in", [(wall(s) - zero, wall(e) - zero) for s, e in result.segments], "tab:gray"),
+        ("listening", [(turn.wake_mono - zero, turn.endpoint_mono - zero)], "tab:blue"),
+    ]
+    if m is not None and m.stt_done is not None:
+        rows.append(("speech-to-text", [(m.started - zero, m.stt_done - zero)], "tab:orange"))
+    if m is not None and m.llm_started is not None and m.llm_done is not None:
+        rows.append(("LLM", [(m.llm_started - zero, m.llm_done - zero)], "tab:green"))
+    if m is not None:
+        rows.append(("TTS", [(s - zero, e - zero) for s, e in m.tts_spans], "tab:purple"))
+    if turn.first_audio_mono is not None:
+        end = turn.playback_end_mono or turn.done_mono or turn.first_audio_mono
+        rows.append(("audio out", [(turn.first_audio_mono - zero, end - zero)], "tab:red"))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    for i, (label, spans, colour) in enumerate(reversed(rows)):
+        ax.broken_barh([(s, max(e - s, 0.01)) for s, e in spans], (i - 0.35, 0.7), color=colour)
+        ax.text(-0.02, i, label, ha="right", va="center", transform=ax.get_yaxis_transform())
+    ax.axvline(0, color="black", lw=1)
+    ax.axvline(turn.wake_mono - zero, color="tab:blue", ls="--", lw=1)
+    if m is not None and m.llm_first_token is not None:
+        ax.axvline(m.llm_first_token - zero, color="tab:green", ls=":", lw=1)
+    if turn.first_audio_mono is not None:
+        ax.axvline(turn.first_audio_mono - zero, color="tab:red", ls="--", lw=1)
+        latency = turn.first_audio_mono - zero
+        ax.set_title(f'"{turn.transcript}": end of speech (0 s) -> first reply audio {latency:.2f} s')
+    ax.set_yticks([])
+    ax.set_xlabel("seconds relative to the end of the request's speech")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    registry = ModelRegistry(settings.state_dir, show_progress=True)
+    log("loading engines")
+    engines = await asyncio.to_thread(load_engines, settings, registry)
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": _cpu_name()},
+        "settings": {
+            "end_silence_s": settings.vad.end_silence_s,
+            "speculate_after_s": settings.vad.speculate_after_s,
+            "llm": settings.llm.model,
+            "stt": settings.stt.model,
+            "tts": settings.tts.voice,
+        },
+        "load_s": engines.load_s,
+    }
+    recordings = make_recordings(engines, args.recordings)
+    if "latency" not in args.skip:
+        rows, raw = await run_latency(settings, engines, registry, recordings, "latency")
+        report["latency"] = summarize(rows) | {"per_request": rows}
+        if args.plot and raw and raw[0].turns:
+            plot_run = await converse(
+                settings, engines, registry, recordings[0][1], realtime=True, out=Path(tempfile.mkdtemp()) / "plot.wav"
+            )
+            plot_timeline(plot_run, args.plot)
+            report["plot"] = str(args.plot)
+    if "baseline" not in args.skip:
+        base_settings = replace(
+            settings,
+            vad=replace(settings.vad, end_silence_s=0.7, speculate_after_s=0.0),
+            stt=replace(settings.stt, short_window=False),
+        )
+        base_engines = replace(engines, stt=load_stt(base_settings.stt, registry))
+        rows, _ = await run_latency(base_settings, base_engines, registry, recordings, "ha-style", hold_chars=60)
+        report["ha_style_chain"] = summarize(rows)
+    if "idle" not in args.skip:
+        log(f"idle CPU over {args.idle_seconds:.0f} s (voice gate on)")
+        on = await measure_idle(settings, engines, registry, args.idle_seconds)
+        engines.wake.gate, gate = None, engines.wake.gate
+        log(f"idle CPU over {args.idle_seconds:.0f} s (voice gate off: the raw wake chain)")
+        off = await measure_idle(settings, engines, registry, args.idle_seconds)
+        engines.wake.gate = gate
+        report["idle"] = {"cpu_percent_of_one_core": on, "without_voice_gate": off, "seconds": args.idle_seconds}
+    if "llm" not in args.skip:
+        log("LLM tokens/s: adapter vs llama-cpp-python alone")
+        report["llm"] = await asyncio.to_thread(measure_llm, settings, engines, registry)
+    if "rss" not in args.skip:
+        log("peak RSS of `appliance run` with all default models")
+        report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)
+    return report
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def bench_command(settings: Settings, args: argparse.Namespace) -> int:
+    report = asyncio.run(_bench(settings, args))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0

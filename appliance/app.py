@@ -240,7 +240,7 @@ class Appliance:
         if self.control is not None:
             await self.control.close()
         await self.supervisor.stop()
-        self._audio_pool.shutdown(wait=False)
+        await asyncio.to_thread(self._audio_pool.shutdown, True)  # the audio thread has left its loop
         self.sink.close()
 
     # -- state changes used by commands --------------------------------------------

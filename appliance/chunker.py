@@ -10,34 +10,22 @@ from __future__ import annotations
 import re
 
 ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "st",
-        "jr",
-        "sr",
-        "vs",
-        "etc",
-        "e.g",
-        "i.e",
-        "approx",
-        "dept",
-        "est",
-        "fig",
-        "inc",
-        "ltd",
-        "no",
-        "vol",
-        "mt",
-        "ave",
-    ]
+    {
+        *("mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "approx"),
+        *("dept", "est", "fig", "inc", "ltd", "no", "vol", "mt", "ave"),
+    }
 )
 SENTENCE_END = ".!?…"
 CLAUSE_END = ",;:"
 MAX_CHUNK_CHARS = 240
+PHRASE_SLACK = 16
+"""A first sentence this much longer than ``first_chunk_chars`` with no comma is split at a phrase."""
+PHRASE_STARTS = frozenset(
+    {
+        *("in", "on", "at", "with", "from", "of", "to", "for", "by", "about", "after", "before", "during"),
+        *("because", "which", "that", "who", "where", "when", "and", "but", "or", "so"),
+    }
+)
 _MARKUP = re.compile(r"[*_`#>|~]+|\[(?:[^\]]*)\]\((?:[^)]*)\)")
 _SPACES = re.compile(r"\s+")
 
@@ -90,6 +78,8 @@ class SentenceChunker:
                 return i + 1
         if self.emitted == 0 and self.first_chunk_chars:
             cut = self._clause_cut(text)
+            if cut is None and len(text) >= self.first_chunk_chars + PHRASE_SLACK:
+                cut = self._phrase_cut(text)
             if cut is not None:
                 return cut
         if len(text) > self.max_chars:
@@ -101,6 +91,14 @@ class SentenceChunker:
         for i in range(self.first_chunk_chars, len(text) - 1):
             if text[i] in CLAUSE_END and text[i + 1].isspace() and not text[i - 1].isdigit():
                 return i + 1
+        return None
+
+    def _phrase_cut(self, text: str) -> int | None:
+        """A long first sentence is split before a word that starts a phrase ("… AM | in the …")."""
+        words = list(re.finditer(r"\S+", text))
+        for word in words[1:-1]:  # the last word may still be growing
+            if word.start() >= self.first_chunk_chars and word.group().lower() in PHRASE_STARTS:
+                return word.start()
         return None
 
     @staticmethod

@@ -86,9 +86,18 @@ class LlamaLlm:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def stream(
-        self, messages: list[Message], cancel: threading.Event, *, max_tokens: int | None = None
+        self,
+        messages: list[Message],
+        cancel: threading.Event,
+        *,
+        max_tokens: int | None = None,
+        may_run: threading.Event | None = None,
     ) -> Iterator[str]:
-        """Blocking generator of reply text; call it on a worker thread."""
+        """Blocking generator of reply text; call it on a worker thread.
+
+        While ``may_run`` is clear, generation pauses between tokens (the reply
+        path gives the cores to synthesizing the first sentence that way).
+        """
         s = self.settings
         with self._lock:
             stats = GenerationStats()
@@ -103,6 +112,8 @@ class LlamaLlm:
                     stop=list(s.stop) or None,
                 )
                 for chunk in chunks:
+                    while may_run is not None and not may_run.wait(0.05) and not cancel.is_set():
+                        pass
                     if cancel.is_set():
                         stats.cancelled = True
                         break
@@ -120,7 +131,11 @@ class LlamaLlm:
                 stats.total_s = time.perf_counter() - start
                 self.last = stats
 
-    async def stream_reply(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]:
+    async def stream_reply(
+        self, messages: list[Message], cancel: threading.Event, may_run: threading.Event | None = None
+    ) -> AsyncIterator[str]:
         """The same, as an async iterator for the event loop."""
-        async for piece in iterate_in_thread(lambda: self.stream(messages, cancel), cancel, name="llm"):
+        async for piece in iterate_in_thread(
+            lambda: self.stream(messages, cancel, may_run=may_run), cancel, name="llm"
+        ):
             yield piece

@@ -45,7 +45,9 @@ class IntentMatcher(Protocol):
 
 
 class TextGenerator(Protocol):
-    def stream_reply(self, messages: list[Message], cancel: threading.Event) -> AsyncIterator[str]: ...
+    def stream_reply(
+        self, messages: list[Message], cancel: threading.Event, may_run: threading.Event | None = None
+    ) -> AsyncIterator[str]: ...
 
 
 class Synthesizer(Protocol):
@@ -89,6 +91,10 @@ class ReplyAttempt:
         self._first_chunk_chars = first_chunk_chars
         self._hold_chars = hold_chars
         self.cancel = threading.Event()
+        self.llm_may_run = threading.Event()
+        """Cleared while the first sentence is synthesized: on two cores the LLM, far ahead of
+        speech anyway, would otherwise slow down the audio the listener is waiting for."""
+        self.llm_may_run.set()
         self.committed = asyncio.Event()
         self.marks = Marks(started=time.monotonic())
         self.transcript = ""
@@ -140,7 +146,8 @@ class ReplyAttempt:
         speaker = asyncio.create_task(self._speak_sentences(sentences), name="reply-tts")
         self.marks.llm_started = time.monotonic()
         try:
-            async for piece in self._llm.stream_reply(self._messages_for(self.transcript), self.cancel):
+            messages = self._messages_for(self.transcript)
+            async for piece in self._llm.stream_reply(messages, self.cancel, self.llm_may_run):
                 if self.marks.llm_first_token is None:
                     self.marks.llm_first_token = time.monotonic()
                 for sentence in chunker.push(piece):
@@ -162,9 +169,14 @@ class ReplyAttempt:
 
     async def _synthesize(self, text: str) -> None:
         started = time.monotonic()
-        if self.marks.first_chunk_text is None:
+        first = self.marks.first_chunk_text is None
+        if first:
             self.marks.first_chunk_text = started
-        audio = await asyncio.to_thread(self._tts.synthesize_all, text)
+            self.llm_may_run.clear()
+        try:
+            audio = await asyncio.to_thread(self._tts.synthesize_all, text)
+        finally:
+            self.llm_may_run.set()
         ended = time.monotonic()
         self.marks.tts_spans.append((started, ended))
         if self.marks.first_audio_ready is None:

@@ -71,11 +71,11 @@ class AudioSettings:
         max=192_000,
     )
     preroll_s: float = setting(
-        1.0,
-        "Audio kept from before the wake word ended, so the request's first syllable is never lost.",
+        0.25,
+        "Audio kept from before the speech detector noticed the request, so its first syllable is never lost.",
         unit="s",
         min=0.0,
-        max=5.0,
+        max=2.0,
     )
     volume: int = setting(80, "Playback volume.", unit="%", min=0, max=100)
     earcon: bool = setting(True, "Play a short tone when the wake word is heard.")
@@ -128,7 +128,7 @@ class VadSettings:
     )
     max_utterance_s: float = setting(15.0, "Hard cap on one request's length.", unit="s", min=1.0, max=120.0)
     speculate_after_s: float = setting(
-        0.2,
+        0.15,
         "Start transcribing and thinking after this much trailing silence, before the endpoint closes; 0 disables.",
         unit="s",
         min=0.0,

@@ -53,7 +53,7 @@ class FakeLlm:
             time.sleep(self.delay)
             yield word if i == 0 else " " + word
 
-    async def stream_reply(self, messages, cancel: threading.Event) -> AsyncIterator[str]:
+    async def stream_reply(self, messages, cancel: threading.Event, may_run=None) -> AsyncIterator[str]:
         from appliance.workers import iterate_in_thread
 
         self.requests.append(messages)

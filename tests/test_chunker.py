@@ -42,3 +42,11 @@ def test_long_text_without_punctuation_is_cut_at_a_space():
 def test_speakable_strips_markup_and_emoji():
     assert speakable("**Hello** _there_ `code` 😀 [link](http://x)") == "Hello there code"
     assert speakable("I am I. A test.") == "I am I. A test."
+
+
+def test_a_long_first_sentence_is_split_before_a_phrase():
+    text = "It's currently 11:59 AM in the time zone of your device. Anything else?"
+    chunks = feed(SentenceChunker(first_chunk_chars=24), text)
+    assert chunks == ["It's currently 11:59 AM", "in the time zone of your device.", "Anything else?"]
+    short = feed(SentenceChunker(first_chunk_chars=24), "The capital of France is Paris. It is big.")
+    assert short == ["The capital of France is Paris.", "It is big."]

@@ -67,6 +67,8 @@ class TurnRecord:
     outcome: str = "pending"
     speculated: bool = False
     stt_s: float | None = None
+    audio_s: float = 0.0
+    """Seconds of request audio that were transcribed."""
     llm_first_token_s: float | None = None
     tts_first_audio_s: float | None = None
     first_audio_mono: float | None = None
@@ -118,6 +120,7 @@ class Turn:
         except ApplianceError as err:
             self.record.outcome = "failed"
             self.p.report(err, stage="turn")
+            await self.p.apologise()
         finally:
             if self.attempt is not None:
                 await self.attempt.abandon()
@@ -177,7 +180,7 @@ class Turn:
         async def transcribe() -> str:
             assert audio is not None
             result = await asyncio.to_thread(self.p.stt.transcribe, audio)
-            self.record.stt_s = result.seconds
+            self.record.stt_s, self.record.audio_s = result.seconds, result.audio_s
             return self.p.clean_transcript(result.text)
 
         return transcribe
@@ -189,7 +192,7 @@ class Turn:
 
         async def finish() -> str:
             result = await asyncio.to_thread(session.finish)
-            self.record.stt_s = result.seconds
+            self.record.stt_s, self.record.audio_s = result.seconds, result.audio_s
             return self.p.clean_transcript(result.text)
 
         return finish
@@ -242,7 +245,8 @@ class Turn:
 
     def _publish_transcript(self, attempt: ReplyAttempt) -> None:
         if self.record.source != "text" and attempt.transcript:
-            self.p.bus.publish(Transcript(text=attempt.transcript, stt_s=self.record.stt_s or 0.0))
+            r = self.record
+            self.p.bus.publish(Transcript(text=attempt.transcript, audio_s=r.audio_s, stt_s=r.stt_s or 0.0))
 
     def _collect(self, attempt: ReplyAttempt) -> None:
         r, m = self.record, attempt.marks
@@ -382,6 +386,14 @@ class Pipeline:
     def report(self, err: ApplianceError, *, stage: str) -> None:
         _LOGGER.error("%s failed: %s", stage, err)
         self.bus.publish(ErrorRaised(code=err.code, message=err.message, stage=stage))
+
+    async def apologise(self) -> None:
+        """Say that something failed (best effort: the voice itself may be what failed)."""
+        try:
+            audio = await asyncio.to_thread(self.tts.synthesize_all, SORRY)
+        except ApplianceError:
+            return
+        self.sink.play(audio, self.tts.sample_rate)
 
     def remember(self, user: str, reply: str) -> None:
         self.conversation.add(user, reply)

@@ -162,3 +162,22 @@ def test_strip_wake_words():
     assert strip_wake_words("Hey Jarvis what time is it", words) == "What time is it"
     assert strip_wake_words("What is Jarvis?", words) == "What is Jarvis?"
     assert strip_wake_words("Jarvis", words) == "Jarvis"
+
+
+class BrokenLlm(FakeLlm):
+    async def stream_reply(self, messages, cancel, may_run=None):
+        from appliance.errors import LlmError
+
+        raise LlmError("llm-failed", "the model crashed")
+        yield ""  # pragma: no cover - makes this an async generator
+
+
+async def test_a_failing_stage_is_reported_and_apologised_for():
+    from appliance.events import ErrorRaised
+
+    pipeline, bus = make(llm=BrokenLlm())
+    errors = bus.subscribe(ErrorRaised)
+    record = await asyncio.wait_for(pipeline.ask("Hello?"), 5)
+    assert record.outcome == "failed"
+    assert errors.get_nowait().code == "llm-failed"
+    assert pipeline.tts.spoken[-1] == "Sorry, something went wrong."

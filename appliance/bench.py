@@ -35,7 +35,7 @@ from .audio import SAMPLE_RATE
 from .audio.sink import NullSink
 from .audio.source import ArraySource
 from .audio.wav import write_wav
-from .converse import ConverseResult, converse
+from .converse import TIMING_KEYS, ConverseResult, converse
 from .daemon import make_conversation_audio
 from .models import ModelRegistry
 from .settings import Settings
@@ -52,14 +52,6 @@ REQUESTS = (
     "What is the weather like today?",
 )
 LLM_PROMPT = "Tell me a short story about a robot who learns to paint."
-TIMING_KEYS = (
-    "wake_detect_delay_s",
-    "endpoint_delay_s",
-    "stt_s",
-    "llm_first_token_s",
-    "tts_first_audio_s",
-    "end_of_speech_to_first_audio_s",
-)
 
 
 def log(message: str) -> None:

@@ -30,6 +30,15 @@ from .models import ModelRegistry
 from .pipeline import TurnRecord
 from .settings import Settings
 
+TIMING_KEYS = (
+    "wake_detect_delay_s",
+    "endpoint_delay_s",
+    "stt_s",
+    "llm_first_token_s",
+    "tts_first_audio_s",
+    "end_of_speech_to_first_audio_s",
+)
+"""The per-stage seconds ``converse --json`` reports, in pipeline order."""
 SEGMENT_FRAME_S = 0.02
 MIN_GAP_S = 0.25
 MIN_SEGMENT_S = 0.08
@@ -94,20 +103,12 @@ class ConverseResult:
     def as_dict(self) -> dict[str, Any]:
         turns = [self.turn_summary(t) for t in self.turns]
         first = turns[0] if turns else None
-        order = (
-            "wake_detect_delay_s",
-            "endpoint_delay_s",
-            "stt_s",
-            "llm_first_token_s",
-            "tts_first_audio_s",
-            "end_of_speech_to_first_audio_s",
-        )
         return {
             "wake": first["wake"] if first else {"detected": False, "model": None, "score": None, "at_s": None},
             "transcript": first["transcript"] if first else "",
             "reply": first["reply"] if first else "",
             "reply_wav": self.reply_wav,
-            "timings": {k: first["timings"].get(k) for k in order} if first else {k: None for k in order},
+            "timings": {k: first["timings"].get(k) for k in TIMING_KEYS} if first else dict.fromkeys(TIMING_KEYS),
             "turns": turns,
             "realtime": self.realtime,
             **self.extra,

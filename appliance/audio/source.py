@@ -53,6 +53,14 @@ def find_device(spec: str, *, kind: str) -> int | None:
     raise AudioError("audio-device-missing", f"no {kind} device matches {spec!r} (see: appliance doctor)")
 
 
+def _has_default_input(sd: Any) -> bool:
+    try:
+        sd.query_devices(kind="input")
+        return True
+    except Exception:  # noqa: BLE001 - PortAudio's "Error querying device -1" means none
+        return False
+
+
 class MicSource:
     """Capture through PortAudio; the callback only copies into a preallocated ring."""
 
@@ -81,6 +89,10 @@ class MicSource:
             raise AudioError("portaudio-missing", f"PortAudio is not installed ({err}); run scripts/setup") from err
         try:
             device = find_device(self._device_spec, kind="input")
+            if device is None and not _has_default_input(sd):
+                raise AudioError(
+                    "capture-unavailable", "no microphone found (PortAudio lists no input device; see appliance doctor)"
+                )
             rate = self._pick_rate(sd, device)
             block = round(FRAME_SECONDS * rate)
             self._ring = FrameRing(self._queue_frames, block)

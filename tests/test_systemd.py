@@ -192,23 +192,25 @@ def analyze(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True, timeout=120)
 
 
-def verify_root(tmp_path: Path, unit: Path, launcher: Path | None = None) -> Path:
-    """A root with the unit, the host's unit library (for targets) and an ExecStart that exists."""
+def add_unit_library(root: Path) -> None:
+    """The host's targets and slices under ``root``, for the unit to order itself against."""
+    library = root / "usr/lib/systemd/system"
+    library.mkdir(parents=True, exist_ok=True)
+    for path in Path("/usr/lib/systemd/system").iterdir():
+        if path.suffix in (".target", ".slice") and path.is_file() and not path.is_symlink():
+            shutil.copy(path, library / path.name)
+
+
+def verify_root(tmp_path: Path, unit: Path) -> Path:
+    """A root with the unit, the unit library and a stand-in for the ExecStart launcher."""
     root = tmp_path / "root"
     (root / "etc/systemd/system").mkdir(parents=True)
     shutil.copy(unit, root / "etc/systemd/system/appliance.service")
-    library = root / "usr/lib/systemd/system"
-    library.mkdir(parents=True)
-    for path in Path("/usr/lib/systemd/system").iterdir():  # the targets the unit orders itself against
-        if path.suffix in (".target", ".slice") and path.is_file() and not path.is_symlink():
-            shutil.copy(path, library / path.name)
+    add_unit_library(root)
     exe = root / "opt/appliance/current/venv/bin/appliance"
     exe.parent.mkdir(parents=True)
-    if launcher is None:
-        exe.write_text("#!/bin/sh\n")
-        exe.chmod(0o755)
-    else:
-        exe.symlink_to(launcher)
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
     return root
 
 

@@ -107,6 +107,7 @@ class Appliance:
         notifier: Notifier | None = None,
         control: bool = True,
         profile: BoardProfile | None = None,
+        gpio: bool = False,
     ) -> None:
         self.settings = settings
         self.engines = engines
@@ -151,6 +152,8 @@ class Appliance:
         self._audio_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
         self.profile = profile or load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
         self.board: BoardControls | None = None
+        self._want_gpio = gpio
+        """Only the daemon opens the buttons and LEDs: converse and bench must not take its pins."""
         self.liveness = Liveness()
         self.pipeline_beat = Heartbeat(timeout_s=2 * LIVENESS_INTERVAL_S)
         self.last_errors: deque[dict[str, Any]] = deque(maxlen=5)
@@ -174,7 +177,8 @@ class Appliance:
         self._install_signals()
         sup = self.supervisor
         debug.register(self)
-        self._open_board()
+        if self._want_gpio:
+            self._open_board()
         sup.start("events-log", self._log_events)
         sup.start("pipeline", self.pipeline.run)
         with self.bus.subscribe(CaptureStatus, maxsize=4, name="first-capture") as first_capture:

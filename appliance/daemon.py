@@ -50,6 +50,7 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
         notifier=notifier,
         control=not args.no_control,
         profile=profile,
+        gpio=True,
     )
     if args.demo:
         demo = demo_recording(settings, engines.tts)

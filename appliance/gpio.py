@@ -112,7 +112,11 @@ class BoardControls:
         """Open the buttons and hook their callbacks (call on the event loop)."""
         self._loop = loop
         for name, spec in self.profile.buttons.items():
-            self.buttons[name] = self._button(spec)
+            try:
+                self.buttons[name] = self._button(spec)
+            except Exception as err:  # gpiozero: pin in use, invalid, no permission
+                self.close()
+                raise HardwareError("gpio-pin", f"{name} button on GPIO{spec.pin}: {err}") from err
         if "action" in self.buttons:
             self.buttons["action"].when_held = self._hop(self._action_long)
             self.buttons["action"].when_released = self._hop(self._action_released)
@@ -268,4 +272,10 @@ def open_board(profile: BoardProfile, settings: HardwareSettings, host: BoardHos
     """The board's controls, or None when the profile has no GPIO (raises HardwareError when it cannot open)."""
     if not profile.has_gpio:
         return None
-    return BoardControls(profile, settings, make_pin_factory(profile.gpio), host)
+    factory = make_pin_factory(profile.gpio)
+    try:
+        return BoardControls(profile, settings, factory, host)
+    except Exception as err:  # the LEDs' pins: in use, invalid, no permission
+        with contextlib.suppress(Exception):
+            factory.close()
+        raise HardwareError("gpio-pin", f"LEDs: {err}") from err

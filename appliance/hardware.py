@@ -93,8 +93,14 @@ def find_profile(name: str, dirs: tuple[Path, ...] = PROFILE_DIRS) -> Path:
     raise ConfigError("config-choice", f"hardware.profile = {name!r} is not allowed: choose one of {', '.join(known)}")
 
 
+GENERIC = BoardProfile(name="Generic Linux", gpio="none")
+"""What ``generic-linux`` means when the hardware/ folder is not installed (a bare wheel)."""
+
+
 def load_profile(name: str, *, gpio_override: str = "auto", dirs: tuple[Path, ...] = PROFILE_DIRS) -> BoardProfile:
     """Read and validate a board profile; ``gpio_override`` (hardware.gpio) replaces its pin factory."""
+    if name == "generic-linux" and not any((d / "generic-linux.toml").is_file() for d in dirs):
+        return GENERIC
     path = find_profile(name, dirs)
     raw = read_toml(path)
     where = path.name

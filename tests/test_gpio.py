@@ -44,7 +44,9 @@ def test_generic_linux_opens_no_gpio():
     assert open_board(profile, HardwareSettings(), host=None) is None  # type: ignore[arg-type]
 
 
-async def start_app(engines, registry, tmp_path: Path, profile: str = "raspberry-pi-5") -> Appliance:
+async def start_app(
+    engines, registry, tmp_path: Path, profile: str = "raspberry-pi-5", *, gpio: bool = True
+) -> Appliance:
     settings = replace(
         Settings(),
         hardware=HardwareSettings(profile=profile, gpio="mock", long_press_s=LONG_PRESS_S, error_hold_s=0.5),
@@ -59,11 +61,12 @@ async def start_app(engines, registry, tmp_path: Path, profile: str = "raspberry
         source_factory=lambda: ArraySource(silence, realtime=True, tail_s=None),
         sink=RecordingSink(),
         control=False,
+        gpio=gpio,
     )
     ready = asyncio.Event()
     app._test_task = asyncio.create_task(app.run(on_ready=ready.set))  # type: ignore[attr-defined]
     await asyncio.wait_for(ready.wait(), timeout=30)
-    assert app.board is not None
+    assert (app.board is not None) == gpio
     return app
 
 
@@ -212,5 +215,38 @@ async def test_mute_switch_locks_the_mute_and_camera_switch_calls_camera(engines
         pin(app, MUTE).drive_high()  # the switch opens: unmuted
         await wait_for(lambda: not app.muted, timeout=5)
         assert await app.commands.execute("mute", {"state": "toggle"}) == {"muted": True}
+    finally:
+        await stop_app(app)
+
+
+def test_a_pin_that_cannot_be_opened_is_a_hardware_error():
+    from appliance.gpio import open_board
+
+    class Host:
+        muted = False
+
+    profile = replace(load_profile("raspberry-pi-5", gpio_override="mock"))
+    board = open_board(profile, HardwareSettings(), Host())  # type: ignore[arg-type]
+    assert board is not None
+    from gpiozero import Button
+
+    other = Button(MUTE, pin_factory=board.factory)  # claimed elsewhere: gpiozero refuses a second device
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(HardwareError) as err:
+            board.start(loop)
+    finally:
+        loop.close()
+        other.close()
+    assert err.value.code == "gpio-pin" and "GPIO17" in err.value.message
+
+
+@pytest.mark.integration
+async def test_in_process_tools_leave_the_pins_to_the_daemon(engines, registry, tmp_path):
+    """converse and bench build an Appliance too; only the daemon (gpio=True) opens buttons and LEDs."""
+    app = await start_app(engines, registry, tmp_path, gpio=False)
+    try:
+        assert app.board is None
+        assert app.status()["hardware"] == {"profile": "Raspberry Pi 5", "gpio": "none"}
     finally:
         await stop_app(app)

@@ -127,3 +127,53 @@ def test_indicator_folds_events_and_times_out_errors():
     assert state.next_change(105.5) is None
     state.apply(MuteChanged(muted=True), now=106.0)
     assert state.state(106.0) == "muted"
+
+
+ALSA_HINTS = """
+import ctypes, ctypes.util
+lib = ctypes.CDLL(ctypes.util.find_library("asound"))
+lib.snd_device_name_get_hint.restype = ctypes.c_void_p
+hints = ctypes.POINTER(ctypes.c_void_p)()
+assert lib.snd_device_name_hint(-1, b"pcm", ctypes.byref(hints)) == 0, "alsa-lib rejected the configuration"
+i = 0
+while hints[i]:
+    name = lib.snd_device_name_get_hint(ctypes.c_void_p(hints[i]), b"NAME")
+    if name:
+        print(ctypes.string_at(name).decode())
+    i += 1
+"""
+
+
+def test_asound_example_parses_and_names_what_the_profiles_open(tmp_path):
+    """alsa-lib itself reads the example (as ~/.asoundrc) and lists the profiles' device names."""
+    import ctypes.util
+    import os
+    import subprocess
+    import sys
+
+    if ctypes.util.find_library("asound") is None:
+        pytest.fail("alsa-lib (libasound2) is missing; scripts/setup installs libportaudio2, which needs it")
+    (tmp_path / ".asoundrc").write_text((HARDWARE / "asound.conf.example").read_text())
+    env = {**os.environ, "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", ALSA_HINTS], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.split()
+    for name in ("appliance_mic", "appliance_speaker"):
+        assert name in names
+    profile = load_profile("raspberry-pi-5")
+    assert {profile.input_device, profile.output_device} <= set(names)
+
+
+def test_udev_rules_name_the_cards_asound_uses():
+    rules = (HARDWARE / "udev" / "99-appliance.rules").read_text()
+    asound = (HARDWARE / "asound.conf.example").read_text()
+    for card in ("micarray", "speaker"):
+        assert f'ATTR{{id}}="{card}"' in rules and f"CARD={card}" in asound
+    assert 'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio"' in rules
+
+
+def test_generic_linux_works_without_the_hardware_folder(tmp_path):
+    profile = load_profile("generic-linux", dirs=(tmp_path,))
+    assert profile.gpio == "none" and not profile.has_gpio
+    with pytest.raises(ConfigError):
+        load_profile("raspberry-pi-5", dirs=(tmp_path,))

@@ -15,21 +15,25 @@ import resource
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, debug
 from .audio.sink import AudioSink
 from .audio.source import AudioSource
 from .bus import Bus
 from .commands import Commands
 from .control import ControlServer
 from .conversation import Conversation
-from .errors import ApplianceError, ConfigError
+from .errors import ApplianceError, ConfigError, HardwareError
 from .events import CaptureStatus, ErrorRaised, Event, MuteChanged, StageChanged, WakeWordChanged
 from .frontend import FrontEnd, FrontEndEvent
+from .gpio import BoardControls, open_board
+from .hardware import BoardProfile, load_profile
+from .liveness import Heartbeat, Liveness, audio_alive
 from .llm import LlamaLlm
 from .models import ModelRegistry
 from .pipeline import Pipeline
@@ -37,7 +41,7 @@ from .settings import Settings, load_settings
 from .stt import SttEngine
 from .stt.factory import load_stt
 from .supervisor import Supervisor
-from .systemd import Notifier, watchdog_interval
+from .systemd import Notifier, status_line, watchdog_interval
 from .tts import PiperTts
 from .vad import SpeechDetector
 from .vad import load_detector as load_speech_detector
@@ -48,6 +52,11 @@ _LOGGER = logging.getLogger(__name__)
 
 EXIT_RESTART = 75
 """Exit status that asks systemd (RestartForceExitStatus=75) to start the daemon again."""
+
+LIVENESS_INTERVAL_S = 5.0
+"""How often loops are checked when systemd asks for no watchdog (status and health-check still use it)."""
+AUDIO_OPEN_WAIT_S = 10.0
+"""READY=1 waits this long at most for the first attempt to open the microphone."""
 
 
 @dataclass
@@ -97,6 +106,8 @@ class Appliance:
         config_path: Path | None = None,
         notifier: Notifier | None = None,
         control: bool = True,
+        profile: BoardProfile | None = None,
+        gpio: bool = False,
     ) -> None:
         self.settings = settings
         self.engines = engines
@@ -139,6 +150,13 @@ class Appliance:
             ControlServer(settings.socket_path, self.commands) if control and settings.control.enabled else None
         )
         self._audio_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
+        self.profile = profile or load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
+        self.board: BoardControls | None = None
+        self._want_gpio = gpio
+        """Only the daemon opens the buttons and LEDs: converse and bench must not take its pins."""
+        self.liveness = Liveness()
+        self.pipeline_beat = Heartbeat(timeout_s=2 * LIVENESS_INTERVAL_S)
+        self.last_errors: deque[dict[str, Any]] = deque(maxlen=5)
 
     # -- running ------------------------------------------------------------------
     def _from_audio_thread(self, ev: FrontEndEvent) -> None:
@@ -158,16 +176,23 @@ class Appliance:
         self.bus.bind(self._loop)
         self._install_signals()
         sup = self.supervisor
+        debug.register(self)
+        if self._want_gpio:
+            self._open_board()
         sup.start("events-log", self._log_events)
         sup.start("pipeline", self.pipeline.run)
-        sup.start("audio", self._audio_loop)
-        if self.control is not None:
-            await self.control.start()
-            sup.start("control", self._serve_control)
-        interval = watchdog_interval()
-        if interval:
-            sup.start("watchdog", lambda: self._watchdog(interval))
-        self.notifier.ready(f"listening for {', '.join(self.wake.names)}")
+        with self.bus.subscribe(CaptureStatus, maxsize=4, name="first-capture") as first_capture:
+            sup.start("audio", self._audio_loop)
+            if self.control is not None:
+                await self.control.start()
+                sup.start("control", self._serve_control)
+            if self.board is not None:
+                sup.start("leds", self.board.run_leds)
+            self._watch_loops()
+            # READY=1 means "models loaded and the microphone opened (or found missing)".
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(first_capture.get(), timeout=AUDIO_OPEN_WAIT_S)
+        self.notifier.ready(self._status_text())
         _LOGGER.info("Ready: listening for %s", ", ".join(self.wake.names))
         if on_ready is not None:
             on_ready()
@@ -198,25 +223,79 @@ class Appliance:
         with self.bus.subscribe(name="log", maxsize=1024) as sub:
             async for event in sub:
                 _log_event(event)
-                if isinstance(event, StageChanged):
-                    self.notifier.status(f"{event.stage.value}")
+                if isinstance(event, ErrorRaised):
+                    self.last_errors.append({"ts": round(event.ts, 3), "code": event.code, "message": event.message})
+                if isinstance(event, (StageChanged, MuteChanged, CaptureStatus)):
+                    self.notifier.status(self._status_text())
 
-    async def _watchdog(self, interval: float) -> None:
-        """Ping systemd only while the loops that matter are alive."""
+    def _open_board(self) -> None:
+        """Buttons and LEDs from the board profile; without them the voice loop still runs."""
+        try:
+            self.board = open_board(self.profile, self.settings.hardware, self)
+            if self.board is not None:
+                self.board.start(asyncio.get_running_loop())
+                _LOGGER.info("Board %s: GPIO through %s", self.profile.name, self.profile.gpio)
+        except HardwareError as err:
+            _LOGGER.error("No buttons or LEDs: %s [%s]", err.message, err.code)
+            self.bus.publish(ErrorRaised(code=err.code, message=err.message, stage="hardware"))
+            self.board = None
+
+    def _watch_loops(self) -> None:
+        """Register the vital loops and start the loop that checks them (and feeds systemd's watchdog)."""
+        interval = watchdog_interval()
+        check_every = min(interval, LIVENESS_INTERVAL_S) if interval else LIVENESS_INTERVAL_S
+        self.pipeline_beat.timeout_s = max(2 * check_every, 2.0)
+        self.liveness.add("pipeline", self._pipeline_alive)
+        self.liveness.add("audio", self._audio_alive)
+        self.supervisor.start("liveness", lambda: self._liveness_loop(check_every, feed=interval is not None))
+
+    async def _liveness_loop(self, every_s: float, *, feed: bool) -> None:
+        """Feed systemd's watchdog only while every vital loop proves it is alive."""
+        reported: list[str] = []
         while True:
-            if self.healthy():
+            failing = self.liveness.failing()
+            if not failing and feed:
                 self.notifier.watchdog()
-            await asyncio.sleep(interval)
+            if failing != reported:
+                if failing:
+                    _LOGGER.error("Not responding: %s (the watchdog is no longer fed)", ", ".join(failing))
+                reported = failing
+                self.notifier.status(self._status_text())
+            now = time.monotonic()
+            if self.pipeline_beat.due(self.pipeline.ping_answered):
+                self.pipeline.frontend_event(FrontEndEvent("ping", 0.0, self.pipeline_beat.send(now)))
+            await asyncio.sleep(every_s)
+
+    def _pipeline_alive(self) -> bool:
+        answered = self.pipeline.ping_answered
+        return self.supervisor.alive("pipeline") and self.pipeline_beat.alive(answered, time.monotonic())
+
+    def _audio_alive(self) -> bool:
+        fe, now = self.frontend, time.monotonic()
+        return audio_alive(
+            running=self.supervisor.alive("audio"),
+            heartbeat_age_s=now - fe.heartbeat_mono,
+            retry_s=fe.retry_s,
+            capturing=fe.capture_available and not fe.muted,
+            frame_age_s=now - fe.last_frame_mono,
+        )
 
     def healthy(self) -> bool:
-        """True while the pipeline loop runs and the audio thread is alive."""
-        sup = self.supervisor
-        audio_ok = sup.alive("audio") and (
-            not self.frontend.capture_available
-            or self.frontend.muted
-            or time.monotonic() - self.frontend.last_frame_mono < 5.0
+        """True while every vital loop (audio, pipeline, and whatever else registered) is alive."""
+        return not self.liveness.failing()
+
+    def _status_text(self) -> str:
+        return status_line(
+            stage=self.pipeline.stage.value,
+            muted=self.frontend.muted,
+            capture=self.frontend.capture_available,
+            wake_words=list(self.wake.names),
+            failing=self.liveness.failing(),
         )
-        return sup.alive("pipeline") and audio_ok
+
+    @property
+    def muted(self) -> bool:
+        return self.frontend.muted
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -241,6 +320,8 @@ class Appliance:
             await self.control.close()
         await self.supervisor.stop()
         await asyncio.to_thread(self._audio_pool.shutdown, True)  # the audio thread has left its loop
+        if self.board is not None:
+            self.board.close()
         self.sink.close()
 
     # -- state changes used by commands --------------------------------------------
@@ -267,7 +348,7 @@ class Appliance:
         new = load_settings(self.config_path)
         applied: list[str] = []
         restart: list[str] = []
-        for section in ("device", "paths", "audio", "wake", "vad", "stt", "llm", "tts", "control", "log"):
+        for section in ("device", "paths", "audio", "wake", "vad", "stt", "llm", "tts", "control", "hardware", "log"):
             if getattr(new, section) != getattr(self.settings, section):
                 (applied if section in ("wake", "vad", "llm", "audio") else restart).append(section)
         if "wake" in applied:
@@ -325,6 +406,9 @@ class Appliance:
             },
             "loops": self.supervisor.status(),
             "healthy": self.healthy(),
+            "failing": self.liveness.failing(),
+            "last_errors": list(self.last_errors),
+            "hardware": self.board.status() if self.board else {"profile": self.profile.name, "gpio": "none"},
             "memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "threads": threading.active_count(),
             "pid": os.getpid(),

@@ -18,6 +18,7 @@ from .audio.buffer import resample
 from .audio.sink import AudioSink, NullSink, PcmStreamSink, SpeakerSink, WavSink
 from .audio.source import ArraySource, AudioSource, MicSource, PcmStreamSource, wav_source
 from .audio.wav import write_wav
+from .hardware import apply_profile, load_profile
 from .models import ModelRegistry
 from .settings import Settings
 from .systemd import Notifier
@@ -32,9 +33,11 @@ DEMO_REQUEST = "What is the capital of France?"
 def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Namespace) -> int:
     notifier = Notifier()
     notifier.status("loading models")
-    notifier.extend_timeout(120)
+    profile = load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
+    settings = apply_profile(settings, profile)
     registry = ModelRegistry(settings.state_dir, show_progress=sys.stderr.isatty())
-    engines = load_engines(settings, registry)
+    with notifier.extending():  # a 3B model from an SD card can take minutes
+        engines = load_engines(settings, registry)
     sink = choose_sink(settings, args.output)
     source_factory = choose_source(settings, args.input)
     app = Appliance(
@@ -46,6 +49,8 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
         config_path=config_path,
         notifier=notifier,
         control=not args.no_control,
+        profile=profile,
+        gpio=True,
     )
     if args.demo:
         demo = demo_recording(settings, engines.tts)

@@ -74,3 +74,7 @@ class CommandError(ApplianceError):
 
 class ControlError(ApplianceError):
     """Control-socket transport problems (daemon not running, bad reply)."""
+
+
+class HardwareError(ApplianceError):
+    """GPIO buttons and LEDs that cannot be opened (the voice loop runs on without them)."""

@@ -107,6 +107,8 @@ class FrontEnd:
         self._tail_left = 0.0
         self._frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self.last_frame_mono = 0.0
+        self.heartbeat_mono = time.monotonic()
+        """Stamped every loop iteration: a thread stuck in a driver stops stamping (liveness)."""
 
     # -- control (any thread) ---------------------------------------------
     def request_capture(self, *, after_wake: bool = False) -> int:
@@ -151,6 +153,7 @@ class FrontEnd:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self.heartbeat_mono = time.monotonic()
             try:
                 self._step()
             except EOFError:

@@ -298,6 +298,8 @@ class Pipeline:
         self._wake_words = tuple(settings.wake.models)
         self.on_turn_finished: list[Callable[[TurnRecord], None]] = []
         self.frontend_eof = asyncio.Event()
+        self.ping_answered = 0.0
+        """Monotonic stamp of the last liveness ping this loop echoed (see app._liveness_loop)."""
         frontend.stream_capture = not stt.supports_speculation
 
     # -- plumbing ---------------------------------------------------------------
@@ -319,6 +321,8 @@ class Pipeline:
                 self.turn.inbox.put_nowait(ev)
         elif ev.kind == "eof":
             self.frontend_eof.set()
+        elif ev.kind == "ping":
+            self.ping_answered = ev.mono
 
     async def _on_wake(self, ev: FrontEndEvent) -> None:
         assert ev.detection is not None

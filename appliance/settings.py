@@ -192,6 +192,26 @@ class ControlSettings:
 
 
 @dataclass(frozen=True)
+class HardwareSettings:
+    profile: str = setting(
+        "generic-linux",
+        "Board profile: a name from hardware/ (jetson-orin-nano, raspberry-pi-5, generic-linux) or a .toml path.",
+    )
+    gpio: str = setting(
+        "auto",
+        "GPIO pin factory; auto = the profile's choice, none = no buttons or LEDs.",
+        choices=("auto", "lgpio", "jetson", "mock", "none"),
+    )
+    long_press_s: float = setting(
+        1.0, "Holding the action button this long stops the reply instead of listening.", unit="s", min=0.3, max=5.0
+    )
+    error_hold_s: float = setting(
+        4.0, "How long the LEDs show an error before returning to the pipeline state.", unit="s", min=0.5, max=60.0
+    )
+    led_brightness: float = setting(1.0, "Scale for every LED colour.", min=0.05, max=1.0)
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
 
@@ -207,6 +227,7 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     control: ControlSettings = field(default_factory=ControlSettings)
+    hardware: HardwareSettings = field(default_factory=HardwareSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     # -- derived values -------------------------------------------------

@@ -1,0 +1,56 @@
+"""Test hooks, registered only when ``APPLIANCE_DEBUG_HOOKS=1`` is in the daemon's environment.
+
+``debug.wedge {"loop": "pipeline"|"audio"}`` makes a loop hang the way a real
+bug would (alive but making no progress) so a test can watch the systemd
+watchdog stop being fed.  The installed unit never sets the variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import CommandError
+
+if TYPE_CHECKING:
+    from .app import Appliance
+
+_LOGGER = logging.getLogger(__name__)
+
+ENV = "APPLIANCE_DEBUG_HOOKS"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV) == "1"
+
+
+def register(app: Appliance) -> None:
+    """Add the debug commands when the environment asks for them."""
+    if not enabled():
+        return
+    _LOGGER.warning("Debug hooks are enabled (%s=1): not for production", ENV)
+
+    async def wedge(args: Mapping[str, Any]) -> dict[str, Any]:
+        loop = args.get("loop")
+        if loop == "pipeline":
+
+            async def hang(ev: Any) -> None:
+                await asyncio.Event().wait()  # never set: the loop stays alive and stuck
+
+            app.pipeline._dispatch = hang  # type: ignore[method-assign]
+        elif loop == "audio":
+            frontend = app.frontend
+
+            def stuck() -> None:
+                frontend._stop.wait()  # blocks until shutdown, like a driver that never returns
+
+            frontend._step = stuck  # type: ignore[method-assign]
+        else:
+            raise CommandError("bad-arguments", "loop must be 'pipeline' or 'audio'")
+        _LOGGER.warning("Debug: wedged the %s loop", loop)
+        return {"wedged": loop}
+
+    app.commands.register("debug.wedge", wedge)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .audio.sink import AudioSink
@@ -43,6 +43,10 @@ from .vad import SpeechDetector
 from .vad import load_detector as load_speech_detector
 from .wake import WakeWordDetector, load_models
 from .wake import load_detector as load_wake_detector
+
+if TYPE_CHECKING:
+    from .vision import VisionService
+    from .vision.camera import FrameSource
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,6 +101,7 @@ class Appliance:
         config_path: Path | None = None,
         notifier: Notifier | None = None,
         control: bool = True,
+        frame_source_factory: Callable[[], FrameSource] | None = None,
     ) -> None:
         self.settings = settings
         self.engines = engines
@@ -139,6 +144,32 @@ class Appliance:
             ControlServer(settings.socket_path, self.commands) if control and settings.control.enabled else None
         )
         self._audio_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
+        self.vision: VisionService | None = None
+        if settings.vision.enabled:
+            self._build_vision(frame_source_factory)
+
+    def _build_vision(self, source_factory: Callable[[], FrameSource] | None) -> None:
+        """The optional camera pipeline: commands, "what do you see?", presence in the LLM's context."""
+        from .vision import build_service
+        from .vision.commands import SceneIntent, register_commands
+
+        vision = build_service(self.settings.vision, self.bus, self.registry.resolve, source_factory)
+        register_commands(self.commands, vision, self.settings.state_dir)
+        self.pipeline.intents.append(SceneIntent(vision))
+        self.conversation.context.append(vision.summary)
+        vision.on_change.append(self._apply_wake_gate)
+        self.vision = vision
+        self._vision_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")
+        self._apply_wake_gate()
+
+    def _apply_wake_gate(self) -> None:
+        """vision.wake_requires_presence: wake words count only while someone is seen (any thread)."""
+        if self.vision is not None:
+            self.frontend.wake_enabled = self.vision.wake_allowed()
+
+    def presence_summary(self) -> str | None:
+        """Read-only: one sentence about who is in the room, or None without vision (for context builders)."""
+        return self.vision.summary() if self.vision is not None else None
 
     # -- running ------------------------------------------------------------------
     def _from_audio_thread(self, ev: FrontEndEvent) -> None:
@@ -161,6 +192,8 @@ class Appliance:
         sup.start("events-log", self._log_events)
         sup.start("pipeline", self.pipeline.run)
         sup.start("audio", self._audio_loop)
+        if self.vision is not None:
+            sup.start("vision", self._vision_loop)
         if self.control is not None:
             await self.control.start()
             sup.start("control", self._serve_control)
@@ -183,6 +216,11 @@ class Appliance:
             await loop.run_in_executor(self._audio_pool, self.frontend.run)
         finally:
             self.frontend.stop()
+
+    async def _vision_loop(self) -> None:
+        assert self.vision is not None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._vision_pool, self.vision.run)
 
     async def _serve_control(self) -> None:
         assert self.control is not None
@@ -235,12 +273,16 @@ class Appliance:
         _LOGGER.info("Stopping")
         self.notifier.stopping()
         self.frontend.stop()
+        if self.vision is not None:
+            self.vision.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pipeline.interrupt(), timeout=3.0)
         if self.control is not None:
             await self.control.close()
         await self.supervisor.stop()
         await asyncio.to_thread(self._audio_pool.shutdown, True)  # the audio thread has left its loop
+        if self.vision is not None:
+            await asyncio.to_thread(self._vision_pool.shutdown, True)
         self.sink.close()
 
     # -- state changes used by commands --------------------------------------------
@@ -267,7 +309,7 @@ class Appliance:
         new = load_settings(self.config_path)
         applied: list[str] = []
         restart: list[str] = []
-        for section in ("device", "paths", "audio", "wake", "vad", "stt", "llm", "tts", "control", "log"):
+        for section in ("device", "paths", "audio", "wake", "vad", "stt", "llm", "tts", "vision", "control", "log"):
             if getattr(new, section) != getattr(self.settings, section):
                 (applied if section in ("wake", "vad", "llm", "audio") else restart).append(section)
         if "wake" in applied:
@@ -323,12 +365,25 @@ class Appliance:
                 "llm": self.settings.llm.model,
                 "tts": self.settings.tts.voice,
             },
+            "vision": self._vision_status(),
             "loops": self.supervisor.status(),
             "healthy": self.healthy(),
             "memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "threads": threading.active_count(),
             "pid": os.getpid(),
         }
+
+    def _vision_status(self) -> dict[str, Any]:
+        if self.vision is None:
+            return {"enabled": False}
+        from .vision.commands import status
+
+        return {"enabled": True, **status(self.vision)}
+
+
+_INFO_EVENTS = frozenset(
+    {"wake", "transcript", "reply", "turn", "capture", "mute", "volume", "wake_word", "presence", "camera"}
+)
 
 
 def _log_event(event: Event) -> None:
@@ -337,7 +392,18 @@ def _log_event(event: Event) -> None:
     name = data.pop("event")
     if isinstance(event, ErrorRaised):
         _LOGGER.warning("event %s %s", name, data)
-    elif name in ("wake", "transcript", "reply", "turn", "capture", "mute", "volume", "wake_word"):
+    elif name in (
+        "wake",
+        "transcript",
+        "reply",
+        "turn",
+        "capture",
+        "mute",
+        "volume",
+        "wake_word",
+        "presence",
+        "camera",
+    ):
         _LOGGER.info("event %s %s", name, data)
     else:
         _LOGGER.debug("event %s %s", name, data)

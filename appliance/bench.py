@@ -8,6 +8,9 @@
 - idle: CPU of the whole daemon process while it listens to a quiet room.
 - rss: peak resident memory of ``appliance run`` with every default model.
 - llm: tokens/s of the adapter vs llama-cpp-python alone on the same prompt.
+- vision: CPU of the camera pipeline at 640×480 / 5 fps (empty room, person
+  present), frame → PresenceChanged latency, and the voice loop's p50 with
+  vision running beside it (``appliance bench --only vision``).
 """
 
 from __future__ import annotations
@@ -309,7 +312,8 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         "load_s": engines.load_s,
     }
     recordings = make_recordings(engines, args.recordings)
-    if "latency" not in args.skip:
+    want = _wanted(args)
+    if want("latency"):
         rows, raw = await run_latency(settings, engines, registry, recordings, "latency")
         report["latency"] = summarize(rows) | {"per_request": rows}
         if args.plot and raw and raw[0].turns:
@@ -318,7 +322,7 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
             )
             plot_timeline(plot_run, args.plot)
             report["plot"] = str(args.plot)
-    if "baseline" not in args.skip:
+    if want("baseline"):
         base_settings = replace(
             settings,
             vad=replace(settings.vad, end_silence_s=0.7, speculate_after_s=0.0),
@@ -327,7 +331,7 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         base_engines = replace(engines, stt=load_stt(base_settings.stt, registry))
         rows, _ = await run_latency(base_settings, base_engines, registry, recordings, "ha-style", hold_chars=60)
         report["ha_style_chain"] = summarize(rows)
-    if "idle" not in args.skip:
+    if want("idle"):
         log(f"idle CPU over {args.idle_seconds:.0f} s (voice gate on)")
         on = await measure_idle(settings, engines, registry, args.idle_seconds)
         engines.wake.gate, gate = None, engines.wake.gate
@@ -335,13 +339,48 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         off = await measure_idle(settings, engines, registry, args.idle_seconds)
         engines.wake.gate = gate
         report["idle"] = {"cpu_percent_of_one_core": on, "without_voice_gate": off, "seconds": args.idle_seconds}
-    if "llm" not in args.skip:
+    if want("llm"):
         log("LLM tokens/s: adapter vs llama-cpp-python alone")
         report["llm"] = await asyncio.to_thread(measure_llm, settings, engines, registry)
-    if "rss" not in args.skip:
+    if want("rss"):
         log("peak RSS of `appliance run` with all default models")
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)
+    if want("vision"):
+        report["vision"] = await bench_vision(settings, engines, registry, recordings, args.idle_seconds)
     return report
+
+
+def _wanted(args: argparse.Namespace) -> Any:
+    only = set(getattr(args, "only", []) or [])
+    return lambda section: section not in args.skip and (not only or section in only)
+
+
+async def bench_vision(
+    settings: Settings,
+    engines: Engines,
+    registry: ModelRegistry,
+    recordings: list[tuple[str, np.ndarray]],
+    seconds: float,
+) -> dict[str, Any]:
+    """Vision CPU and latency, then the voice loop's p50 without and with vision running beside it."""
+    from .vision.bench import SceneCamera, measure_vision, running_vision, scene_frames
+
+    log(f"vision CPU over {seconds:.0f} s per scene, presence latency")
+    result = await measure_vision(settings, registry.resolve, seconds)
+    subset = recordings[: max(len(recordings) // 2, 4)]
+    rows, _ = await run_latency(settings, engines, registry, subset, "voice without vision")
+    alone = summarize(rows)["end_of_speech_to_first_audio_s"]["p50"]
+    camera = SceneCamera({"person": scene_frames(True)}, settings.vision.fps, "person")
+    async with running_vision(settings, registry.resolve, camera):
+        rows, _ = await run_latency(settings, engines, registry, subset, "voice with vision")
+    beside = summarize(rows)["end_of_speech_to_first_audio_s"]["p50"]
+    result["voice_end_of_speech_to_first_audio_p50_s"] = {
+        "without_vision": alone,
+        "with_vision_person_present": beside,
+        "worse_percent": round(100 * (beside - alone) / alone, 1) if alone and beside else None,
+        "runs": len(subset),
+    }
+    return result
 
 
 def _cpu_name() -> str:

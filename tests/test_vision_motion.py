@@ -52,12 +52,12 @@ def test_gate_ignores_sensor_noise_and_sees_a_moving_object():
     assert gate.runs == 3 and gate.frames == 27
 
 
-def test_gate_absorbs_a_still_scene_change():
+def test_a_change_that_stays_still_stops_triggering_at_once():
     rng = np.random.default_rng(2)
     gate = MotionGate(threshold=0.004, delta=18, recheck_s=100.0)
     gate.check(_frame(100, 2, rng), 0.0)
     changed = _frame(100, 2, rng)
     changed[:, :320] = 160
-    reasons = [gate.check(changed, 0.2 * i).reason for i in range(1, 80)]
+    reasons = [gate.check(changed, 0.2 * i).reason for i in range(1, 10)]
     assert reasons[0] == "motion"
-    assert reasons[-1] == ""  # learnt into the background: a still person is the re-check's job
+    assert set(reasons[1:]) == {""}  # a still person is the re-check's job

@@ -135,7 +135,7 @@ async def measure_vision(settings: Settings, resolve: Callable[[str], Path], sec
     scenes = {"empty": scene_frames(False), "person": scene_frames(True)}
     camera = SceneCamera(scenes, vision.fps)
     async with running_vision(settings, resolve, camera) as (service, bus):
-        await asyncio.sleep(2.0)  # first frame, background learnt
+        await asyncio.sleep(2.0)  # first frames, detectors loaded and warm
         empty = await cpu_percent(seconds)
         camera.show("person")
         await asyncio.sleep(2.0)

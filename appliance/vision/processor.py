@@ -110,7 +110,7 @@ class VisionProcessor:
         return self.presence.tick(t)
 
     def camera_stopped(self) -> None:
-        """The camera went off or away: the next frame starts a fresh background and sighting run."""
+        """The camera went off or away: the next frame starts a fresh comparison and sighting run."""
         self.gate.reset()
         self.presence.reset()
         self.latest = Latest()

@@ -136,7 +136,7 @@ class VisionService:
                 if last_t is not None and self.camera_on:
                     self._handle(None, self.processor.tick(last_t + time.monotonic() - last_mono), last_t)
                 continue
-            if self._reset_pending:  # the source was reopened: new background, new sighting run
+            if self._reset_pending:  # the source was reopened: fresh comparison and sighting run
                 self._reset_pending = False
                 self.processor.camera_stopped()
             last_t, last_mono = frame.t, time.monotonic()
@@ -218,11 +218,18 @@ class VisionService:
                 continue  # not due: grabbed without decoding
             self.frames += 1
             self._serve_snapshots(frame)
-            self._offer(frame)
+            self._offer(frame, drop=source.live)
         if not self.camera_on:
             self.available, self.message = False, "switched off"
 
-    def _offer(self, frame: Frame) -> None:
+    def _offer(self, frame: Frame, *, drop: bool) -> None:
+        """Live frames replace the oldest waiting one; a file's frames wait their turn (its timeline matters)."""
+        while not drop and not self._stop.is_set():
+            try:
+                self._queue.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
         while True:
             try:
                 self._queue.put_nowait(frame)

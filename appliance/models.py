@@ -73,6 +73,8 @@ class ModelSpec:
     def install_command(self) -> str:
         if self.source == "url":
             return f"appliance models fetch {self.name}"
+        if any(f.export for f in self.files):
+            return f"scripts/setup --dev, then appliance models path {self.name} (exports it to ONNX)"
         return INSTALL_HINT
 
 
@@ -361,8 +363,6 @@ class ModelRegistry:
             path = self.file_path(spec, file)
             if file.parts and not path.exists() and all(site_file(p) for p in file.parts):
                 state = "unverified" if not verify else self._join_and_check(spec, file, path)
-            elif file.export and not path.exists() and site_file(file.export):
-                state = "unverified"
             elif spec.directory and file.path and not path.exists() and site_file(file.path):
                 state = "unverified" if not verify else self._copy_and_check(spec, file, path)
             elif not path.exists():

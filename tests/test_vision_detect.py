@@ -133,3 +133,14 @@ def test_hog_people_detector_runs_and_stays_quiet_on_empty_scenes():
         assert detector.detect(photo(name)) == []
     for found in detector.detect(photo("astronaut")):
         assert found.kind == "person" and 0.0 <= found.box[0] < found.box[2] <= 1.0
+
+
+@pytest.mark.integration
+def test_the_onnx_export_is_reproducible_and_verified(tmp_path):
+    from appliance.models import ModelRegistry
+
+    registry = ModelRegistry(tmp_path, show_progress=False)
+    assert registry.status("blazeface-short-onnx").state == "missing"
+    path = registry.resolve("blazeface-short-onnx")  # exported now; raises unless the sha256 matches the manifest
+    assert path.parent == tmp_path / "models" / "blazeface-short-onnx"
+    assert registry.status("blazeface-short-onnx", verify=True).state == "ok"

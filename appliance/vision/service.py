@@ -11,6 +11,7 @@ frames are never stored unless a snapshot is requested.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import queue
 import threading
@@ -109,7 +110,7 @@ class VisionService:
             self._snapshots.append(future)
         try:
             return future.result(timeout=timeout)
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # not the builtin TimeoutError before Python 3.11
             raise VisionError("camera-unavailable", f"no frame from the camera within {timeout:.0f} s") from None
         finally:
             with self._lock:

@@ -134,7 +134,7 @@ class VisionService:
             try:
                 frame = self._queue.get(timeout=0.05)
             except queue.Empty:
-                if last_t is not None and self.camera_on:
+                if last_t is not None:  # also while switched off: nobody is seen, the off-delay runs
                     self._handle(None, self.processor.tick(last_t + time.monotonic() - last_mono), last_t)
                 continue
             if self._reset_pending:  # the source was reopened: fresh comparison and sighting run
@@ -221,7 +221,9 @@ class VisionService:
             self._serve_snapshots(frame)
             self._offer(frame, drop=source.live)
         if not self.camera_on:
+            source.close()  # before telling anyone it is off
             self.available, self.message = False, "switched off"
+            self._publish_camera("closed")
 
     def _offer(self, frame: Frame, *, drop: bool) -> None:
         """Live frames replace the oldest waiting one; a file's frames wait their turn (its timeline matters)."""

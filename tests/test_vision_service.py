@@ -214,3 +214,33 @@ async def test_the_camera_switch_stops_capture_at_the_source_and_snapshots_need_
     assert (shot.path.stat().st_mode & 0o777) == 0o600
     assert shot.path.read_bytes()[:2] == b"\xff\xd8"
     assert os.listdir(tmp_path / "snapshots") == [shot.path.name]
+
+
+@pytest.mark.integration
+def test_vision_detect_cli_on_an_image_a_video_and_a_corrupt_file(registry, video, tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from appliance.__main__ import main
+
+    image = tmp_path / "astronaut.png"
+    from skimage import data
+
+    cv2.imwrite(str(image), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    env_state = {"APPLIANCE_PATHS_STATE_DIR": str(registry.state_dir)}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env_state.items():
+            mp.setenv(key, value)
+        assert main(["vision", "detect", str(image), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["kind"] == "image" and result["width"] == 512
+        (face,) = result["frames"][0]["detections"]
+        assert face["kind"] == "face" and face["score"] > 0.7 and len(face["box"]) == 4
+        assert main(["vision", "detect", str(video), "--fps", "1"]) == 0
+        text = capsys.readouterr().out
+        assert "video 640x480, 14 frame(s)" in text and "face" in text and "no detections" in text
+        bad = tmp_path / "bad.jpg"
+        bad.write_bytes(b"\xff\xd8 not really")
+        assert main(["vision", "detect", str(bad)]) == 1
+        assert "not a readable image" in capsys.readouterr().err

@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity = sub.add_parser("sensitivity", help="wake-word sensitivity 0..1 (higher wakes more easily)")
     sensitivity.add_argument("value", type=float)
 
+    camera = sub.add_parser("camera", help="switch the camera on or off (off stops capture at the source)")
+    camera.add_argument("state", choices=("on", "off", "toggle"))
+    sub.add_parser("snapshot", help="capture one JPEG into <state_dir>/snapshots/ and print its path")
+    vision = sub.add_parser("vision", help="run the vision detectors on a file")
+    vsub = vision.add_subparsers(dest="vision_command", required=True, metavar="ACTION")
+    vdetect = vsub.add_parser("detect", help="faces and people in an image or video file (kind, score, box)")
+    vdetect.add_argument("file", type=Path)
+    vdetect.add_argument("--fps", type=float, help="video frames analysed per second (default: vision.fps)")
+    vdetect.add_argument("--json", action="store_true")
+
     config = sub.add_parser("config", help="show, check or print the default configuration")
     config.add_argument("action", choices=("show", "defaults", "check"))
 
@@ -102,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--recordings", type=int, default=0, help="how many test recordings (0 = all)")
     bench.add_argument("--idle-seconds", type=float, default=20.0)
     bench.add_argument("--plot", type=Path, help="draw one conversation's stage timeline to this PNG")
-    bench.add_argument("--skip", action="append", default=[], choices=("latency", "idle", "rss", "llm", "baseline"))
+    sections = ("latency", "idle", "rss", "llm", "baseline", "vision")
+    bench.add_argument("--skip", action="append", default=[], choices=sections)
+    bench.add_argument("--only", action="append", default=[], choices=sections, help="run just these sections")
     bench.add_argument("--out", type=Path, help="also write the JSON here")
     return parser
 
@@ -169,6 +181,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, path: Path | None) ->
         return models_command(settings, args)
     if command == "config":
         return config_command(settings, args)
+    if command == "vision":
+        from .vision.cli import vision_command
+
+        return vision_command(settings, args)
     if command == "bench":
         from .bench import bench_command
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import resource
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, debug
 from .audio.sink import AudioSink
@@ -47,6 +48,10 @@ from .vad import SpeechDetector
 from .vad import load_detector as load_speech_detector
 from .wake import WakeWordDetector, load_models
 from .wake import load_detector as load_wake_detector
+
+if TYPE_CHECKING:
+    from .vision import VisionService
+    from .vision.camera import FrameSource
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,6 +113,7 @@ class Appliance:
         control: bool = True,
         profile: BoardProfile | None = None,
         gpio: bool = False,
+        frame_source_factory: Callable[[], FrameSource] | None = None,
     ) -> None:
         self.settings = settings
         self.engines = engines
@@ -157,6 +163,32 @@ class Appliance:
         self.liveness = Liveness()
         self.pipeline_beat = Heartbeat(timeout_s=2 * LIVENESS_INTERVAL_S)
         self.last_errors: deque[dict[str, Any]] = deque(maxlen=5)
+        self.vision: VisionService | None = None
+        if settings.vision.enabled:
+            self._build_vision(frame_source_factory)
+
+    def _build_vision(self, source_factory: Callable[[], FrameSource] | None) -> None:
+        """The optional camera pipeline: commands, "what do you see?", presence in the LLM's context."""
+        from .vision import build_service
+        from .vision.commands import SceneIntent, register_commands
+
+        vision = build_service(self.settings.vision, self.bus, self.registry.resolve, source_factory)
+        register_commands(self.commands, vision, self.settings.state_dir)
+        self.pipeline.intents.append(SceneIntent(vision))
+        self.conversation.context.append(vision.summary)
+        vision.on_change.append(self._apply_wake_gate)
+        self.vision = vision
+        self._vision_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision")
+        self._apply_wake_gate()
+
+    def _apply_wake_gate(self) -> None:
+        """vision.wake_requires_presence: wake words count only while someone is seen (any thread)."""
+        if self.vision is not None:
+            self.frontend.wake_enabled = self.vision.wake_allowed()
+
+    def presence_summary(self) -> str | None:
+        """Read-only: one sentence about who is in the room, or None without vision (for context builders)."""
+        return self.vision.summary() if self.vision is not None else None
 
     # -- running ------------------------------------------------------------------
     def _from_audio_thread(self, ev: FrontEndEvent) -> None:
@@ -183,6 +215,8 @@ class Appliance:
         sup.start("pipeline", self.pipeline.run)
         with self.bus.subscribe(CaptureStatus, maxsize=4, name="first-capture") as first_capture:
             sup.start("audio", self._audio_loop)
+            if self.vision is not None:
+                sup.start("vision", self._vision_loop)
             if self.control is not None:
                 await self.control.start()
                 sup.start("control", self._serve_control)
@@ -208,6 +242,11 @@ class Appliance:
             await loop.run_in_executor(self._audio_pool, self.frontend.run)
         finally:
             self.frontend.stop()
+
+    async def _vision_loop(self) -> None:
+        assert self.vision is not None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._vision_pool, self.vision.run)
 
     async def _serve_control(self) -> None:
         assert self.control is not None
@@ -314,6 +353,8 @@ class Appliance:
         _LOGGER.info("Stopping")
         self.notifier.stopping()
         self.frontend.stop()
+        if self.vision is not None:
+            self.vision.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pipeline.interrupt(), timeout=3.0)
         if self.control is not None:
@@ -322,6 +363,8 @@ class Appliance:
         await asyncio.to_thread(self._audio_pool.shutdown, True)  # the audio thread has left its loop
         if self.board is not None:
             self.board.close()
+        if self.vision is not None:
+            await asyncio.to_thread(self._vision_pool.shutdown, True)
         self.sink.close()
 
     # -- state changes used by commands --------------------------------------------
@@ -348,7 +391,7 @@ class Appliance:
         new = load_settings(self.config_path)
         applied: list[str] = []
         restart: list[str] = []
-        for section in ("device", "paths", "audio", "wake", "vad", "stt", "llm", "tts", "control", "hardware", "log"):
+        for section in (f.name for f in dataclasses.fields(Settings)):
             if getattr(new, section) != getattr(self.settings, section):
                 (applied if section in ("wake", "vad", "llm", "audio") else restart).append(section)
         if "wake" in applied:
@@ -404,6 +447,7 @@ class Appliance:
                 "llm": self.settings.llm.model,
                 "tts": self.settings.tts.voice,
             },
+            "vision": self._vision_status(),
             "loops": self.supervisor.status(),
             "healthy": self.healthy(),
             "failing": self.liveness.failing(),
@@ -414,6 +458,18 @@ class Appliance:
             "pid": os.getpid(),
         }
 
+    def _vision_status(self) -> dict[str, Any]:
+        if self.vision is None:
+            return {"enabled": False}
+        from .vision.commands import status
+
+        return {"enabled": True, **status(self.vision)}
+
+
+_INFO_EVENTS = frozenset(
+    {"wake", "transcript", "reply", "turn", "capture", "mute", "volume", "wake_word", "presence", "camera"}
+)
+
 
 def _log_event(event: Event) -> None:
     data = event.as_dict()
@@ -421,7 +477,18 @@ def _log_event(event: Event) -> None:
     name = data.pop("event")
     if isinstance(event, ErrorRaised):
         _LOGGER.warning("event %s %s", name, data)
-    elif name in ("wake", "transcript", "reply", "turn", "capture", "mute", "volume", "wake_word"):
+    elif name in (
+        "wake",
+        "transcript",
+        "reply",
+        "turn",
+        "capture",
+        "mute",
+        "volume",
+        "wake_word",
+        "presence",
+        "camera",
+    ):
         _LOGGER.info("event %s %s", name, data)
     else:
         _LOGGER.debug("event %s %s", name, data)

@@ -8,6 +8,9 @@
 - idle: CPU of the whole daemon process while it listens to a quiet room.
 - rss: peak resident memory of ``appliance run`` with every default model.
 - llm: tokens/s of the adapter vs llama-cpp-python alone on the same prompt.
+- vision: CPU of the camera pipeline at 640×480 / 5 fps (empty room, person
+  present), frame → PresenceChanged latency, and the voice loop's p50 with
+  vision running beside it (``appliance bench --only vision``).
 """
 
 from __future__ import annotations
@@ -301,7 +304,8 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         "load_s": engines.load_s,
     }
     recordings = make_recordings(engines, args.recordings)
-    if "latency" not in args.skip:
+    want = _wanted(args)
+    if want("latency"):
         rows, raw = await run_latency(settings, engines, registry, recordings, "latency")
         report["latency"] = summarize(rows) | {"per_request": rows}
         if args.plot and raw and raw[0].turns:
@@ -310,7 +314,7 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
             )
             plot_timeline(plot_run, args.plot)
             report["plot"] = str(args.plot)
-    if "baseline" not in args.skip:
+    if want("baseline"):
         base_settings = replace(
             settings,
             vad=replace(settings.vad, end_silence_s=0.7, speculate_after_s=0.0),
@@ -319,7 +323,7 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         base_engines = replace(engines, stt=load_stt(base_settings.stt, registry))
         rows, _ = await run_latency(base_settings, base_engines, registry, recordings, "ha-style", hold_chars=60)
         report["ha_style_chain"] = summarize(rows)
-    if "idle" not in args.skip:
+    if want("idle"):
         log(f"idle CPU over {args.idle_seconds:.0f} s (voice gate on)")
         on = await measure_idle(settings, engines, registry, args.idle_seconds)
         engines.wake.gate, gate = None, engines.wake.gate
@@ -327,13 +331,53 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         off = await measure_idle(settings, engines, registry, args.idle_seconds)
         engines.wake.gate = gate
         report["idle"] = {"cpu_percent_of_one_core": on, "without_voice_gate": off, "seconds": args.idle_seconds}
-    if "llm" not in args.skip:
+    if want("llm"):
         log("LLM tokens/s: adapter vs llama-cpp-python alone")
         report["llm"] = await asyncio.to_thread(measure_llm, settings, engines, registry)
-    if "rss" not in args.skip:
+    if want("rss"):
         log("peak RSS of `appliance run` with all default models")
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)
+    if want("vision"):
+        report["vision"] = await bench_vision(settings, engines, registry, recordings, args.idle_seconds)
     return report
+
+
+def _wanted(args: argparse.Namespace) -> Any:
+    only = set(getattr(args, "only", []) or [])
+    return lambda section: section not in args.skip and (not only or section in only)
+
+
+async def bench_vision(
+    settings: Settings,
+    engines: Engines,
+    registry: ModelRegistry,
+    recordings: list[tuple[str, np.ndarray]],
+    seconds: float,
+) -> dict[str, Any]:
+    """Vision CPU and latency, then the voice loop's p50 with the camera off and on, request by request."""
+    from .vision.bench import SceneCamera, measure_vision, running_vision, scene_frames
+
+    log(f"vision CPU over {seconds:.0f} s per scene, presence latency")
+    result = await measure_vision(settings, registry.resolve, seconds)
+    camera = SceneCamera({"person": scene_frames(True)}, settings.vision.fps, "person")
+    alone: list[dict[str, Any]] = []
+    beside: list[dict[str, Any]] = []
+    async with running_vision(settings, registry.resolve, camera) as (service, _bus):
+        for recording in recordings:  # interleaved, so a busy machine's drift hits both sides alike
+            service.set_camera(False)  # closed at the source: the capture thread only waits
+            alone += (await run_latency(settings, engines, registry, [recording], "voice, camera off"))[0]
+            service.set_camera(True)
+            await asyncio.to_thread(service.next_frame, 10.0)
+            beside += (await run_latency(settings, engines, registry, [recording], "voice, vision running"))[0]
+    off = summarize(alone)["end_of_speech_to_first_audio_s"]["p50"]
+    on = summarize(beside)["end_of_speech_to_first_audio_s"]["p50"]
+    result["voice_end_of_speech_to_first_audio_p50_s"] = {
+        "camera_off": off,
+        "vision_running_person_present": on,
+        "worse_percent": round(100 * (on - off) / off, 1) if off and on else None,
+        "runs": len(recordings),
+    }
+    return result
 
 
 def _cpu_name() -> str:

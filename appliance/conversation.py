@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .llm import Message
@@ -25,6 +26,8 @@ class Conversation:
         self.timeout_s = timeout_s
         self._turns: deque[Exchange] = deque(maxlen=max(max_turns, 1))
         self._keep = max_turns
+        self.context: list[Callable[[], str | None]] = []
+        """Short facts for the system prompt, asked for at every request (e.g. vision's presence summary)."""
 
     def add(self, user: str, assistant: str, *, now: float | None = None) -> None:
         if self._keep and user and assistant:
@@ -36,8 +39,14 @@ class Conversation:
             self._turns.clear()
         return list(self._turns)
 
+    def system(self) -> str:
+        """The system prompt followed by the current context facts."""
+        facts = [fact for provide in self.context if (fact := provide())]
+        return "\n".join([self.system_prompt, *facts]).strip()
+
     def messages(self, request: str, *, now: float | None = None) -> list[Message]:
-        out: list[Message] = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        system = self.system()
+        out: list[Message] = [{"role": "system", "content": system}] if system else []
         for exchange in self.recent(now=now):
             out.append({"role": "user", "content": exchange.user})
             out.append({"role": "assistant", "content": exchange.assistant})

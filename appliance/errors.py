@@ -68,6 +68,10 @@ class TtsError(ApplianceError):
     """Text-to-speech failures."""
 
 
+class VisionError(ApplianceError):
+    """Camera, image-file or vision-detector problems."""
+
+
 class CommandError(ApplianceError):
     """A command that was refused: bad payload, wrong state, rate limit."""
 

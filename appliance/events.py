@@ -160,3 +160,36 @@ class CaptureStatus(Event):
     device: str
     message: str = ""
     name = "capture"
+
+
+@dataclass(frozen=True)
+class PresenceChanged(Event):
+    present: bool
+    faces: int = 0
+    """Faces in the frame that decided it."""
+    people: int = 0
+    """People (person detector) in the frame that decided it."""
+    last_seen: float | None = None
+    """Unix seconds someone was last seen (None = never)."""
+    name = "presence"
+
+
+@dataclass(frozen=True)
+class FacesSeen(Event):
+    count: int
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+    """(x0, y0, x1, y1) per face, as fractions 0..1 of the frame's width and height; no pixels."""
+    scores: tuple[float, ...] = ()
+    """Detector score 0..1 per face."""
+    name = "faces"
+
+
+@dataclass(frozen=True)
+class CameraChanged(Event):
+    on: bool
+    """The privacy switch: False = capture stopped at the source."""
+    available: bool
+    """True while frames arrive."""
+    source: str = ""
+    message: str = ""
+    name = "camera"

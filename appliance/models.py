@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import urllib.request
 import zipfile
@@ -46,6 +47,8 @@ class FileSpec:
     """Path relative to site-packages, for PyPI files."""
     parts: tuple[str, ...] = ()
     """Paths relative to site-packages that are joined, in order, into ``name``."""
+    export: str = ""
+    """A .tflite relative to site-packages that is exported to ONNX as ``name`` (needs tflite2onnx)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class ModelSpec:
     def install_command(self) -> str:
         if self.source == "url":
             return f"appliance models fetch {self.name}"
+        if any(f.export for f in self.files):
+            return f"scripts/setup --dev, then appliance models path {self.name} (exports it to ONNX)"
         return INSTALL_HINT
 
 
@@ -142,6 +147,7 @@ def _file_spec(raw: dict[str, Any]) -> FileSpec:
         size=int(raw["size"]),
         path=raw.get("path", ""),
         parts=tuple(raw.get("parts", ())),
+        export=raw.get("export", ""),
     )
 
 
@@ -221,7 +227,7 @@ class ModelRegistry:
 
     def file_path(self, spec: ModelSpec, file: FileSpec) -> Path:
         """Where a file of this model lives (or will live) on disk."""
-        if file.parts:
+        if file.parts or file.export:
             return self.state_dir / "models" / spec.name / file.name
         if file.path:
             found = site_file(file.path)
@@ -235,6 +241,8 @@ class ModelRegistry:
         path = self.file_path(spec, file)
         if file.parts and not path.exists():
             self._join(spec, file, path)
+        elif file.export and not path.exists():
+            self._export(spec, file, path)
         elif spec.directory and file.path and not path.exists():
             self._copy_into(spec, file, path)
         if not path.exists():
@@ -280,6 +288,29 @@ class ModelRegistry:
                 "model-corrupt",
                 f"joined {file.name} of {spec.name!r} has the wrong sha256; reinstall with: {spec.install_command}",
             )
+        os.replace(tmp, target)
+        self._remember(target, file.sha256)
+
+    def _export(self, spec: ModelSpec, file: FileSpec, target: Path) -> None:
+        """Convert a packaged .tflite to ONNX in a child process (tflite2onnx is a dev tool), then verify."""
+        source = site_file(file.export)
+        if source is None:
+            return  # reported as missing by the caller
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".partial")
+        cmd = [sys.executable, "-m", "appliance.vision.export", str(source), str(tmp)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0 or not tmp.exists():
+            tmp.unlink(missing_ok=True)
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ModelError(
+                "model-export-failed",
+                f"cannot export {spec.name!r} to ONNX ({reason}); it needs the dev tools: scripts/setup --dev",
+            )
+        if tmp.stat().st_size != file.size or sha256_file(tmp) != file.sha256:
+            tmp.unlink(missing_ok=True)
+            raise ModelError("model-corrupt", f"the ONNX export of {spec.name!r} does not match the manifest's sha256")
         os.replace(tmp, target)
         self._remember(target, file.sha256)
 

@@ -18,6 +18,10 @@ def default_models(settings: Settings, registry: ModelRegistry) -> list[str]:
         names.add(settings.stt.model)
     elif settings.stt.vosk_model:
         names.add(settings.stt.vosk_model)
+    if settings.vision.enabled:
+        names.add(settings.vision.face_model)
+        if settings.vision.person_detector == "onnx":
+            names.add(settings.vision.person_model)
     return [n for n in registry.specs if n in names]
 
 

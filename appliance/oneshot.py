@@ -119,6 +119,7 @@ _DAEMON_ARGS = {
     "volume": lambda a: {"level": a.level},
     "wake-word": lambda a: {"models": a.models},
     "sensitivity": lambda a: {"value": a.value},
+    "camera": lambda a: {"state": a.state},
 }
 
 

@@ -186,6 +186,78 @@ class TtsSettings:
 
 
 @dataclass(frozen=True)
+class VisionSettings:
+    enabled: bool = setting(False, "Run the camera pipeline (off by default: no camera is assumed).")
+    camera: bool = setting(
+        True, "Camera switch at start-up; OFF closes the device (privacy). The camera command flips it."
+    )
+    source: str = setting(
+        "/dev/video0",
+        "Camera: a V4L2 device (/dev/video0 or 0), a GStreamer pipeline ending in appsink, an rtsp/http URL, "
+        "a video file or a folder of images.",
+    )
+    source_kind: str = setting(
+        "auto", "How to read source.", choices=("auto", "v4l2", "gstreamer", "url", "file", "folder")
+    )
+    width: int = setting(640, "Capture width asked of the camera.", unit="px", min=64, max=4096)
+    height: int = setting(480, "Capture height asked of the camera.", unit="px", min=48, max=4096)
+    fps: float = setting(
+        5.0, "Frames analysed per second (the capture is capped to this).", unit="Hz", min=0.2, max=60.0
+    )
+    motion_threshold: float = setting(
+        0.004, "Share of the downscaled frame that must change to count as motion.", min=0.0, max=1.0
+    )
+    motion_delta: int = setting(18, "Grey-level change that marks a pixel as changed.", min=1, max=255)
+    recheck_s: float = setting(
+        5.0,
+        "Run the detectors at least this often without motion, so a still person is not forgotten.",
+        unit="s",
+        min=0.2,
+        max=3600.0,
+    )
+    face_model: str = setting(
+        "blazeface-full",
+        "Face detector: blazeface-full (faces within ~5 m), blazeface-short (~2 m, 4× cheaper), "
+        "another manifest name or a .tflite/.onnx path; empty = no face detection.",
+    )
+    face_threshold: float = setting(0.6, "Score a face must reach.", min=0.05, max=0.99)
+    person_detector: str = setting(
+        "hog",
+        "Person detector: OpenCV's HOG people detector, a COCO ONNX model, or none.",
+        choices=("none", "hog", "onnx"),
+    )
+    person_model: str = setting("yolox-nano", "COCO detector ONNX for person_detector = 'onnx': manifest name or path.")
+    person_threshold: float = setting(0.5, "Score a person must reach.", min=0.05, max=0.99)
+    person_interval_s: float = setting(
+        1.0, "Run the (slower) person detector at most this often while faces are seen.", unit="s", min=0.0, max=60.0
+    )
+    onnx_device: str = setting(
+        "auto", "onnxruntime execution provider for ONNX detectors.", choices=("auto", "cpu", "cuda", "tensorrt")
+    )
+    threads: int = setting(1, "Threads for each detector.", min=1, max=8)
+    on_delay_s: float = setting(
+        0.4, "Someone must be seen this long before presence turns on.", unit="s", min=0.0, max=60.0
+    )
+    off_delay_s: float = setting(
+        120.0, "Presence turns off after nobody has been seen for this long.", unit="s", min=0.5, max=86_400.0
+    )
+    retry_s: float = setting(
+        2.0, "First wait before reopening a lost camera (doubles each time).", unit="s", min=0.05, max=600.0
+    )
+    retry_max_s: float = setting(60.0, "Longest wait between camera retries.", unit="s", min=0.05, max=3600.0)
+    snapshot_max_bytes: int = setting(
+        250_000,
+        "Largest snapshot JPEG (kept under the MQTT broker's packet limit).",
+        unit="bytes",
+        min=10_000,
+        max=10_000_000,
+    )
+    wake_requires_presence: bool = setting(
+        False, "Ignore wake words while the camera works and nobody has been seen (fewer false wakes from a TV)."
+    )
+
+
+@dataclass(frozen=True)
 class ControlSettings:
     enabled: bool = setting(True, "Serve the local control socket.")
     socket: str = setting("", "Socket path; empty = <runtime_dir>/control.sock.")
@@ -226,6 +298,7 @@ class Settings:
     stt: SttSettings = field(default_factory=SttSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
+    vision: VisionSettings = field(default_factory=VisionSettings)
     control: ControlSettings = field(default_factory=ControlSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     log: LogSettings = field(default_factory=LogSettings)

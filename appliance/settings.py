@@ -179,6 +179,9 @@ class LlmSettings:
 class TtsSettings:
     voice: str = setting("en_US-joe-medium", "Piper voice: manifest name or .onnx path (with .onnx.json beside it).")
     length_scale: float = setting(1.0, "Speaking rate (larger = slower).", min=0.5, max=2.0)
+    variation: float = setting(
+        1.0, "Scale of the voice's sampling noise (0 = the same audio for the same text every time).", min=0.0, max=2.0
+    )
     first_chunk_chars: int = setting(
         24, "Speak the first clause once this many characters end at a comma, so audio starts sooner.", min=0, max=400
     )

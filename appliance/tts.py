@@ -45,7 +45,11 @@ class PiperTts:
         except Exception as err:
             raise TtsError("tts-load-failed", f"cannot load voice {model_path}: {err}") from err
         self._voice = PiperVoice(session=session, config=config)
-        self._syn = SynthesisConfig(length_scale=settings.length_scale if settings.length_scale != 1.0 else None)
+        self._syn = SynthesisConfig(
+            length_scale=settings.length_scale if settings.length_scale != 1.0 else None,
+            noise_scale=config.noise_scale * settings.variation,
+            noise_w_scale=config.noise_w_scale * settings.variation,
+        )
         self.sample_rate = int(config.sample_rate)
         self.name = model_path.stem
 

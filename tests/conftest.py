@@ -44,11 +44,12 @@ def silence(seconds: float) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def voice(registry: ModelRegistry):
-    """The default Piper voice (real model), for making test speech."""
+    """The default Piper voice (real model), for making test speech; without sampling noise, so the
+    same text gives the same audio in every run and the tests are repeatable."""
     from appliance.settings import TtsSettings
     from appliance.tts import PiperTts
 
-    return PiperTts(registry.resolve("en_US-joe-medium"), TtsSettings())
+    return PiperTts(registry.resolve("en_US-joe-medium"), TtsSettings(variation=0.0))
 
 
 @pytest.fixture(scope="session")

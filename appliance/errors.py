@@ -68,6 +68,10 @@ class TtsError(ApplianceError):
     """Text-to-speech failures."""
 
 
+class MemoryStoreError(ApplianceError):
+    """The memory database: corrupt, too new, busy, or a bad import/restore."""
+
+
 class CommandError(ApplianceError):
     """A command that was refused: bad payload, wrong state, rate limit."""
 

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity = sub.add_parser("sensitivity", help="wake-word sensitivity 0..1 (higher wakes more easily)")
     sensitivity.add_argument("value", type=float)
 
+    from .memory.cli import add_parser as add_memory_parser
+
+    add_memory_parser(sub)
+
     config = sub.add_parser("config", help="show, check or print the default configuration")
     config.add_argument("action", choices=("show", "defaults", "check"))
 
@@ -169,6 +173,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, path: Path | None) ->
         return models_command(settings, args)
     if command == "config":
         return config_command(settings, args)
+    if command == "memory":
+        from .memory.cli import memory_command
+
+        return memory_command(settings, args)
     if command == "bench":
         from .bench import bench_command
 

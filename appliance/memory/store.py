@@ -37,12 +37,17 @@ SIDE_FILES = ("-wal", "-shm")
 _STOP = object()
 
 
+def readonly_uri(path: Path) -> str:
+    return path.resolve().as_uri() + "?mode=ro"
+
+
 def check_database(path: Path) -> str | None:
     """None if ``path`` is absent or passes ``quick_check``; otherwise what is wrong."""
     if not path.exists():
         return None
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+        # Read-only: a check must not checkpoint or delete a -wal that may have to be quarantined with it.
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
         finally:

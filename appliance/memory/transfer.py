@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import MemoryStoreError
 from . import records
 from .schema import SCHEMA_VERSION
-from .store import SIDE_FILES, check_database
+from .store import SIDE_FILES, check_database, readonly_uri
 
 MAX_ERRORS_SHOWN = 10
 REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
@@ -152,7 +152,7 @@ def verify_backup(path: Path) -> None:
     problem = check_database(path)
     if problem:
         raise MemoryStoreError("restore-corrupt", f"{path.name} failed its integrity check: {problem}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
     try:
         result = conn.execute("PRAGMA integrity_check").fetchall()
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -172,7 +172,7 @@ def swap_in(live: Path, candidate: Path) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     kept = live.with_name(f"{live.name}.before-restore.{stamp}")
     staged = live.with_name(live.name + ".restoring")
-    src = sqlite3.connect(f"file:{candidate}?mode=ro", uri=True)
+    src = sqlite3.connect(readonly_uri(candidate), uri=True)
     fd = os.open(staged, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o600)
     os.close(fd)
     dst = sqlite3.connect(staged)

@@ -75,7 +75,7 @@ def analyze(samples: np.ndarray, rate: int = SAMPLE_RATE) -> Prosody | None:
         energy_db=float(level[speech].mean()),
         pitch_hz=float(np.median(voiced)) if len(voiced) else 0.0,
         pitch_spread_st=spread,
-        rate_sps=_syllables(level, speech) / speech_s,
+        rate_sps=_syllables(_vowel_level(x, rate)) / speech_s,
         speech_s=speech_s,
     )
 
@@ -98,17 +98,30 @@ def _pitch(frames: np.ndarray, rate: int) -> np.ndarray:
     return np.where(peak >= VOICING, f0, 0.0)
 
 
-def _syllables(level: np.ndarray, speech: np.ndarray) -> int:
-    """Count local maxima of the smoothed level that stand out from their surroundings."""
-    smooth = np.convolve(level, np.ones(3) / 3.0, mode="same")
-    inner = smooth[1:-1]
-    peaks = (inner > smooth[:-2]) & (inner >= smooth[2:]) & speech[1:-1]
-    count = 0
-    last = -10
-    for i in np.flatnonzero(peaks) + 1:
-        left = smooth[max(i - 5, 0) : i].min()
-        right = smooth[i + 1 : i + 6].min() if i + 1 < len(smooth) else smooth[i]
-        if smooth[i] - max(left, right) >= 2.0 and i - last >= 5:  # ≥ 2 dB dip, ≥ 100 ms apart
+def _vowel_level(x: np.ndarray, rate: int) -> np.ndarray:
+    """dB of the 300–2500 Hz band (where vowels carry their energy) every 10 ms, over 25 ms frames."""
+    size, hop = int(0.025 * rate), int(0.01 * rate)
+    n = 1 + (len(x) - size) // hop if len(x) >= size else 0
+    if n <= 0:
+        return np.zeros(0, dtype=np.float32)
+    frames = x[np.arange(size)[None, :] + hop * np.arange(n)[:, None]] * np.hanning(size).astype(np.float32)
+    n_fft = 1 << int(np.ceil(np.log2(size)))
+    power = np.abs(np.fft.rfft(frames, n_fft, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
+    band = power[:, (freqs >= 300) & (freqs <= 2500)].sum(axis=1)
+    return np.convolve(10.0 * np.log10(band + 1e-10), np.ones(3) / 3.0, mode="same")
+
+
+def _syllables(level: np.ndarray) -> int:
+    """Count vowel nuclei: band-level peaks ≥ 70 ms apart with a ≥ 1.5 dB dip on both sides."""
+    loud = level > level.max() - 25.0
+    count, last = 0, -100
+    for i in range(1, len(level) - 1):
+        if not (loud[i] and level[i] >= level[i - 1] and level[i] > level[i + 1]):
+            continue
+        left = level[max(i - 8, 0) : i].min()
+        right = level[i + 1 : i + 9].min()
+        if level[i] - max(left, right) >= 1.5 and i - last >= 7:
             count += 1
             last = i
     return count

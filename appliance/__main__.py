@@ -106,8 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--recordings", type=int, default=0, help="how many test recordings (0 = all)")
     bench.add_argument("--idle-seconds", type=float, default=20.0)
     bench.add_argument("--plot", type=Path, help="draw one conversation's stage timeline to this PNG")
-    bench.add_argument("--skip", action="append", default=[], choices=("latency", "idle", "rss", "llm", "baseline"))
+    bench.add_argument(
+        "--skip", action="append", default=[], choices=("latency", "idle", "rss", "llm", "baseline", "memory")
+    )
     bench.add_argument("--out", type=Path, help="also write the JSON here")
+    bench.add_argument("--memory-turns", type=int, default=100_000, help="stored turns for the memory figures")
     return parser
 
 

@@ -338,6 +338,19 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
     if "llm" not in args.skip:
         log("LLM tokens/s: adapter vs llama-cpp-python alone")
         report["llm"] = await asyncio.to_thread(measure_llm, settings, engines, registry)
+    if "memory" not in args.skip and engines.embedder is not None:
+        log(f"memory: retrieval and context build at {args.memory_turns} stored turns")
+        from .memory.bench import measure_memory
+
+        report["memory"] = await asyncio.to_thread(
+            measure_memory,
+            settings,
+            engines.embedder,
+            engines.emotion,
+            engines.llm.count_tokens,
+            log,
+            turns=args.memory_turns,
+        )
     if "rss" not in args.skip:
         log("peak RSS of `appliance run` with all default models")
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 GOOD = [
     '{"kind": "fact", "text": "The boiler code is 4711.", "created": 1700000000}',
-    '{"kind": "turn", "id": 9, "user_text": "Who is coming?", "reply": "Anna.", "started": 1700000000, "ended": 1700000001}',
+    '{"kind": "turn", "id": 9, "user_text": "Who is coming?", "reply": "Anna.", "started": 1.7e9, "ended": 1.7e9}',
     '{"kind": "event", "event_kind": "home", "name": "intent_executed", "text": "kitchen light on", "ts": 1700000002}',
 ]
 

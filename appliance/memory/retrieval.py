@@ -8,6 +8,7 @@ embeddings blur (names, numbers) and events, which carry no vectors.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import math
 import re
@@ -50,11 +51,15 @@ def fuse(semantic: float, keyword: float, age_s: float, importance: float, w: We
     return w.semantic * max(semantic, 0.0) + w.keyword * keyword + w.recency * recency + w.importance * importance
 
 
+def keyword_terms(text: str) -> list[str]:
+    """The content words of ``text``, each quoted for FTS5."""
+    words = [w.strip("'") for w in re.findall(r"[\w']+", text.lower())]
+    return [f'"{w}"' for w in dict.fromkeys(w for w in words if len(w) > 1 and w not in STOPWORDS)]
+
+
 def keyword_query(text: str) -> str:
     """An FTS5 query: the content words of ``text``, quoted, OR-ed (empty if none)."""
-    words = [w.strip("'") for w in re.findall(r"[\w']+", text.lower())]
-    terms = list(dict.fromkeys(w for w in words if len(w) > 1 and w not in STOPWORDS))
-    return " OR ".join(f'"{w}"' for w in terms)
+    return " OR ".join(keyword_terms(text))
 
 
 class VectorIndex:
@@ -160,6 +165,10 @@ _FETCH = {
     "fact": "SELECT id, created, text, '', importance FROM facts WHERE id IN ({})",
     "event": "SELECT id, ts, text, '', 0.2 FROM events WHERE id IN ({})",
 }
+COMMON_ROWS = 1000
+"""A word found in this many rows or more carries little information and costs a lot to rank: left out."""
+_COUNT = "SELECT count(*) FROM (SELECT 1 FROM {0} WHERE {0} MATCH ? LIMIT {1})"
+_FTS_TABLES = {"turn": "turns_fts", "fact": "facts_fts", "event": "events_fts"}
 _FTS = {
     "turn": "SELECT rowid, bm25(turns_fts) FROM turns_fts WHERE turns_fts MATCH ? ORDER BY rank LIMIT ?",
     "fact": "SELECT rowid, bm25(facts_fts) FROM facts_fts WHERE facts_fts MATCH ? ORDER BY rank LIMIT ?",
@@ -186,11 +195,16 @@ class Retriever:
         self.weights = weights or Weights()
         self.candidates = candidates
         self._clock = clock
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keyword-search")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     def search(self, query: str, *, limit: int = 10, kinds: tuple[str, ...] = ("fact", "turn", "event")) -> list[Hit]:
         vector = self._embed(query)
+        words = self._pool.submit(self._keyword, query, kinds)  # SQLite and BLAS both release the GIL
         semantic = {(k, r): s for k, r, s in self.index.search(vector, self.candidates * 2) if k in kinds}
-        keyword = self._keyword(query, kinds)
+        keyword = words.result()
         found = self._fetch(set(semantic) | set(keyword))
         now = self._clock()
         hits = []
@@ -206,12 +220,15 @@ class Retriever:
         return hits[:limit]
 
     def _keyword(self, query: str, kinds: tuple[str, ...]) -> dict[tuple[str, int], float]:
-        match = keyword_query(query)
-        if not match:
+        terms = keyword_terms(query)
+        if not terms:
             return {}
         conn = self._reader()
         raw: dict[tuple[str, int], float] = {}
         for kind in kinds:
+            match = self._selective(conn, kind, terms)
+            if not match:
+                continue
             try:
                 for rowid, bm25 in conn.execute(_FTS[kind], (match, self.candidates)):
                     raw[(kind, int(rowid))] = -float(bm25)
@@ -219,6 +236,18 @@ class Retriever:
                 _LOGGER.debug("FTS query %r failed: %s", match, err)
         best = max(raw.values(), default=0.0)
         return {k: v / best for k, v in raw.items()} if best > 0 else {}
+
+    def _selective(self, conn: sqlite3.Connection, kind: str, terms: list[str]) -> str:
+        """The query without words so common that ranking them would cost more than they tell."""
+        sql = _COUNT.format(_FTS_TABLES[kind], COMMON_ROWS)
+        kept = []
+        for term in terms:
+            try:
+                if conn.execute(sql, (term,)).fetchone()[0] < COMMON_ROWS:
+                    kept.append(term)
+            except sqlite3.OperationalError:
+                continue
+        return " OR ".join(kept)
 
     def _fetch(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[float, str, float]]:
         conn = self._reader()

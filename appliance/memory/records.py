@@ -53,7 +53,7 @@ def blob_vector(blob: bytes) -> np.ndarray:
 
 
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
 # -- writes (run inside the writer's transaction) ---------------------------------

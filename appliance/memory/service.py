@@ -168,6 +168,8 @@ class Memory:
         data = event.as_dict()
         if event.name == "presence":
             self.presence = describe_presence(data)
+        if data.get("stage") == "memory":
+            return  # the memory's own failures: recording them could feed a failing store forever
         if event.name in self.settings.record_events:
             kind = "home" if event.name.startswith("intent") else "vision" if event.name in VISION else "system"
             text = describe_event(event.name, data)

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", type=Path, help="also write the JSON here")
     bench.add_argument("--memory-turns", type=int, default=100_000, help="stored turns for the memory figures")
+    bench.add_argument(
+        "--memory-recordings", type=int, default=4, help="conversations run with memory off, then on (0 = none)"
+    )
     return parser
 
 

@@ -351,10 +351,28 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
             log,
             turns=args.memory_turns,
         )
+        report["memory"]["end_of_speech_to_first_audio_s"] = await memory_on_off(
+            settings, engines, registry, recordings[: args.memory_recordings]
+        )
     if "rss" not in args.skip:
         log("peak RSS of `appliance run` with all default models")
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)
     return report
+
+
+async def memory_on_off(
+    settings: Settings, engines: Engines, registry: ModelRegistry, recordings: list[tuple[str, np.ndarray]]
+) -> dict[str, Any]:
+    """The same conversations without memory, then with it (fresh store; turns written as they finish)."""
+    if not recordings:
+        return {}
+    key = "end_of_speech_to_first_audio_s"
+    off = replace(settings, memory=replace(settings.memory, enabled=False))
+    rows_off, _ = await run_latency(off, engines, registry, recordings, "memory off")
+    state = tempfile.mkdtemp(prefix="bench-memory-state-")
+    on = replace(settings, paths=replace(settings.paths, state_dir=state))
+    rows_on, _ = await run_latency(on, engines, registry, recordings, "memory on")
+    return {"memory_off": summarize(rows_off)[key], "memory_on": summarize(rows_on)[key]}
 
 
 def _cpu_name() -> str:

@@ -77,6 +77,13 @@ class LlamaLlm:
             )
         except (ValueError, RuntimeError, OSError) as err:
             raise LlmError("llm-load-failed", f"cannot load {model_path}: {err}") from err
+        if lora and not getattr(self._llama, "_lora_adapter", None):
+            # llama-cpp-python misses llama.cpp's NULL for an adapter it could not load (bad file, shapes
+            # that do not match the model); generating with it would crash the process.
+            self._llama.close()
+            raise LlmError(
+                "llm-lora-failed", f"llm.lora_path: {lora['lora_path']} is not a LoRA adapter for {model_path.name}"
+            )
         self.name = model_path.stem
         self._lock = threading.Lock()
         self.last = GenerationStats()

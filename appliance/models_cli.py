@@ -18,6 +18,8 @@ def default_models(settings: Settings, registry: ModelRegistry) -> list[str]:
         names.add(settings.stt.model)
     elif settings.stt.vosk_model:
         names.add(settings.stt.vosk_model)
+    if settings.memory.enabled:
+        names.add(settings.memory.embedding_model)
     return [n for n in registry.specs if n in names]
 
 
@@ -55,5 +57,10 @@ def models_command(settings: Settings, args: argparse.Namespace) -> int:
     names = default_models(settings, registry) + registry.names("recording")
     for name in names:
         registry.resolve(name)
+    if settings.memory.enabled:  # unpack the embedding model and build its onnxruntime graph once, now
+        from .memory.embedding import load_embedder
+
+        m = settings.memory
+        load_embedder(m.embedding_model, registry.resolve, m.embedding_backend)
     print(f"models ready: {', '.join(names)}", file=sys.stderr)
     return 0

@@ -31,9 +31,9 @@ def test_everything_fits_in_a_large_budget_most_relevant_first() -> None:
         presence="One person is in the room.",
     )
     out = build_messages(ctx, words, 1000)
-    assert [m["role"] for m in out] == ["system", "user", "assistant", "user"]
-    system = out[0]["content"]
-    assert system.startswith("You are a helpful speaker.")
+    assert [m["role"] for m in out] == ["system", "user", "assistant", "system", "user"]
+    assert out[0]["content"] == "You are a helpful speaker."  # unchanged turn to turn: its KV cache is reused
+    system = out[3]["content"]
     assert "Tuesday evening" in system and "19:42" in system
     assert "One person is in the room." in system and "sounds stressed" in system
     assert system.index("dentist") < system.index("Ben likes pasta")
@@ -50,7 +50,7 @@ def test_a_small_budget_keeps_the_most_relevant_memory_and_drops_the_rest() -> N
         recent=[Exchange("An old question " * 20, "An old answer " * 20, NOW.timestamp() - 100)],
     )
     base = build_messages(ContextInput("Be brief.", ctx.request, NOW), words, 1000)
-    cost = sum(words(m["content"]) for m in base) + 10
+    cost = sum(words(m["content"]) + 5 for m in base)
     out = build_messages(ctx, words, cost + 16)
     text = " ".join(m["content"] for m in out)
     assert "Friday at 3" in text
@@ -64,6 +64,7 @@ def test_the_newest_exchange_outranks_memories_and_older_exchanges() -> None:
     out = build_messages(ctx, words, 40)
     contents = [m["content"] for m in out]
     assert "question 3" in contents and "question 0" not in contents
+    assert contents.index("question 3") < len(contents) - 2  # the conversation comes before this turn's context
 
 
 def test_neutral_or_unsure_emotion_is_not_mentioned_and_memories_repeating_recent_turns_are_dropped() -> None:
@@ -75,7 +76,7 @@ def test_neutral_or_unsure_emotion_is_not_mentioned_and_memories_repeating_recen
         recent=[Exchange("Hello", "Hi there!", NOW.timestamp())],
         emotion=Emotion("angry", 0.3, -0.5, None),
     )
-    system = build_messages(ctx, words, 1000)[0]["content"]
+    system = build_messages(ctx, words, 1000)[-2]["content"]
     assert "sounds" not in system and "remember" not in system
 
 

@@ -5,6 +5,12 @@ model's own tokenizer), it keeps the most important pieces that fit the
 budget and lays them out as chat messages.  Priority: the system prompt and
 the request always; then the newest exchange, retrieved memories by
 relevance, and older exchanges by recency, each kept only if it fits.
+
+Layout: the fixed system prompt, the running conversation, then what changes
+every turn (time, presence, emotion, memories) in a second system message
+just before the request.  llama.cpp reuses the KV cache of the longest
+unchanged prefix, so the prompt and the conversation so far are not
+evaluated again on every turn.
 """
 
 from __future__ import annotations
@@ -82,8 +88,8 @@ def emotion_line(emotion: Emotion | None) -> str:
 def build_messages(ctx: ContextInput, count_tokens: Callable[[str], int], budget: int) -> list[Message]:
     """Chat messages that fit ``budget`` tokens (by ``count_tokens``), most important pieces first."""
     situation = " ".join(p for p in (time_of_day(ctx.now), ctx.presence or "", emotion_line(ctx.emotion)) if p)
-    head = f"{ctx.system_prompt}\n{situation}".strip()
-    used = count_tokens(head) + count_tokens(ctx.request) + 2 * MESSAGE_OVERHEAD
+    used = count_tokens(ctx.system_prompt) + count_tokens(situation) + count_tokens(ctx.request)
+    used += 3 * MESSAGE_OVERHEAD
     heading = "\nWhat you remember, most relevant first:"
     heading_cost = count_tokens(heading)
     now_s = ctx.now.timestamp()
@@ -108,13 +114,14 @@ def build_messages(ctx: ContextInput, count_tokens: Callable[[str], int], budget
             continue
         used += cost
         (kept_memories if kind == "memory" else kept_recent).append(item)  # type: ignore[arg-type]
-    system = head
-    if kept_memories:
-        system += heading + "".join("\n" + memory_line(h, now_s) for h in kept_memories)
-    out: list[Message] = [{"role": "system", "content": system}]
+    out: list[Message] = [{"role": "system", "content": ctx.system_prompt}] if ctx.system_prompt else []
     for exchange in ctx.recent:
         if exchange in kept_recent:
             out.append({"role": "user", "content": exchange.user})
             out.append({"role": "assistant", "content": exchange.assistant})
+    now_part = situation
+    if kept_memories:
+        now_part += heading + "".join("\n" + memory_line(h, now_s) for h in kept_memories)
+    out.append({"role": "system", "content": now_part})
     out.append({"role": "user", "content": ctx.request})
     return out

@@ -9,6 +9,10 @@ appointment" removes it from search and from the context.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +29,7 @@ from appliance.memory.synthetic import distractors
 from appliance.settings import PathSettings, Settings
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parent.parent
 
 FACT = "my dentist appointment is on Friday at 3"
 
@@ -43,7 +48,7 @@ class RecordingLlm:
         return self.llm.stream_reply(messages, cancel, may_run)
 
 
-def make_app(state: Path, engines: Any, registry: Any) -> Appliance:
+def make_app(state: Path, engines: Any, registry: Any, *, control: bool = False) -> Appliance:
     settings = Settings(paths=PathSettings(state_dir=str(state), runtime_dir=str(state)))
     room = np.zeros(16000 * 600, dtype=np.int16)
     return Appliance(
@@ -52,7 +57,7 @@ def make_app(state: Path, engines: Any, registry: Any) -> Appliance:
         registry=registry,
         source_factory=lambda: ArraySource(room, realtime=True, tail_s=None),
         sink=NullSink(),
-        control=False,
+        control=control,
     )
 
 
@@ -119,7 +124,7 @@ async def test_remember_retrieve_among_distractors_and_forget(tmp_path: Path, en
 
 async def test_garbage_database_is_quarantined_and_the_appliance_comes_up(tmp_path: Path, engines, registry) -> None:
     (tmp_path / "memory.db").write_bytes(b"this is not a database" * 1000)
-    app = make_app(tmp_path, engines, registry)
+    app = make_app(tmp_path, engines, registry, control=True)
     errors = app.bus.subscribe(ErrorRaised, name="test")
     task = await started(app)
     try:
@@ -136,6 +141,12 @@ async def test_garbage_database_is_quarantined_and_the_appliance_comes_up(tmp_pa
         assert stats["counts"]["fact"] == 1
         assert {m["role"] for m in stats["models"]} >= {"llm", "stt", "tts", "embedding", "wake"}
         assert all(len(m["sha256"]) >= 64 for m in stats["models"] if m["role"] != "lora")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "APPLIANCE_PATHS_RUNTIME_DIR": str(tmp_path)}
+        argv = [sys.executable, "-m", "appliance", "memory", "search", "where is the spare key", "--json"]
+        proc = await asyncio.to_thread(subprocess.run, argv, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        hits = json.loads(proc.stdout)["hits"]  # answered by the daemon, through its socket
+        assert hits[0]["kind"] == "fact" and "spare key" in hits[0]["text"]
     finally:
         errors.close()
         app.stop()

@@ -20,6 +20,7 @@ from . import records, transfer
 from .intents import start_of_today
 from .service import Memory
 
+Items = list[dict[str, Any]]  # (a plain alias: ``list`` is a command name inside the class)
 Handler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LIMIT = 1000
@@ -108,15 +109,44 @@ class MemoryAdmin:
             path = self._file(args, "imports", None, must_exist=True)
             lines = (await asyncio.to_thread(path.read_text, encoding="utf-8")).splitlines()
         items = transfer.parse_lines(lines)
-        return await asyncio.to_thread(self.memory.import_items, items)
+        return await asyncio.to_thread(self._import_items, items)
 
     async def backup(self, args: Mapping[str, Any]) -> dict[str, Any]:
         target = self._file(args, "backups", f"memory-{time.strftime('%Y%m%dT%H%M%S')}.db")
-        return await asyncio.to_thread(self.memory.backup, target)
+        return await asyncio.to_thread(self._backup, target)
 
     async def restore(self, args: Mapping[str, Any]) -> dict[str, Any]:
         source = self._file(args, "backups", None, must_exist=True)
-        return await asyncio.to_thread(self.memory.restore, source)
+        return await asyncio.to_thread(self._restore, source)
+
+    # -- blocking parts (worker threads) ---------------------------------------------
+    def _import_items(self, items: Items) -> dict[str, Any]:
+        """Write validated import items in one transaction, with their vectors."""
+        texts: dict[int, str] = {}
+        for i, item in enumerate(items):
+            if item["kind"] != "event":
+                texts[i] = item["text"] if item["kind"] == "fact" else item["user_text"]
+        embedder = self.memory.embedder
+        vectors = dict(zip(texts, embedder.embed_batch([*texts.values()]), strict=True)) if texts else {}
+        job = self.memory.store.submit(lambda c: transfer.import_items(c, items, vectors, embedder.name))
+        result = job.result(timeout=600)
+        self.memory.reload_index()
+        return {"imported": result["imported"]}
+
+    def _backup(self, target: Path) -> dict[str, Any]:
+        return transfer.backup(self.memory.store.reader(), target)
+
+    def _restore(self, source: Path) -> dict[str, Any]:
+        """Verify ``source``, then swap it in for the live database and reload."""
+        transfer.verify_backup(source)
+        self.memory.store.close()
+        try:
+            kept = transfer.swap_in(self.memory.store.path, source)
+        finally:
+            self.memory.store.open()
+        self.memory.reload_index()
+        self.memory.conversation.clear()
+        return {"restored": str(source), "previous": str(kept), "vectors": len(self.memory.index)}
 
     def _file(self, args: Mapping[str, Any], folder: str, default: str | None, *, must_exist: bool = False) -> Path:
         name = args.get("file", default)

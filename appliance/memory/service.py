@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from ..conversation import Conversation
 from ..events import EmotionDetected, Event
 from ..llm import Message
 from ..settings import LlmSettings, MemorySettings
-from . import records, transfer
+from . import records
 from .context import ContextInput, build_messages
 from .embedding import MiniLmEmbedder
 from .emotion import Emotion, EmotionAnalyzer
@@ -275,34 +274,6 @@ class Memory:
         if counts["turn"]:
             await asyncio.to_thread(self.reload_index)
         return counts
-
-    # -- import, backup, restore (blocking: called on worker threads) ------------------
-    def import_items(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """Write validated import items in one transaction, with their vectors."""
-        texts: dict[int, str] = {}
-        for i, item in enumerate(items):
-            if item["kind"] != "event":
-                texts[i] = item["text"] if item["kind"] == "fact" else item["user_text"]
-        vectors = dict(zip(texts, self.embedder.embed_batch(list(texts.values())), strict=True)) if texts else {}
-        job = self.store.submit(lambda c: transfer.import_items(c, items, vectors, self.embedder.name))
-        result = job.result(timeout=600)
-        self.reload_index()
-        return {"imported": result["imported"]}
-
-    def backup(self, target: Path) -> dict[str, Any]:
-        return transfer.backup(self.store.reader(), target)
-
-    def restore(self, source: Path) -> dict[str, Any]:
-        """Verify ``source``, then swap it in for the live database and reload."""
-        transfer.verify_backup(source)
-        self.store.close()
-        try:
-            kept = transfer.swap_in(self.store.path, source)
-        finally:
-            self.store.open()
-        self.reload_index()
-        self.conversation.clear()
-        return {"restored": str(source), "previous": str(kept), "vectors": len(self.index)}
 
 
 VISION = frozenset({"presence", "faces", "camera"})

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     vdetect.add_argument("file", type=Path)
     vdetect.add_argument("--fps", type=float, help="video frames analysed per second (default: vision.fps)")
     vdetect.add_argument("--json", action="store_true")
+    from .memory.cli import add_parser as add_memory_parser
+
+    add_memory_parser(sub)
 
     config = sub.add_parser("config", help="show, check or print the default configuration")
     config.add_argument("action", choices=("show", "defaults", "check"))
@@ -112,10 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--recordings", type=int, default=0, help="how many test recordings (0 = all)")
     bench.add_argument("--idle-seconds", type=float, default=20.0)
     bench.add_argument("--plot", type=Path, help="draw one conversation's stage timeline to this PNG")
-    sections = ("latency", "idle", "rss", "llm", "baseline", "vision")
+    sections = ("latency", "idle", "rss", "llm", "baseline", "vision", "memory")
     bench.add_argument("--skip", action="append", default=[], choices=sections)
     bench.add_argument("--only", action="append", default=[], choices=sections, help="run just these sections")
     bench.add_argument("--out", type=Path, help="also write the JSON here")
+    bench.add_argument("--memory-turns", type=int, default=100_000, help="stored turns for the memory figures")
+    bench.add_argument(
+        "--memory-recordings", type=int, default=4, help="conversations run with memory off, then on (0 = none)"
+    )
     return parser
 
 
@@ -185,6 +192,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, path: Path | None) ->
         from .vision.cli import vision_command
 
         return vision_command(settings, args)
+    if command == "memory":
+        from .memory.cli import memory_command
+
+        return memory_command(settings, args)
     if command == "bench":
         from .bench import bench_command
 

@@ -36,6 +36,12 @@ from .gpio import BoardControls, open_board
 from .hardware import BoardProfile, load_profile
 from .liveness import Heartbeat, Liveness, audio_alive
 from .llm import LlamaLlm
+from .memory.admin import MemoryAdmin
+from .memory.embedding import MiniLmEmbedder, load_embedder
+from .memory.emotion import EmotionAnalyzer
+from .memory.intents import MemoryIntents
+from .memory.service import Memory
+from .memory.wiring import build_memory, record_events, retention_loop, start_memory, turn_row
 from .models import ModelRegistry
 from .pipeline import Pipeline
 from .settings import Settings, load_settings
@@ -74,6 +80,9 @@ class Engines:
     llm: LlamaLlm
     tts: PiperTts
     load_s: dict[str, float]
+    embedder: MiniLmEmbedder | None = None
+    """The memory's sentence-embedding model (None when memory is off)."""
+    emotion: EmotionAnalyzer | None = None
 
 
 def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool = True) -> Engines:
@@ -92,9 +101,18 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
     stt = timed("stt", lambda: load_stt(settings.stt, registry))
     llm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
     tts = timed("tts", lambda: PiperTts(registry.resolve(settings.tts.voice), settings.tts))
+    embedder, emotion = None, None
+    m = settings.memory
+    if m.enabled:
+        embedder = timed(
+            "embedding",
+            lambda: load_embedder(m.embedding_model, registry.resolve, m.embedding_backend),
+        )
+        if settings.memory.emotion:
+            emotion = timed("emotion", lambda: EmotionAnalyzer(embedder.embed_batch))
     if warm_up:
         timed("warm_up", lambda: (stt.warm_up(), llm.warm_up(), tts.warm_up()))
-    return Engines(wake, speech, stt, llm, tts, times)
+    return Engines(wake, speech, stt, llm, tts, times, embedder, emotion)
 
 
 class Appliance:
@@ -141,6 +159,9 @@ class Appliance:
         self.conversation = Conversation(
             settings.llm.system_prompt, max_turns=settings.llm.history_turns, timeout_s=settings.llm.history_timeout_s
         )
+        self.memory: Memory | None = None
+        if engines.embedder is not None and settings.memory.enabled:
+            self.memory = build_memory(settings, engines.embedder, engines.emotion, engines.llm.count_tokens, self.bus)
         self.pipeline = Pipeline(
             settings=settings,
             frontend=self.frontend,
@@ -149,9 +170,15 @@ class Appliance:
             tts=engines.tts,
             sink=sink,
             bus=self.bus,
-            conversation=self.conversation,
+            conversation=self.memory or self.conversation,
         )
         self.commands = Commands(self)
+        if self.memory is not None:
+            self.pipeline.intents.append(MemoryIntents(self.memory))
+            self.pipeline.on_utterance.append(self.memory.observe_utterance)
+            self.pipeline.on_turn_finished.append(self._record_turn)
+            for name, handler in MemoryAdmin(self.memory, settings.state_dir).handlers().items():
+                self.commands.register(name, handler)
         self.control = (
             ControlServer(settings.socket_path, self.commands) if control and settings.control.enabled else None
         )
@@ -212,6 +239,7 @@ class Appliance:
         if self._want_gpio:
             self._open_board()
         sup.start("events-log", self._log_events)
+        await self._start_memory()
         sup.start("pipeline", self.pipeline.run)
         with self.bus.subscribe(CaptureStatus, maxsize=4, name="first-capture") as first_capture:
             sup.start("audio", self._audio_loop)
@@ -235,6 +263,34 @@ class Appliance:
         finally:
             await self._shutdown()
         return self.exit_code
+
+    async def _start_memory(self) -> None:
+        memory = self.memory
+        if memory is None:
+            return
+        try:
+            await start_memory(memory, self.settings, self.registry)
+        except ApplianceError as err:
+            _LOGGER.error("Memory disabled: %s", err.message)
+            self.bus.publish(ErrorRaised(code=err.code, message=err.message, stage="memory"))
+            self._disable_memory()
+            return
+        self.supervisor.start("memory-events", lambda: record_events(memory, self.bus))
+        self.supervisor.start("memory-retention", lambda: retention_loop(memory))
+
+    def _disable_memory(self) -> None:
+        """Carry on without memory: the plain running conversation, no memory intents."""
+        memory, self.memory = self.memory, None
+        self.pipeline.conversation = self.conversation
+        self.pipeline.intents = [i for i in self.pipeline.intents if not isinstance(i, MemoryIntents)]
+        if memory is not None and self._record_turn in self.pipeline.on_turn_finished:
+            self.pipeline.on_turn_finished.remove(self._record_turn)
+            self.pipeline.on_utterance.remove(memory.observe_utterance)
+
+    def _record_turn(self, record: Any) -> None:
+        row = turn_row(record)
+        if self.memory is not None and row is not None:
+            self.memory.record_turn(row, record.turn_id)
 
     async def _audio_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -365,6 +421,8 @@ class Appliance:
             self.board.close()
         if self.vision is not None:
             await asyncio.to_thread(self._vision_pool.shutdown, True)
+        if self.memory is not None:
+            await asyncio.to_thread(self.memory.close)  # queued writes are finished first
         self.sink.close()
 
     # -- state changes used by commands --------------------------------------------
@@ -403,6 +461,8 @@ class Appliance:
         if "llm" in applied:
             self.engines.llm.settings = new.llm
             self.conversation.system_prompt = new.llm.system_prompt
+            if self.memory is not None:
+                self.memory.system_prompt = new.llm.system_prompt
         if "audio" in applied:
             self.sink.volume = new.audio.volume
             self.pipeline.earcon = new.audio.earcon
@@ -448,6 +508,7 @@ class Appliance:
                 "tts": self.settings.tts.voice,
             },
             "vision": self._vision_status(),
+            "memory": self.memory_status(),
             "loops": self.supervisor.status(),
             "healthy": self.healthy(),
             "failing": self.liveness.failing(),
@@ -465,9 +526,23 @@ class Appliance:
 
         return {"enabled": True, **status(self.vision)}
 
+    def memory_status(self) -> dict[str, Any] | None:
+        memory = self.memory
+        if memory is None:
+            return None
+        store = memory.store
+        return {
+            "path": str(store.path),
+            "vectors": len(memory.index),
+            "writes": store.written,
+            "pending_writes": store.pending,
+            "dropped_writes": store.dropped,
+            "quarantined": str(store.quarantined) if store.quarantined else None,
+        }
+
 
 _INFO_EVENTS = frozenset(
-    {"wake", "transcript", "reply", "turn", "capture", "mute", "volume", "wake_word", "presence", "camera"}
+    {"wake", "transcript", "reply", "turn", "capture", "mute", "volume", "wake_word", "presence", "camera", "emotion"}
 )
 
 
@@ -477,18 +552,7 @@ def _log_event(event: Event) -> None:
     name = data.pop("event")
     if isinstance(event, ErrorRaised):
         _LOGGER.warning("event %s %s", name, data)
-    elif name in (
-        "wake",
-        "transcript",
-        "reply",
-        "turn",
-        "capture",
-        "mute",
-        "volume",
-        "wake_word",
-        "presence",
-        "camera",
-    ):
+    elif name in _INFO_EVENTS:
         _LOGGER.info("event %s %s", name, data)
     else:
         _LOGGER.debug("event %s %s", name, data)

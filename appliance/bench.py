@@ -334,6 +334,22 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
     if want("llm"):
         log("LLM tokens/s: adapter vs llama-cpp-python alone")
         report["llm"] = await asyncio.to_thread(measure_llm, settings, engines, registry)
+    if want("memory") and engines.embedder is not None:
+        log(f"memory: retrieval and context build at {args.memory_turns} stored turns")
+        from .memory.bench import measure_memory
+
+        report["memory"] = await asyncio.to_thread(
+            measure_memory,
+            settings,
+            engines.embedder,
+            engines.emotion,
+            engines.llm.count_tokens,
+            log,
+            turns=args.memory_turns,
+        )
+        report["memory"]["end_of_speech_to_first_audio_s"] = await memory_on_off(
+            settings, engines, registry, recordings[: args.memory_recordings]
+        )
     if want("rss"):
         log("peak RSS of `appliance run` with all default models")
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)
@@ -378,6 +394,21 @@ async def bench_vision(
         "runs": len(recordings),
     }
     return result
+
+
+async def memory_on_off(
+    settings: Settings, engines: Engines, registry: ModelRegistry, recordings: list[tuple[str, np.ndarray]]
+) -> dict[str, Any]:
+    """The same conversations without memory, then with it (fresh store; turns written as they finish)."""
+    if not recordings:
+        return {}
+    key = "end_of_speech_to_first_audio_s"
+    off = replace(settings, memory=replace(settings.memory, enabled=False))
+    rows_off, _ = await run_latency(off, engines, registry, recordings, "memory off")
+    state = tempfile.mkdtemp(prefix="bench-memory-state-")
+    on = replace(settings, paths=replace(settings.paths, state_dir=state))
+    rows_on, _ = await run_latency(on, engines, registry, recordings, "memory on")
+    return {"memory_off": summarize(rows_off)[key], "memory_on": summarize(rows_on)[key]}
 
 
 def _cpu_name() -> str:

@@ -6,8 +6,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .llm import Message
+
+
+class MessageSource(Protocol):
+    """What the pipeline needs from a conversation: the LLM's messages, and each finished exchange."""
+
+    def messages(self, request: str) -> list[Message]: ...
+
+    def add(self, user: str, assistant: str) -> None: ...
 
 
 @dataclass(frozen=True)

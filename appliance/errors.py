@@ -72,6 +72,10 @@ class VisionError(ApplianceError):
     """Camera, image-file or vision-detector problems."""
 
 
+class MemoryStoreError(ApplianceError):
+    """The memory database: corrupt, too new, busy, or a bad import/restore."""
+
+
 class CommandError(ApplianceError):
     """A command that was refused: bad payload, wrong state, rate limit."""
 

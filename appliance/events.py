@@ -193,3 +193,18 @@ class CameraChanged(Event):
     source: str = ""
     message: str = ""
     name = "camera"
+
+
+@dataclass(frozen=True)
+class EmotionDetected(Event):
+    label: str
+    """``neutral``, ``happy``, ``sad``, ``angry`` or ``stressed``."""
+    score: float
+    """0..1 confidence of ``label``."""
+    valence: float = 0.0
+    """-1..1, from the words."""
+    arousal: float | None = None
+    """-1..1, from the voice (None for typed requests)."""
+    turn_id: int = 0
+    text: str = ""
+    name = "emotion"

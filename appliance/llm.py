@@ -43,6 +43,16 @@ class GenerationStats:
         return (self.completion_tokens - 1) / decode_s if self.completion_tokens > 1 and decode_s > 0 else 0.0
 
 
+def lora_kwargs(settings: LlmSettings) -> dict[str, Any]:
+    """llama.cpp's LoRA arguments for the configured adapter (none when unset)."""
+    if not settings.lora_path:
+        return {}
+    path = Path(settings.lora_path).expanduser()
+    if not path.is_file():
+        raise LlmError("llm-lora-missing", f"llm.lora_path = {settings.lora_path!r}: no such file")
+    return {"lora_path": str(path), "lora_scale": settings.lora_scale}
+
+
 class LlamaLlm:
     """A GGUF chat model; :meth:`stream` yields reply text pieces as they are generated."""
 
@@ -53,6 +63,7 @@ class LlamaLlm:
             raise LlmError("llm-missing", "llama-cpp-python is not installed; run scripts/setup") from err
         self.settings = settings
         threads = settings.n_threads or os.cpu_count() or 1
+        lora = lora_kwargs(settings)
         try:
             self._llama = Llama(
                 model_path=str(model_path),
@@ -62,9 +73,17 @@ class LlamaLlm:
                 n_gpu_layers=settings.n_gpu_layers,
                 seed=settings.seed if settings.seed >= 0 else 0xFFFFFFFF,
                 verbose=False,
+                **lora,
             )
         except (ValueError, RuntimeError, OSError) as err:
             raise LlmError("llm-load-failed", f"cannot load {model_path}: {err}") from err
+        if lora and not getattr(self._llama, "_lora_adapter", None):
+            # llama-cpp-python misses llama.cpp's NULL for an adapter it could not load (bad file, shapes
+            # that do not match the model); generating with it would crash the process.
+            self._llama.close()
+            raise LlmError(
+                "llm-lora-failed", f"llm.lora_path: {lora['lora_path']} is not a LoRA adapter for {model_path.name}"
+            )
         self.name = model_path.stem
         self._lock = threading.Lock()
         self.last = GenerationStats()

@@ -22,6 +22,8 @@ def default_models(settings: Settings, registry: ModelRegistry) -> list[str]:
         names.add(settings.vision.face_model)
         if settings.vision.person_detector == "onnx":
             names.add(settings.vision.person_model)
+    if settings.memory.enabled:
+        names.add(settings.memory.embedding_model)
     return [n for n in registry.specs if n in names]
 
 
@@ -59,5 +61,10 @@ def models_command(settings: Settings, args: argparse.Namespace) -> int:
     names = default_models(settings, registry) + registry.names("recording")
     for name in names:
         registry.resolve(name)
+    if settings.memory.enabled:  # unpack the embedding model and build its onnxruntime graph once, now
+        from .memory.embedding import load_embedder
+
+        m = settings.memory
+        load_embedder(m.embedding_model, registry.resolve, m.embedding_backend)
     print(f"models ready: {', '.join(names)}", file=sys.stderr)
     return 0

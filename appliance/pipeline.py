@@ -22,7 +22,7 @@ import numpy as np
 
 from .audio.sink import AudioSink, earcon
 from .bus import Bus
-from .conversation import Conversation
+from .conversation import MessageSource
 from .errors import ApplianceError
 from .events import (
     ErrorRaised,
@@ -179,6 +179,7 @@ class Turn:
     def _transcriber(self, audio: np.ndarray | None) -> Callable[[], Awaitable[str]]:
         async def transcribe() -> str:
             assert audio is not None
+            self.p.utterance(audio)
             result = await asyncio.to_thread(self.p.stt.transcribe, audio)
             self.record.stt_s, self.record.audio_s = result.seconds, result.audio_s
             return self.p.clean_transcript(result.text)
@@ -191,6 +192,8 @@ class Turn:
         session = self._stt_session
 
         async def finish() -> str:
+            if audio is not None:
+                self.p.utterance(audio)
             result = await asyncio.to_thread(session.finish)
             self.record.stt_s, self.record.audio_s = result.seconds, result.audio_s
             return self.p.clean_transcript(result.text)
@@ -274,7 +277,7 @@ class Pipeline:
         tts: Synthesizer,
         sink: AudioSink,
         bus: Bus,
-        conversation: Conversation,
+        conversation: MessageSource,
         intents: list[IntentMatcher] | None = None,
     ) -> None:
         self.settings = settings
@@ -297,6 +300,8 @@ class Pipeline:
         self._turn_ids = 0
         self._wake_words = tuple(settings.wake.models)
         self.on_turn_finished: list[Callable[[TurnRecord], None]] = []
+        self.on_utterance: list[Callable[[np.ndarray], None]] = []
+        """Called on the loop with a request's audio as its transcription starts; must return at once."""
         self.frontend_eof = asyncio.Event()
         self.ping_answered = 0.0
         """Monotonic stamp of the last liveness ping this loop echoed (see app._liveness_loop)."""
@@ -398,6 +403,10 @@ class Pipeline:
         except ApplianceError:
             return
         self.sink.play(audio, self.tts.sample_rate)
+
+    def utterance(self, audio: np.ndarray) -> None:
+        for callback in self.on_utterance:
+            callback(audio)
 
     def remember(self, user: str, reply: str) -> None:
         self.conversation.add(user, reply)

@@ -146,7 +146,8 @@ class ReplyAttempt:
         speaker = asyncio.create_task(self._speak_sentences(sentences), name="reply-tts")
         self.marks.llm_started = time.monotonic()
         try:
-            messages = self._messages_for(self.transcript)
+            # Building the context may search the memory: keep it off the event loop.
+            messages = await asyncio.to_thread(self._messages_for, self.transcript)
             async for piece in self._llm.stream_reply(messages, self.cancel, self.llm_may_run):
                 if self.marks.llm_first_token is None:
                     self.marks.llm_first_token = time.monotonic()

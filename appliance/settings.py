@@ -173,6 +173,8 @@ class LlmSettings:
     history_timeout_s: float = setting(
         300.0, "Forget the running conversation after this long without a turn.", unit="s", min=0.0, max=86_400.0
     )
+    lora_path: str = setting("", "Optional LoRA adapter (GGUF) applied to the model at load, for personalisation.")
+    lora_scale: float = setting(1.0, "Strength of the LoRA adapter.", min=0.0, max=4.0)
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,44 @@ class VisionSettings:
 
 
 @dataclass(frozen=True)
+class MemorySettings:
+    enabled: bool = setting(True, "Remember conversations, facts and events in <state_dir>/memory.db and use them.")
+    embedding_model: str = setting(
+        "all-minilm-l6-v2", "Sentence-embedding model: manifest name or a folder with model.safetensors."
+    )
+    embedding_backend: str = setting(
+        "onnxruntime",
+        "Runs the embedding model: onnxruntime (a graph built once from the weights) or numpy.",
+        choices=("onnxruntime", "numpy"),
+    )
+    retention_days: float = setting(
+        365.0,
+        "Prune turns and events older than this (facts stay until forgotten); 0 = keep all.",
+        unit="days",
+        min=0.0,
+        max=36_500.0,
+    )
+    context_tokens: int = setting(
+        0,
+        "Token budget of the LLM prompt; 0 = the LLM's n_ctx minus max_tokens.",
+        unit="tokens",
+        min=0,
+        max=131_072,
+    )
+    memories: int = setting(6, "Most retrieved memories put in the LLM's context.", min=0, max=50)
+    min_similarity: float = setting(
+        0.35, "Meaning-similarity a memory needs to be put in the context.", min=0.0, max=1.0
+    )
+    emotion: bool = setting(True, "Detect the speaker's emotion (words and voice) and tell the LLM.")
+    record_events: tuple[str, ...] = setting(
+        ("intent_executed", "presence", "camera", "mute", "error"), "Bus events (wire names) kept in memory."
+    )
+    queue_size: int = setting(
+        1024, "Writes waiting for the memory writer before new ones are dropped.", min=16, max=100_000
+    )
+
+
+@dataclass(frozen=True)
 class ControlSettings:
     enabled: bool = setting(True, "Serve the local control socket.")
     socket: str = setting("", "Socket path; empty = <runtime_dir>/control.sock.")
@@ -302,6 +342,7 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     vision: VisionSettings = field(default_factory=VisionSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
     control: ControlSettings = field(default_factory=ControlSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     log: LogSettings = field(default_factory=LogSettings)
@@ -326,6 +367,10 @@ class Settings:
         xdg = os.environ.get("XDG_RUNTIME_DIR")
         fallback = Path(xdg) / "appliance" if xdg else Path(f"/tmp/appliance-{os.getuid()}")  # noqa: S108 - 0700, per user
         return _resolve_dir(self.paths.runtime_dir, "RUNTIME_DIRECTORY", fallback)
+
+    @property
+    def memory_path(self) -> Path:
+        return self.state_dir / "memory.db"
 
     @property
     def socket_path(self) -> Path:

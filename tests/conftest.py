@@ -16,6 +16,26 @@ from appliance.models import ModelRegistry
 _STATE = Path(os.environ.get("APPLIANCE_TEST_STATE", Path(__file__).resolve().parent.parent / "var" / "test-state"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_default_state(tmp_path_factory: pytest.TempPathFactory):
+    """In-process appliances (converse, bench helpers) keep their memory.db in a throw-away state dir."""
+    old = os.environ.get("STATE_DIRECTORY")
+    os.environ["STATE_DIRECTORY"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if old is None:
+        os.environ.pop("STATE_DIRECTORY", None)
+    else:
+        os.environ["STATE_DIRECTORY"] = old
+
+
+@pytest.fixture(scope="session")
+def embedder(registry: ModelRegistry):
+    """The real all-MiniLM-L6-v2 sentence embedder (numpy, no PyTorch)."""
+    from appliance.memory.embedding import load_embedder
+
+    return load_embedder("all-minilm-l6-v2", registry.resolve)
+
+
 @pytest.fixture(scope="session")
 def state_dir() -> Path:
     _STATE.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,127 @@
+"""The context the LLM sees: what it knows, what was just said, who is there and how they sound.
+
+:func:`build_messages` is pure: given the pieces and a token counter (the
+model's own tokenizer), it keeps the most important pieces that fit the
+budget and lays them out as chat messages.  Priority: the system prompt and
+the request always; then the newest exchange, retrieved memories by
+relevance, and older exchanges by recency, each kept only if it fits.
+
+Layout: the fixed system prompt, the running conversation, then what changes
+every turn (time, presence, emotion, memories) in a second system message
+just before the request.  llama.cpp reuses the KV cache of the longest
+unchanged prefix, so the prompt and the conversation so far are not
+evaluated again on every turn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..conversation import Exchange
+from ..llm import Message
+from .emotion import Emotion
+from .retrieval import Hit
+
+MESSAGE_OVERHEAD = 5
+"""Tokens a chat template adds around each message (``<|im_start|>role\\n … <|im_end|>\\n``)."""
+MAX_ITEM_CHARS = 300
+EMOTION_MIN_SCORE = 0.5
+EMOTION_HINTS = {
+    "happy": "share their good mood",
+    "sad": "be gentle and kind",
+    "angry": "stay calm and helpful",
+    "stressed": "be calm, brief and reassuring",
+}
+
+
+@dataclass(frozen=True)
+class ContextInput:
+    system_prompt: str
+    request: str
+    now: dt.datetime
+    memories: Sequence[Hit] = ()
+    """Retrieved facts, past turns and events, best first."""
+    recent: Sequence[Exchange] = ()
+    """The running conversation, oldest first."""
+    emotion: Emotion | None = None
+    presence: str | None = None
+    """One sentence from vision, e.g. "One person is in the room."."""
+
+
+def time_of_day(now: dt.datetime) -> str:
+    part = "night"
+    if 5 <= now.hour < 12:
+        part = "morning"
+    elif 12 <= now.hour < 17:
+        part = "afternoon"
+    elif 17 <= now.hour < 22:
+        part = "evening"
+    return f"It is {now:%A} {part}, {now.day} {now:%B %Y}, {now:%H:%M}."
+
+
+def age_words(seconds: float) -> str:
+    if seconds < 3600:
+        return "just now" if seconds < 120 else f"{int(seconds // 60)} minutes ago"
+    if seconds < 86400:
+        hours = int(seconds // 3600)
+        return f"{hours} hour{'s' if hours > 1 else ''} ago"
+    days = int(seconds // 86400)
+    return f"{days} day{'s' if days > 1 else ''} ago"
+
+
+def memory_line(hit: Hit, now: float) -> str:
+    text = hit.text if len(hit.text) <= MAX_ITEM_CHARS else hit.text[: MAX_ITEM_CHARS - 1] + "…"
+    if hit.kind == "fact":
+        return f"- {text}"
+    what = "you talked" if hit.kind == "turn" else "happened"
+    return f"- ({age_words(now - hit.ts)}, {what}) {text}"
+
+
+def emotion_line(emotion: Emotion | None) -> str:
+    if emotion is None or emotion.label == "neutral" or emotion.score < EMOTION_MIN_SCORE:
+        return ""
+    return f"The speaker sounds {emotion.label}; {EMOTION_HINTS[emotion.label]}."
+
+
+def build_messages(ctx: ContextInput, count_tokens: Callable[[str], int], budget: int) -> list[Message]:
+    """Chat messages that fit ``budget`` tokens (by ``count_tokens``), most important pieces first."""
+    situation = " ".join(p for p in (time_of_day(ctx.now), ctx.presence or "", emotion_line(ctx.emotion)) if p)
+    used = count_tokens(ctx.system_prompt) + count_tokens(situation) + count_tokens(ctx.request)
+    used += 3 * MESSAGE_OVERHEAD
+    heading = "\nWhat you remember, most relevant first:"
+    heading_cost = count_tokens(heading)
+    now_s = ctx.now.timestamp()
+    recent_texts = {e.user.strip().lower() for e in ctx.recent}
+    memories = [h for h in ctx.memories if h.text.split(" — ")[0].strip().lower() not in recent_texts]
+    candidates: list[tuple[float, str, object]] = []
+    for age_rank, exchange in enumerate(reversed(ctx.recent)):
+        candidates.append((2.0 if age_rank == 0 else 0.5 / age_rank, "recent", exchange))
+    for hit in memories:
+        candidates.append((hit.score, "memory", hit))
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    kept_memories: list[Hit] = []
+    kept_recent: list[Exchange] = []
+    for _, kind, item in candidates:
+        if kind == "memory":
+            assert isinstance(item, Hit)
+            cost = count_tokens(memory_line(item, now_s)) + 1 + (0 if kept_memories else heading_cost)
+        else:
+            assert isinstance(item, Exchange)
+            cost = count_tokens(item.user) + count_tokens(item.assistant) + 2 * MESSAGE_OVERHEAD
+        if used + cost > budget:
+            continue
+        used += cost
+        (kept_memories if kind == "memory" else kept_recent).append(item)  # type: ignore[arg-type]
+    out: list[Message] = [{"role": "system", "content": ctx.system_prompt}] if ctx.system_prompt else []
+    for exchange in ctx.recent:
+        if exchange in kept_recent:
+            out.append({"role": "user", "content": exchange.user})
+            out.append({"role": "assistant", "content": exchange.assistant})
+    now_part = situation
+    if kept_memories:
+        now_part += heading + "".join("\n" + memory_line(h, now_s) for h in kept_memories)
+    out.append({"role": "system", "content": now_part})
+    out.append({"role": "user", "content": ctx.request})
+    return out

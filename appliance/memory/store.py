@@ -1,0 +1,239 @@
+"""The memory database: one SQLite file, written by one thread, read by any.
+
+- WAL journal; ``synchronous=NORMAL`` for turns and events (a process crash
+  loses nothing committed; a power cut may lose the last moments) and FULL
+  for facts the household explicitly asked to remember.
+- Writes go through :meth:`MemoryStore.submit` to a writer thread over a
+  bounded queue, so the event loop and the audio path never wait on disk; a
+  full queue drops the write with a counted, logged ``memory-busy`` error.
+- At start-up ``quick_check`` runs; a corrupt file is moved aside as
+  ``memory.db.corrupt.<time>`` (with its -wal/-shm), reported through
+  ``on_error`` and replaced by a fresh store.
+- Schema changes are numbered migrations applied by ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import MemoryStoreError
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+BUSY_TIMEOUT_MS = 5000
+SIDE_FILES = ("-wal", "-shm")
+_STOP = object()
+
+
+def readonly_uri(path: Path) -> str:
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def check_database(path: Path) -> str | None:
+    """None if ``path`` is absent or passes ``quick_check``; otherwise what is wrong."""
+    if not path.exists():
+        return None
+    try:
+        # Read-only: a check must not checkpoint or delete a -wal that may have to be quarantined with it.
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        return str(err)
+    return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
+
+
+def quarantine(path: Path, now: float | None = None) -> Path:
+    """Move a bad database (and its -wal/-shm) aside; returns the new name of the main file."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+    target = path.with_name(f"{path.name}.corrupt.{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt.{stamp}-{n}")
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    os.replace(path, target)
+    return target
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the store's pragmas (autocommit mode: transactions are explicit)."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this database lacks; returns the resulting version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise MemoryStoreError(
+            "memory-too-new", f"the memory database is schema {version}; this version understands {SCHEMA_VERSION}"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        _LOGGER.info("Memory database migrated to schema %d", number)
+    return SCHEMA_VERSION
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into complete statements (triggers contain semicolons)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                out.append(current.strip())
+            current = ""
+    return out
+
+
+class MemoryStore:
+    """Owns ``memory.db``: opening (check, quarantine, migrate), the writer thread, read connections."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        queue_size: int = 1024,
+        on_error: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.on_error = on_error or (lambda code, message: None)
+        self.quarantined: Path | None = None
+        self.dropped = 0
+        self.written = 0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------
+    def open(self) -> MemoryStore:
+        """Check (quarantining a corrupt file), create with mode 0600, migrate, start the writer."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        problem = check_database(self.path)
+        if problem is not None:
+            self.quarantined = quarantine(self.path)
+            message = f"{self.path} was corrupt ({problem}); moved to {self.quarantined.name}, starting a fresh memory"
+            _LOGGER.error("%s", message)
+            self.on_error("memory-corrupt", message)
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        conn = connect(self.path)
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            _LOGGER.warning("Memory database journal mode is %s, not WAL", mode)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
+        self._thread = threading.Thread(target=self._write_loop, args=(conn,), name="memory-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish queued writes, stop the writer and close every connection."""
+        if self._thread is not None:
+            self._queue.put(_STOP, timeout=timeout)
+            self._thread.join(timeout)
+            self._thread = None
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # -- writing ----------------------------------------------------------------
+    def submit(self, job: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> concurrent.futures.Future[T]:
+        """Queue ``job(conn)`` to run in its own transaction on the writer thread; never blocks."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if self._thread is None:
+            future.set_exception(MemoryStoreError("memory-closed", "the memory store is not open"))
+            return future
+        try:
+            self._queue.put_nowait((job, future, durable))
+        except queue.Full:
+            self.dropped += 1
+            _LOGGER.warning("Memory writer is behind: %d writes dropped", self.dropped)
+            future.set_exception(MemoryStoreError("memory-busy", "the memory writer is behind; write dropped"))
+        return future
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        try:
+            while (item := self._queue.get()) is not _STOP:
+                job, future, durable = item
+                if future.set_running_or_notify_cancel():
+                    self._run(conn, job, future, durable)
+        finally:
+            conn.close()
+
+    def _run(self, conn: sqlite3.Connection, job: Job, future: concurrent.futures.Future[Any], durable: bool) -> None:
+        try:
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = job(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
+        except MemoryStoreError as err:
+            future.set_exception(err)
+        except sqlite3.Error as err:
+            _LOGGER.error("Memory write failed: %s", err)
+            self.on_error("memory-write-failed", str(err))
+            future.set_exception(MemoryStoreError("memory-write-failed", str(err)))
+        except Exception as err:
+            _LOGGER.exception("Memory write job failed")
+            future.set_exception(err)
+        else:
+            self.written += 1
+            future.set_result(result)
+
+    # -- reading ----------------------------------------------------------------
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection (WAL: readers never wait for the writer)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn

@@ -1,0 +1,98 @@
+"""The context builder (pure): budget, priority, layout; retrieval scoring and keyword queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from appliance.conversation import Exchange
+from appliance.memory.context import ContextInput, build_messages, time_of_day
+from appliance.memory.emotion import Emotion
+from appliance.memory.retrieval import Hit, Weights, fuse, keyword_query
+
+NOW = dt.datetime(2026, 11, 24, 19, 42)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def hit(text: str, score: float, kind: str = "fact") -> Hit:
+    return Hit(kind, 1, text, NOW.timestamp() - 7200, score, score, 0.0)
+
+
+def test_everything_fits_in_a_large_budget_most_relevant_first() -> None:
+    ctx = ContextInput(
+        system_prompt="You are a helpful speaker.",
+        request="When is my dentist appointment?",
+        now=NOW,
+        memories=[hit("My dentist appointment is on Friday at 3.", 0.9), hit("Ben likes pasta.", 0.4, "turn")],
+        recent=[Exchange("Hello", "Hi there!", NOW.timestamp() - 60)],
+        emotion=Emotion("stressed", 0.8, -0.4, 0.5),
+        presence="One person is in the room.",
+    )
+    out = build_messages(ctx, words, 1000)
+    assert [m["role"] for m in out] == ["system", "user", "assistant", "system", "user"]
+    assert out[0]["content"] == "You are a helpful speaker."  # unchanged turn to turn: its KV cache is reused
+    system = out[3]["content"]
+    assert "Tuesday evening" in system and "19:42" in system
+    assert "One person is in the room." in system and "sounds stressed" in system
+    assert system.index("dentist") < system.index("Ben likes pasta")
+    assert "(2 hours ago, you talked) Ben likes pasta." in system
+    assert out[-1] == {"role": "user", "content": "When is my dentist appointment?"}
+
+
+def test_a_small_budget_keeps_the_most_relevant_memory_and_drops_the_rest() -> None:
+    ctx = ContextInput(
+        system_prompt="Be brief.",
+        request="When is my dentist appointment?",
+        now=NOW,
+        memories=[hit("My dentist appointment is on Friday at 3.", 0.9), hit("A much less relevant memory here.", 0.3)],
+        recent=[Exchange("An old question " * 20, "An old answer " * 20, NOW.timestamp() - 100)],
+    )
+    base = build_messages(ContextInput("Be brief.", ctx.request, NOW), words, 1000)
+    cost = sum(words(m["content"]) + 5 for m in base)
+    out = build_messages(ctx, words, cost + 16)
+    text = " ".join(m["content"] for m in out)
+    assert "Friday at 3" in text
+    assert "less relevant" not in text and "old question" not in text
+    assert sum(words(m["content"]) + 5 for m in out) <= cost + 16
+
+
+def test_the_newest_exchange_outranks_memories_and_older_exchanges() -> None:
+    recent = [Exchange(f"question {i}", f"answer {i}", NOW.timestamp() - 100 + i) for i in range(4)]
+    ctx = ContextInput("S.", "and then?", NOW, memories=[hit("fact one two three", 0.5)], recent=recent)
+    out = build_messages(ctx, words, 40)
+    contents = [m["content"] for m in out]
+    assert "question 3" in contents and "question 0" not in contents
+    assert contents.index("question 3") < len(contents) - 2  # the conversation comes before this turn's context
+
+
+def test_neutral_or_unsure_emotion_is_not_mentioned_and_memories_repeating_recent_turns_are_dropped() -> None:
+    ctx = ContextInput(
+        "S.",
+        "hi",
+        NOW,
+        memories=[hit("Hello — Hi there!", 0.9, "turn")],
+        recent=[Exchange("Hello", "Hi there!", NOW.timestamp())],
+        emotion=Emotion("angry", 0.3, -0.5, None),
+    )
+    system = build_messages(ctx, words, 1000)[-2]["content"]
+    assert "sounds" not in system and "remember" not in system
+
+
+def test_time_of_day_words() -> None:
+    assert "morning" in time_of_day(NOW.replace(hour=7)) and "night" in time_of_day(NOW.replace(hour=23))
+
+
+def test_fusion_prefers_meaning_then_importance_and_recency() -> None:
+    w = Weights()
+    assert fuse(0.8, 0.0, 0, 0.3, w) > fuse(0.4, 1.0, 0, 0.3, w)
+    assert fuse(0.6, 0.0, 0, 1.0, w) > fuse(0.6, 0.0, 0, 0.3, w)
+    assert fuse(0.6, 0.0, 0, 0.3, w) > fuse(0.6, 0.0, 30 * 86400, 0.3, w)
+    assert fuse(-0.2, 0.0, 0, 0.0, w) == fuse(0.0, 0.0, 0, 0.0, w)
+
+
+def test_keyword_queries_keep_content_words_and_are_safe_for_fts() -> None:
+    assert keyword_query("When is my dentist appointment?") == '"dentist" OR "appointment"'
+    assert keyword_query("what is it") == ""
+    assert keyword_query('dentist" OR x NEAR(') == '"dentist" OR "near"'

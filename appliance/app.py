@@ -408,6 +408,7 @@ class Appliance:
     async def _shutdown(self) -> None:
         _LOGGER.info("Stopping")
         self.notifier.stopping()
+        await self.supervisor.stop_one("liveness")  # loops ending now are not failures to report
         self.frontend.stop()
         if self.vision is not None:
             self.vision.stop()

@@ -82,12 +82,18 @@ class Supervisor:
     async def stop(self) -> None:
         """Cancel loops in reverse start order and wait for each."""
         for name in reversed(self._order):
-            task = self.loops[name].task
-            if task is not None and not task.done():
-                task.cancel()
-                try:
-                    await asyncio.wait_for(task, timeout=5.0)
-                except (asyncio.CancelledError, asyncio.TimeoutError):
-                    pass
-                except Exception:  # noqa: BLE001 - already logged by _keep
-                    _LOGGER.debug("Loop %s ended with an error during shutdown", name)
+            await self.stop_one(name)
+
+    async def stop_one(self, name: str) -> None:
+        """Cancel one loop and wait for it (a no-op for unknown or finished loops)."""
+        state = self.loops.get(name)
+        task = state.task if state is not None else None
+        if task is None or task.done():
+            return
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, timeout=5.0)
+        except (asyncio.CancelledError, asyncio.TimeoutError):
+            pass
+        except Exception:  # noqa: BLE001 - already logged by _keep
+            _LOGGER.debug("Loop %s ended with an error during shutdown", name)

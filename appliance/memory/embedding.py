@@ -46,7 +46,8 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
             raise ModelError("embedding-format", f"{path.name}: tensor {name} has unsupported dtype {info['dtype']}")
         start, end = info["data_offsets"]
         raw = np.frombuffer(data[base + start : base + end], dtype=np.dtype(dtype).newbyteorder("<"))
-        tensors[name] = raw.reshape(info["shape"]).astype(np.float32 if dtype != np.int64 else np.int64)
+        # float32 stays a view of the memory map: file-backed pages, only the rows looked up become resident
+        tensors[name] = raw.reshape(info["shape"]).astype(np.float32 if dtype != np.int64 else np.int64, copy=False)
     return tensors
 
 

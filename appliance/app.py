@@ -30,8 +30,10 @@ from .conversation import Conversation
 from .errors import ApplianceError, ConfigError
 from .events import CaptureStatus, ErrorRaised, Event, MuteChanged, StageChanged, WakeWordChanged
 from .frontend import FrontEnd, FrontEndEvent
+from .home import HomeControl
 from .llm import LlamaLlm
 from .models import ModelRegistry
+from .mqtt import DeviceInfo, MqttBridge
 from .pipeline import Pipeline
 from .settings import Settings, load_settings
 from .stt import SttEngine
@@ -41,7 +43,7 @@ from .systemd import Notifier, watchdog_interval
 from .tts import PiperTts
 from .vad import SpeechDetector
 from .vad import load_detector as load_speech_detector
-from .wake import WakeWordDetector, load_models
+from .wake import BUILTIN, WakeWordDetector, load_models
 from .wake import load_detector as load_wake_detector
 
 _LOGGER = logging.getLogger(__name__)
@@ -135,10 +137,34 @@ class Appliance:
             conversation=self.conversation,
         )
         self.commands = Commands(self)
+        self.mqtt = self._build_mqtt() if settings.mqtt.enabled else None
+        if settings.mqtt.devices:
+            self.home = HomeControl(
+                settings.mqtt.devices, publish=self._publish_device, report=self.bus.publish, model=engines.llm
+            )
+            self.pipeline.intents.append(self.home)
+            self.commands.register("home.devices", self._home_devices)
         self.control = (
             ControlServer(settings.socket_path, self.commands) if control and settings.control.enabled else None
         )
         self._audio_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
+
+    def _build_mqtt(self) -> MqttBridge:
+        # presence: the vision component sets DeviceInfo.presence when a camera runs
+        info = DeviceInfo(self.settings.device_id, self.settings.device.name, tuple(BUILTIN), presence=False)
+        return MqttBridge(self.settings, bus=self.bus, execute=self.commands.execute, snapshot=self.status, info=info)
+
+    def _publish_device(self, topic: str, payload: str, retain: bool) -> bool:
+        return self.mqtt is not None and self.mqtt.publish_device(topic, payload, retain=retain)
+
+    async def _home_devices(self, args: Any) -> dict[str, Any]:
+        states = self.mqtt.device_states if self.mqtt is not None else {}
+        return {
+            "devices": [
+                {"name": d.name, "area": d.area, "kind": d.kind, "state": states.get(d.state_topic)}
+                for d in self.settings.mqtt.devices
+            ]
+        }
 
     # -- running ------------------------------------------------------------------
     def _from_audio_thread(self, ev: FrontEndEvent) -> None:
@@ -158,6 +184,10 @@ class Appliance:
         self.bus.bind(self._loop)
         self._install_signals()
         sup = self.supervisor
+        if self.mqtt is not None:  # connects in the background: a dead broker never holds up the voice loop
+            await self.mqtt.start()
+            for name, loop_factory in self.mqtt.loops().items():
+                sup.start(name, loop_factory)
         sup.start("events-log", self._log_events)
         sup.start("pipeline", self.pipeline.run)
         sup.start("audio", self._audio_loop)
@@ -239,6 +269,8 @@ class Appliance:
             await asyncio.wait_for(self.pipeline.interrupt(), timeout=3.0)
         if self.control is not None:
             await self.control.close()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         await self.supervisor.stop()
         await asyncio.to_thread(self._audio_pool.shutdown, True)  # the audio thread has left its loop
         self.sink.close()
@@ -267,7 +299,7 @@ class Appliance:
         new = load_settings(self.config_path)
         applied: list[str] = []
         restart: list[str] = []
-        for section in ("device", "paths", "audio", "wake", "vad", "stt", "llm", "tts", "control", "log"):
+        for section in ("device", "paths", "audio", "wake", "vad", "stt", "llm", "tts", "control", "mqtt", "log"):
             if getattr(new, section) != getattr(self.settings, section):
                 (applied if section in ("wake", "vad", "llm", "audio") else restart).append(section)
         if "wake" in applied:
@@ -324,6 +356,7 @@ class Appliance:
                 "tts": self.settings.tts.voice,
             },
             "loops": self.supervisor.status(),
+            "mqtt": self.mqtt.status() if self.mqtt is not None else None,
             "healthy": self.healthy(),
             "memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "threads": threading.active_count(),

@@ -98,51 +98,62 @@ class Probe:
         with self._cond:
             return [m for m in self.messages if m.topic == topic]
 
+    def _find(self, topic: str, predicate: Callable[[Received], bool], after: int) -> Received | None:
+        with self._cond:
+            return next((m for m in self.messages[after:] if m.topic == topic and predicate(m)), None)
+
+    def _missing(self, topic: str, timeout: float) -> AssertionError:
+        seen = [(m.topic, m.payload[:80]) for m in self.messages[-15:]]
+        return AssertionError(f"nothing on {topic} within {timeout} s; last seen: {seen}")
+
     def wait_for(
         self, topic: str, predicate: Callable[[Received], bool] = lambda m: True, timeout: float = 10.0, after: int = 0
     ) -> Received:
-        """The first message on ``topic`` (from index ``after``) that satisfies ``predicate``."""
+        """The first message on ``topic`` (from index ``after``) that satisfies ``predicate`` (blocking)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
-                for m in self.messages[after:]:
-                    if m.topic == topic and predicate(m):
-                        return m
+            while (found := self._find(topic, predicate, after)) is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = [(m.topic, m.payload[:80]) for m in self.messages[-15:]]
-                    raise AssertionError(f"nothing on {topic} within {timeout} s; last seen: {seen}")
+                    raise self._missing(topic, timeout)
                 self._cond.wait(left)
+            return found
+
+    async def next(
+        self, topic: str, predicate: Callable[[Received], bool] = lambda m: True, timeout: float = 10.0, after: int = 0
+    ) -> Received:
+        """The same, polled from the event loop (the in-process appliance keeps running; no thread is held)."""
+        deadline = time.monotonic() + timeout
+        while (found := self._find(topic, predicate, after)) is None:
+            if time.monotonic() > deadline:
+                raise self._missing(topic, timeout)
+            await asyncio.sleep(0.005)
+        return found
 
     def mark(self) -> int:
         with self._cond:
             return len(self.messages)
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False, **props: Any) -> None:
+    def send(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False, **props: Any) -> Any:
+        """Publish without waiting (paho's thread sends it)."""
         properties = None
         if props:
             properties = Properties(PacketTypes.PUBLISH)
             for key, value in props.items():
                 setattr(properties, key, value)
-        self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties).wait_for_publish(5)
+        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
-    async def next(
-        self, topic: str, predicate: Callable[[Received], bool] = lambda m: True, timeout: float = 10.0, after: int = 0
-    ) -> Received:
-        """:meth:`wait_for` off the event loop (the in-process appliance keeps running)."""
-        return await asyncio.to_thread(self.wait_for, topic, predicate, timeout, after)
+    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False, **props: Any) -> None:
+        """Publish and wait for the broker's acknowledgement (blocking)."""
+        self.send(topic, payload, qos=qos, retain=retain, **props).wait_for_publish(5)
 
     async def ask(self, command: str, payload: bytes | str = b"", timeout: float = 10.0, **props: Any) -> dict:
-        """:meth:`request` off the event loop."""
-        return await asyncio.to_thread(self.request, command, payload, timeout, **props)
-
-    def request(self, command: str, payload: bytes | str = b"", timeout: float = 10.0, **props: Any) -> dict:
-        """A v5 request: response topic + correlation data; returns the decoded answer."""
+        """A v5 request (response topic + correlation data); the decoded answer."""
         corr = uuid.uuid4().bytes
         reply_topic = f"test/replies/{uuid.uuid4().hex[:6]}"
         start = self.mark()
-        self.publish(f"{ROOT}/cmd/{command}", payload, ResponseTopic=reply_topic, CorrelationData=corr, **props)
-        return self.wait_for(reply_topic, lambda m: m.correlation == corr, timeout, after=start).json()
+        self.send(f"{ROOT}/cmd/{command}", payload, ResponseTopic=reply_topic, CorrelationData=corr, **props)
+        return (await self.next(reply_topic, lambda m: m.correlation == corr, timeout, after=start)).json()
 
 
 def mqtt_settings(state_dir: Path, port: int, **mqtt_overrides: Any) -> Settings:

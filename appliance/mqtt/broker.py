@@ -56,7 +56,8 @@ class Mosquitto:
         self.log_path = workdir / "mosquitto.log"
 
     def config(self) -> str:
-        lines = [f"listener {self.port} {self.host}", "log_dest stdout", "log_type all", "max_queued_messages 100000"]
+        lines = [f"listener {self.port} {self.host}", f"log_dest file {self.log_path}", "log_type all"]
+        lines.append("max_queued_messages 100000")
         if os.geteuid() == 0:
             lines.append("user root")  # as root it would switch to 'mosquitto', who cannot read the test files
         if self.password_file is not None:
@@ -82,13 +83,13 @@ class Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config())
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the broker keeps it open
-        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.workdir / "mosquitto.out", "ab") as out:  # start-up errors, before the log file opens
+            self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not self._accepts():
             if self.proc.poll() is not None:
-                raise ApplianceError("mosquitto-failed", f"mosquitto exited: {self.log()[-1500:]}")
+                out = (self.workdir / "mosquitto.out").read_text(errors="replace")
+                raise ApplianceError("mosquitto-failed", f"mosquitto exited: {(out + self.log())[-1500:]}")
             if time.monotonic() > deadline:
                 self.kill()
                 raise ApplianceError("mosquitto-failed", f"mosquitto did not listen on {self.port} in {timeout} s")

@@ -173,9 +173,12 @@ def mqtt_settings(state_dir: Path, port: int, **mqtt_overrides: Any) -> Settings
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, engines: Any, registry: Any) -> AsyncIterator[Appliance]:
-    """The real appliance (real engines) in this event loop, listening to silence, until the block ends."""
-    source = ArraySource(np.zeros(1600, dtype=np.int16), realtime=True, tail_s=None)
+async def running(
+    settings: Settings, engines: Any, registry: Any, samples: np.ndarray | None = None
+) -> AsyncIterator[Appliance]:
+    """The real appliance (real engines) in this event loop, hearing ``samples`` then silence, until the block ends."""
+    audio = np.zeros(1600, dtype=np.int16) if samples is None else samples
+    source = ArraySource(audio, realtime=True, tail_s=None)
     app = Appliance(settings, engines, registry=registry, source_factory=lambda: source, sink=NullSink(), control=False)
     app.pipeline.earcon = False
     runner = asyncio.create_task(app.run())

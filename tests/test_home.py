@@ -149,3 +149,37 @@ def test_grammar_and_parsing_admit_only_allowed_calls():
     assert parse_call("The user wants the kitchen light switched purple.", allowed) is None
     assert parse_call("rm -rf /", allowed) is None
     assert '"say \\"hi\\""' in grammar([HomeDevice(name='say "hi"', command_topic="x")])
+
+
+class ScriptedModel:
+    """Answers each constrained request with the next scripted reply (orchestration only)."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.grammars: list[str] = []
+
+    def complete_constrained(self, messages, grammar, *, max_tokens=32) -> str:
+        self.grammars.append(grammar)
+        assert messages[-1]["content"] == "it's too dark in the kitchen"  # punctuation normalised away
+        return self.replies.pop(0)
+
+
+def test_the_model_path_acts_only_when_both_phrasings_agree():
+    out = Published()
+    agree = ScriptedModel(
+        "The user wants the kitchen light switched on.", "So the kitchen light should be switched on."
+    )
+    home = HomeControl(DEVICES, publish=out.publish, report=out.report, model=agree)
+    intent = home.match("It's too dark in the kitchen.")
+    assert intent is not None and intent.name == "home_llm"
+    assert run(intent) == "I turned on the kitchen light."
+    assert out.messages == [("home/kitchen/light/set", "ON", False)] and out.events[0].via == "llm"
+    assert '"kitchen light"' in agree.grammars[0] and "hall light" not in agree.grammars[0]  # only what was said
+
+    out = Published()
+    unsure = ScriptedModel(
+        "The user wants the kitchen light switched on.", "So the kitchen light should be switched off."
+    )
+    home = HomeControl(DEVICES, publish=out.publish, report=out.report, model=unsure)
+    said = run(home.match("It's too dark in the kitchen."))
+    assert said == "Sorry, I'm not sure whether you want the kitchen light on or off." and out.messages == []

@@ -81,7 +81,9 @@ class HomeControl:
 
         async def act() -> str | None:
             call = await asyncio.to_thread(choose, model, text, mentioned)
-            return None if call is None else self.switch(text, [call.device], call.action, "llm")
+            if call is None:  # the model was unsure: ask rather than guess
+                return f"Sorry, I'm not sure whether you want {_names(mentioned, 'or')} on or off."
+            return self.switch(text, [call.device], call.action, "llm")
 
         return act
 

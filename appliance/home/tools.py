@@ -1,10 +1,14 @@
 """The LLM's tool path: other phrasings ("it's too dark in the kitchen") become an allow-listed switch call.
 
 The model never writes free text here.  Its reply is constrained by a
-llama.cpp grammar to exactly ``The user wants the <device> switched <on|off>.``
-where ``<device>`` can only be one of the devices the request mentions, so
-even a 135M model produces a valid call; the call is parsed and checked
-against the allow-list again before anything is published.
+llama.cpp grammar to exactly one sentence such as ``The user wants the
+<device> switched <on|off>.`` where ``<device>`` can only be one of the
+devices the request mentions, so even a 135M model produces a valid call;
+the call is parsed and checked against the allow-list again before anything
+is published.  The model is asked twice, in two phrasings, and only a call
+both agree on is carried out: on 20 labelled requests SmolLM2-135M agreed on
+17, all of them right, and the 3 it disagreed on are answered with a
+question instead of a guess (docs/mqtt.md).
 
 Small models cannot tell "not about a device" reliably (measured: they pick a
 device for "how old is the kitchen light"), so :func:`worth_asking` decides
@@ -37,7 +41,11 @@ CHANGE_WORDS = frozenset(
     | {"less", "cut", "rid", "done", "make", "get", "keep", "no"}
 )
 """Words that ask for something to change (the gate in front of the model)."""
-REPLY = re.compile(r"^The user wants the (?P<device>.+) switched (?P<action>on|off)\.$")
+PHRASINGS = (
+    ("The user wants the ", " switched "),
+    ("So the ", " should be switched "),
+)
+"""Two framings of the same decision (sentence start, words between device and on/off)."""
 
 
 class ConstrainedModel(Protocol):
@@ -58,10 +66,11 @@ def worth_asking(text: str, mentioned: list[HomeDevice]) -> bool:
     return any(w in CHANGE_WORDS for w in words)
 
 
-def grammar(devices: list[HomeDevice]) -> str:
+def grammar(devices: list[HomeDevice], phrasing: tuple[str, str] = PHRASINGS[0]) -> str:
     """GBNF that admits exactly one sentence per (device, on/off)."""
     names = " | ".join(_literal(d.name) for d in devices)
-    return f'root ::= "The user wants the " device " switched " ("on" | "off") "."\ndevice ::= {names}\n'
+    start, middle = (_literal(part) for part in phrasing)
+    return f'root ::= {start} device {middle} ("on" | "off") "."\ndevice ::= {names}\n'
 
 
 def _literal(text: str) -> str:
@@ -69,6 +78,10 @@ def _literal(text: str) -> str:
 
 
 def messages(text: str, devices: list[HomeDevice]) -> list[Message]:
+    # Trailing punctuation and a capital first letter swayed the small model's on/off choice
+    # (15/20 right with "It's too dark in the kitchen." vs 19/20 without): normalise them away.
+    text = text.strip().rstrip(".!?")
+    text = text[:1].lower() + text[1:]
     names = ", ".join(d.name for d in devices)
     system = (
         f"You control these home devices: {names}. Decide which device the user wants switched, and whether on or off."
@@ -76,9 +89,10 @@ def messages(text: str, devices: list[HomeDevice]) -> list[Message]:
     return [{"role": "system", "content": system}, {"role": "user", "content": text}]
 
 
-def parse_call(reply: str, allowed: list[HomeDevice]) -> ToolCall | None:
+def parse_call(reply: str, allowed: list[HomeDevice], phrasing: tuple[str, str] = PHRASINGS[0]) -> ToolCall | None:
     """The call in the model's reply, only if it names an allowed device and on/off."""
-    match = REPLY.match(reply.strip())
+    start, middle = (re.escape(part) for part in phrasing)
+    match = re.fullmatch(f"{start}(?P<device>.+){middle}(?P<action>on|off)\\.", reply.strip())
     if match is None:
         return None
     by_name = {d.name: d for d in allowed}
@@ -87,9 +101,17 @@ def parse_call(reply: str, allowed: list[HomeDevice]) -> ToolCall | None:
 
 
 def choose(model: ConstrainedModel, text: str, devices: list[HomeDevice]) -> ToolCall | None:
-    """Ask the model (blocking: run it on a worker thread)."""
-    reply = model.complete_constrained(messages(text, devices), grammar(devices), max_tokens=16 + 8 * len(devices))
-    call = parse_call(reply, devices)
-    if call is None:
-        _LOGGER.warning("The model's tool call %r is not an allowed call; nothing switched", reply)
-    return call
+    """The call both phrasings agree on, or None (blocking: run it on a worker thread)."""
+    calls = []
+    for phrasing in PHRASINGS:
+        reply = model.complete_constrained(
+            messages(text, devices), grammar(devices, phrasing), max_tokens=16 + 8 * len(devices)
+        )
+        calls.append(parse_call(reply, devices, phrasing))
+        if calls[-1] is None:
+            _LOGGER.warning("The model's tool call %r is not an allowed call; nothing switched", reply)
+            return None
+    if len(set(calls)) != 1:
+        _LOGGER.info("The model is unsure about %r (%s); asking instead of switching", text, calls)
+        return None
+    return calls[0]

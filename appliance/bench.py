@@ -8,6 +8,9 @@
 - idle: CPU of the whole daemon process while it listens to a quiet room.
 - rss: peak resident memory of ``appliance run`` with every default model.
 - llm: tokens/s of the adapter vs llama-cpp-python alone on the same prompt.
+- mqtt: command -> acknowledgement latency while a reply streams, spoken
+  intent -> MQTT publish, a 1,000 commands/s flood during a conversation
+  (``appliance/mqtt/benchmark.py``; starts its own Mosquitto).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ REQUESTS = (
     "Who wrote Romeo and Juliet?",
     "What is the weather like today?",
 )
+SECTIONS = ("latency", "baseline", "idle", "llm", "rss", "mqtt")
 LLM_PROMPT = "Tell me a short story about a robot who learns to paint."
 TIMING_KEYS = (
     "wake_detect_delay_s",
@@ -308,7 +312,9 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         },
         "load_s": engines.load_s,
     }
-    recordings = make_recordings(engines, args.recordings)
+    if args.only:
+        args.skip = [name for name in SECTIONS if name not in args.only]
+    recordings = make_recordings(engines, args.recordings) if {"latency", "baseline"} - set(args.skip) else []
     if "latency" not in args.skip:
         rows, raw = await run_latency(settings, engines, registry, recordings, "latency")
         report["latency"] = summarize(rows) | {"per_request": rows}
@@ -338,6 +344,11 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
     if "llm" not in args.skip:
         log("LLM tokens/s: adapter vs llama-cpp-python alone")
         report["llm"] = await asyncio.to_thread(measure_llm, settings, engines, registry)
+    if "mqtt" not in args.skip:
+        from .mqtt.benchmark import measure_mqtt
+
+        log("MQTT: ack latency, intent -> publish, 1,000 commands/s flood, LLM tool path")
+        report["mqtt"] = await measure_mqtt(settings, engines, registry)
     if "rss" not in args.skip:
         log("peak RSS of `appliance run` with all default models")
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)

@@ -276,5 +276,6 @@ class MqttBridge:
             "in_flight": len(self._inflight),
             "commands": vars(self.router.counters).copy(),
             "refused_on_arrival": client.refused_backlog if client else 0,
+            "publish_dropped": client.dropped if client else 0,
             "oversized": self.oversized,
         }

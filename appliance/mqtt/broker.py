@@ -57,7 +57,7 @@ class Mosquitto:
 
     def config(self) -> str:
         lines = [f"listener {self.port} {self.host}", f"log_dest file {self.log_path}", "log_type all"]
-        lines.append("max_queued_messages 100000")
+        lines += ["max_queued_messages 100000", "set_tcp_nodelay true"]
         if os.geteuid() == 0:
             lines.append("user root")  # as root it would switch to 'mosquitto', who cannot read the test files
         if self.password_file is not None:
@@ -88,8 +88,8 @@ class Mosquitto:
         deadline = time.monotonic() + timeout
         while not self._accepts():
             if self.proc.poll() is not None:
-                out = (self.workdir / "mosquitto.out").read_text(errors="replace")
-                raise ApplianceError("mosquitto-failed", f"mosquitto exited: {(out + self.log())[-1500:]}")
+                early = (self.workdir / "mosquitto.out").read_text(errors="replace")
+                raise ApplianceError("mosquitto-failed", f"mosquitto exited: {(early + self.log())[-1500:]}")
             if time.monotonic() > deadline:
                 self.kill()
                 raise ApplianceError("mosquitto-failed", f"mosquitto did not listen on {self.port} in {timeout} s")

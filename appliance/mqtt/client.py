@@ -91,6 +91,8 @@ class MqttClient:
         self.connected = False
         self.last_error = "not connected yet"
         self.refused_backlog = 0
+        self.dropped = 0
+        """Publications paho would not queue (its queue was full)."""
         self._subscriptions = subscriptions
         self._listener = listener
         self._loop = loop
@@ -124,8 +126,9 @@ class MqttClient:
         client.will_set(will_topic, b"offline", qos=1, retain=True)
         client.reconnect_delay_set(0, 0)  # on_pre_connect waits instead, with jitter
         client.max_inflight_messages_set(20)
-        client.max_queued_messages_set(1000)
+        client.max_queued_messages_set(10_000)  # replies in a command flood; beyond it they are counted as dropped
         client.connect_timeout = 5.0
+        client.on_socket_open = _no_delay
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -170,6 +173,7 @@ class MqttClient:
             _LOGGER.warning("Cannot publish on %s: %s", topic, err)
             return None
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN) or (qos == 0 and info.rc):
+            self.dropped += 1
             return None
         return info.mid
 
@@ -245,8 +249,10 @@ class MqttClient:
             getattr(props, "CorrelationData", None),
             float(expiry) if expiry is not None else None,
         )
-        if self._handed - self._taken >= MAX_BACKLOG:
-            self.refused_backlog += 1  # the event loop is behind: refuse here, cheaply
+        if self._handed - self._taken >= MAX_BACKLOG:  # the event loop is far behind: drop here, cheaply
+            self.refused_backlog += 1
+            if self.refused_backlog in (1, 10, 100) or self.refused_backlog % 1000 == 0:
+                _LOGGER.warning("%d MQTT messages dropped on arrival: the event loop is behind", self.refused_backlog)
             return
         self._handed += 1
         self._call(self._listener.on_message, inbound)
@@ -258,6 +264,12 @@ class MqttClient:
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
             self._loop.call_soon_threadsafe(fn, *args)
+
+
+def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """Small command replies go out at once: Nagle plus delayed ACKs held them ~40 ms on loopback."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def tls_context(s: MqttSettings) -> ssl.SSLContext:

@@ -41,7 +41,8 @@ async def test_reconnects_after_a_broker_restart_and_loses_no_event(tmp_path, en
                 broker.stop()  # SIGTERM: Mosquitto saves its sessions
                 await until(lambda: not app.mqtt.connected, what="disconnect noticed")
                 outage_events(app, 10, 40)
-                await until(lambda: len(app.mqtt.outbox) == 40, what="events kept in the outbox")
+                # (any of the first ten whose PUBACK the broker took down with it are still there too)
+                await until(lambda: len(app.mqtt.outbox) >= 40, what="events kept in the outbox")
                 broker = Mosquitto(tmp_path / "broker", port=broker.port, persistence=True).start()
                 await until(lambda: app.mqtt.connected, timeout=20, what="reconnected")
                 await until(lambda: len(app.mqtt.outbox) == 0, timeout=20, what="outbox drained")

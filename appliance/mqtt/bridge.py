@@ -56,7 +56,8 @@ class MqttBridge:
         self.oversized = 0
         self._snapshot = snapshot
         self._client: MqttClient | None = None
-        self._inflight: dict[int, int] = {}
+        self._inflight: dict[int, Any] = {}
+        """outbox entry id -> paho's MQTTMessageInfo, until its PUBACK."""
         self._birth: asyncio.Task[None] | None = None
         device_topics = tuple(d.command_topic for d in self.cfg.devices)
         self.router = CommandRouter(
@@ -120,8 +121,6 @@ class MqttBridge:
         self.bus.publish(MqttConnection(connected=False, broker=broker, reason=reason))
 
     def on_message(self, msg: Inbound) -> None:
-        assert self._client is not None
-        self._client.taken()
         name = self.topics.command_name(msg.topic)
         if name is not None:
             self.router.handle(msg, name)
@@ -131,13 +130,17 @@ class MqttBridge:
         else:
             self.device_states[msg.topic] = msg.payload.decode("utf-8", "replace")[:64]
 
-    def on_published(self, mid: int, failure: str) -> None:
-        entry_id = self._inflight.pop(mid, None)
-        if entry_id is None:
-            return
-        if failure:  # the broker will never take it (an ACL, say): retrying would block the queue
-            _LOGGER.warning("Broker refused an outbox event (%s); dropped", failure)
-        self.outbox.ack(entry_id)
+    def on_published(self) -> None:
+        """Some PUBACKs arrived: forget the outbox entries they acknowledge."""
+        refused = self._client.refused_by_broker if self._client else {}
+        for entry_id, info in list(self._inflight.items()):
+            if not info.is_published():
+                continue
+            del self._inflight[entry_id]
+            failure = refused.pop(info.mid, "")
+            if failure:  # the broker will never take it (an ACL, say): retrying would block the queue
+                _LOGGER.warning("Broker refused an outbox event (%s); dropped", failure)
+            self.outbox.ack(entry_id)
         self._pump()
 
     # -- announcing ---------------------------------------------------------------------------
@@ -196,7 +199,7 @@ class MqttBridge:
 
     def _publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, properties: Any = None
-    ) -> int | None:
+    ) -> Any:
         if self._client is None or not self._fits(topic, payload):
             return None
         return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
@@ -220,11 +223,11 @@ class MqttBridge:
         room = WINDOW - len(self._inflight)
         if room <= 0:
             return
-        for entry in self.outbox.unsent(frozenset(self._inflight.values()), room):
-            mid = client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain)
-            if mid is None:
+        for entry in self.outbox.unsent(frozenset(self._inflight), room):
+            info = client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain)
+            if info is None:
                 break
-            self._inflight[mid] = entry.id
+            self._inflight[entry.id] = info
 
     # -- loops ------------------------------------------------------------------------------------
     async def _events(self) -> None:

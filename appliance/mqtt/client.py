@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import socket
@@ -57,7 +58,7 @@ class Listener(Protocol):
     def on_connected(self, session_present: bool) -> None: ...
     def on_disconnected(self, reason: str) -> None: ...
     def on_message(self, msg: Inbound) -> None: ...
-    def on_published(self, mid: int, failure: str) -> None: ...
+    def on_published(self) -> None: ...
 
 
 def read_password(path: str) -> str | None:
@@ -100,8 +101,11 @@ class MqttClient:
         self._attempts = 0
         self._failures = 0
         self._logged_error = ""
-        self._handed = 0
-        self._taken = 0
+        self._inbox: collections.deque[Inbound] = collections.deque()
+        self._drain_scheduled = False
+        self._acks_scheduled = False
+        self.refused_by_broker: dict[int, str] = {}
+        """mid -> reason, for the rare PUBACK that carries a failure (an ACL, say)."""
         self._client = self._build(client_id, will_topic)
 
     # -- set-up ------------------------------------------------------------------------
@@ -165,8 +169,8 @@ class MqttClient:
     # -- the event loop's side ---------------------------------------------------------
     def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, properties: Properties | None = None
-    ) -> int | None:
-        """Queue a message for the network thread; the mid, or None if paho refused it."""
+    ) -> mqtt.MQTTMessageInfo | None:
+        """Queue a message for the network thread; its info (``is_published()`` after the PUBACK), or None."""
         try:
             info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         except ValueError as err:
@@ -175,7 +179,7 @@ class MqttClient:
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN) or (qos == 0 and info.rc):
             self.dropped += 1
             return None
-        return info.mid
+        return info
 
     def reply_properties(self, correlation: bytes | None) -> Properties | None:
         if not self.v5 or correlation is None:
@@ -184,9 +188,18 @@ class MqttClient:
         props.CorrelationData = correlation
         return props
 
-    def taken(self) -> None:
-        """The event loop has taken one handed-over message (backlog accounting)."""
-        self._taken += 1
+    def _drain(self) -> None:
+        """Hand arrived messages to the listener, a batch per loop iteration (other tasks run in between)."""
+        self._drain_scheduled = False
+        for _ in range(256):
+            try:
+                msg = self._inbox.popleft()
+            except IndexError:
+                return
+            self._listener.on_message(msg)
+        if self._inbox and not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
 
     # -- paho's network thread ----------------------------------------------------------
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
@@ -249,17 +262,28 @@ class MqttClient:
             getattr(props, "CorrelationData", None),
             float(expiry) if expiry is not None else None,
         )
-        if self._handed - self._taken >= MAX_BACKLOG:  # the event loop is far behind: drop here, cheaply
+        if len(self._inbox) >= MAX_BACKLOG:  # the event loop is far behind: drop here, cheaply
             self.refused_backlog += 1
             if self.refused_backlog in (1, 10, 100) or self.refused_backlog % 1000 == 0:
                 _LOGGER.warning("%d MQTT messages dropped on arrival: the event loop is behind", self.refused_backlog)
             return
-        self._handed += 1
-        self._call(self._listener.on_message, inbound)
+        self._inbox.append(inbound)
+        if not self._drain_scheduled:  # one wake-up of the event loop per batch, not per message
+            self._drain_scheduled = True
+            self._call(self._drain)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        failure = str(reason) if getattr(reason, "is_failure", False) else ""
-        self._call(self._listener.on_published, mid, failure)
+        if getattr(reason, "is_failure", False):
+            if len(self.refused_by_broker) > 1000:  # replies nobody tracks: keep it bounded
+                self.refused_by_broker.clear()
+            self.refused_by_broker[mid] = str(reason)
+        if not self._acks_scheduled:  # one wake-up per batch of PUBACKs; the listener checks what is done
+            self._acks_scheduled = True
+            self._call(self._acks)
+
+    def _acks(self) -> None:
+        self._acks_scheduled = False
+        self._listener.on_published()
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening

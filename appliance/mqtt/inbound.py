@@ -32,7 +32,7 @@ MAX_RUNNING = 64
 """Other commands running at once; more are refused as busy."""
 
 Execute = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
-Publish = Callable[..., int | None]
+Publish = Callable[..., Any]
 
 
 @dataclass

@@ -150,8 +150,8 @@ class Appliance:
         self._audio_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
 
     def _build_mqtt(self) -> MqttBridge:
-        # presence: the vision component sets DeviceInfo.presence when a camera runs
-        info = DeviceInfo(self.settings.device_id, self.settings.device.name, tuple(BUILTIN), presence=False)
+        camera = bool(getattr(getattr(self.settings, "vision", None), "enabled", False))  # [vision] may be absent
+        info = DeviceInfo(self.settings.device_id, self.settings.device.name, tuple(BUILTIN), presence=camera)
         return MqttBridge(self.settings, bus=self.bus, execute=self.commands.execute, snapshot=self.status, info=info)
 
     def _publish_device(self, topic: str, payload: str, retain: bool) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -224,13 +223,12 @@ async def test_without_a_reachable_broker_the_voice_loop_carries_on(tmp_path, en
 
 async def test_a_command_flood_is_answered_or_refused_and_the_daemon_carries_on(tmp_path, mosquitto, engines, registry):
     from appliance.mqtt.benchmark import FLOOD_MIX
-    from appliance.mqtt.loadgen import run_load
+    from appliance.mqtt.loadgen import run_flood
 
     settings = mqtt_settings(tmp_path / "state", mosquitto.port, command_rate=100.0, command_burst=100)
-    settings = replace(settings, device=replace(settings.device, id="bench"))  # the load generator's device
     async with running(settings, engines, registry) as app:
         await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
-        load = await asyncio.to_thread(run_load, mosquitto.port, 1000.0, 2.0, FLOOD_MIX)
+        load = await asyncio.to_thread(run_flood, mosquitto.port, ROOT, 1000.0, 2.0, FLOOD_MIX)
         assert load["sent"] == 2000 and load["answered"] == 2000, load["codes"]  # every one answered or refused
         assert load["codes"]["rate-limited"] > 1000 and load["codes"]["ok"] > 100
         assert app.supervisor.alive("pipeline") and app.supervisor.alive("audio") and app.mqtt.connected

@@ -26,7 +26,7 @@ from ..daemon import make_conversation_audio
 from ..models import ModelRegistry
 from ..settings import HomeDevice, Settings
 from .broker import Mosquitto
-from .loadgen import run_load
+from .loadgen import run_flood, run_load
 
 DEVICE = "bench"
 LIGHT = HomeDevice(name="kitchen light", area="kitchen", command_topic="home/kitchen/light/set")
@@ -194,17 +194,17 @@ async def intent_latency(
     }
 
 
-FLOOD_MIX = [
-    ("volume", b"50"),
-    ("status", b""),
-    ("volume", b"51"),
-    ("sensitivity", b"0.5"),
-    ("say", b"Flood."),
-    ("volume", b"52"),
-    ("status", b""),
-    ("ask", b'{"text": "Hi.", "speak": false}'),
-    ("wake_word", b"[1]"),
-    ("volume", b"x"),
+FLOOD_MIX: list[tuple[str, dict[str, Any]]] = [
+    ("volume", {"level": 50}),
+    ("status", {}),
+    ("volume", {"level": 51}),
+    ("sensitivity", {"value": 0.5}),
+    ("say", {"text": "Flood."}),
+    ("volume", {"level": 52}),
+    ("status", {}),
+    ("ask", {"text": "Hi.", "speak": False}),
+    ("wake_word", {"models": [1]}),
+    ("volume", {"level": "x"}),
 ]
 """Good and bad commands, cheap and expensive ones, speech included."""
 
@@ -221,7 +221,7 @@ async def conversation_during(
         stop = asyncio.Event()
         watcher = asyncio.create_task(h.watch_frames(stop))
         cpu0, wall0 = _cpu(), time.monotonic()
-        load = await asyncio.to_thread(run_load, port, *flood, FLOOD_MIX) if flood else None
+        load = await asyncio.to_thread(run_flood, port, f"appliance/{DEVICE}", *flood, FLOOD_MIX) if flood else None
         await wait_turn(h.app, 1, timeout=120)
         while h.app.pipeline.turn is not None or len(h.app.pipeline.history) < 1:
             await asyncio.sleep(0.05)

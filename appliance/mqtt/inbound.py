@@ -110,13 +110,13 @@ class CommandRouter:
             raise CommandError("retained-command", f"retained {name} ignored: commands must not be retained")
         if name in self.settings.disabled_commands:
             raise CommandError("disabled", f"{name} is disabled over MQTT (mqtt.disabled_commands)")
-        if not self.bucket.take(msg.received):
-            raise CommandError("rate-limited", f"more than {self.settings.command_rate:g} commands/s; refused")
         decoded = decode_command(self.topics, name, msg.payload)
         if request.reply_to is None and decoded.reply_to is not None:  # a v3.1.1 client names it in the payload
             request.reply_to = self._reply_target(decoded.reply_to)
             request.correlation = decoded.correlation
         request.args, request.sent_ts = decoded.args, decoded.sent_ts
+        if not self.bucket.take(msg.received):  # after decoding: a refusal must reach the reply_to too
+            raise CommandError("rate-limited", f"more than {self.settings.command_rate:g} commands/s; refused")
         deadline = command_deadline(
             received=msg.received,
             wall_now=time.time(),

@@ -83,3 +83,83 @@ def run_load(port: int, rate: float, seconds: float, mix: list[tuple[str, bytes]
 
 def _no_delay(client: Any, userdata: Any, sock: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def run_flood(
+    port: int, root: str, rate: float, seconds: float, mix: list[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """A flood sent by Mosquitto's own C clients (so the sender costs little CPU), answers on one topic.
+
+    Each command carries ``reply_to``, an ``id`` and ``ts`` (its send time); ``mosquitto_sub``
+    stamps each answer's arrival, so latency = arrival - ts.
+    """
+    import json
+    import subprocess
+
+    reply_topic = f"bench/flood/{os.getpid()}"
+    host = ["-h", "127.0.0.1", "-p", str(port)]
+    sub = subprocess.Popen(
+        ["mosquitto_sub", *host, "-t", reply_topic, "-q", "1", "-F", "%U %p"], stdout=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(sub.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    _wait_subscribed(host, reply_topic, lines)
+    pubs = {
+        name: subprocess.Popen(
+            ["mosquitto_pub", *host, "-t", f"{root}/cmd/{name}", "-l", "-q", "1"], stdin=subprocess.PIPE, text=True
+        )
+        for name in {name for name, _ in mix}
+    }
+    sent: dict[int, float] = {}
+    start = time.monotonic()
+    total = int(rate * seconds)
+    for i in range(total):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0.002:
+            for proc in pubs.values():
+                proc.stdin.flush()  # type: ignore[union-attr]
+            time.sleep(delay)
+        name, args = mix[i % len(mix)]
+        sent[i] = time.time()
+        pubs[name].stdin.write(json.dumps({**args, "reply_to": reply_topic, "id": i, "ts": sent[i]}) + "\n")  # type: ignore[union-attr]
+    send_s = time.monotonic() - start
+    for proc in pubs.values():
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(60)
+    return _collect(sub, lines, sent, send_s)
+
+
+def _wait_subscribed(host: list[str], topic: str, lines: list[str]) -> None:
+    import subprocess
+
+    deadline = time.monotonic() + 10
+    while not any('"ready"' in line for line in lines):
+        if time.monotonic() > deadline:
+            raise RuntimeError("mosquitto_sub did not subscribe")
+        subprocess.run(["mosquitto_pub", *host, "-t", topic, "-m", '{"ready": 1}'], check=True, timeout=10)
+        time.sleep(0.1)
+
+
+def _collect(sub: Any, lines: list[str], sent: dict[int, float], send_s: float) -> dict[str, Any]:
+    import json
+
+    got: dict[int, tuple[float, str]] = {}
+    seen = 0
+    deadline = time.monotonic() + 30
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        fresh, seen = lines[seen:], len(lines)
+        for line in fresh:
+            stamp, _, body = line.partition(" ")
+            data = json.loads(body)
+            if "id" in data and data["id"] not in got:  # QoS 1 may deliver twice
+                code = "ok" if data.get("ok") else data["error"]["code"]
+                got[data["id"]] = (float(stamp), code)
+    sub.terminate()
+    sub.wait(10)
+    codes: dict[str, int] = {}
+    for _, code in got.values():
+        codes[code] = codes.get(code, 0) + 1
+    latencies = [stamp - sent[i] for i, (stamp, _) in got.items()]
+    return {"sent": len(sent), "answered": len(got), "codes": codes, "send_s": send_s, "latencies": latencies}

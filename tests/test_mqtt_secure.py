@@ -101,3 +101,12 @@ async def test_an_unknown_ca_fails_the_tls_handshake_clearly(tmp_path, secure_br
         await until(lambda: "TLS failed" in app.status()["mqtt"]["last_error"], what="TLS failure reported")
         assert not app.mqtt.connected
     assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+
+
+async def test_an_unreadable_password_file_stops_start_up_as_a_config_error(tmp_path, secure_broker, engines, registry):
+    from appliance.errors import ConfigError
+
+    settings = mqtt_settings(tmp_path / "state", secure_broker.port, username=DEVICE, password_file="/nonexistent/pw")
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file = '/nonexistent/pw' cannot be read"):
+        async with running(settings, engines, registry):
+            pass

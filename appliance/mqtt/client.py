@@ -15,13 +15,11 @@ import asyncio
 import collections
 import contextlib
 import logging
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
@@ -32,6 +30,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ..errors import ConfigError
 from ..settings import MqttSettings
 from .limits import backoff_delay
+from .transport import diagnose, no_delay, read_password, tls_context
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,16 +58,6 @@ class Listener(Protocol):
     def on_disconnected(self, reason: str) -> None: ...
     def on_message(self, msg: Inbound) -> None: ...
     def on_published(self) -> None: ...
-
-
-def read_password(path: str) -> str | None:
-    """The first line of ``mqtt.password_file`` (None when no file is configured)."""
-    if not path:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8").splitlines()[0] if Path(path).stat().st_size else ""
-    except OSError as err:
-        raise ConfigError("config-file", f"mqtt.password_file = {path!r} cannot be read: {err.strerror}") from err
 
 
 class MqttClient:
@@ -132,7 +121,7 @@ class MqttClient:
         client.max_inflight_messages_set(20)
         client.max_queued_messages_set(10_000)  # replies in a command flood; beyond it they are counted as dropped
         client.connect_timeout = 5.0
-        client.on_socket_open = _no_delay
+        client.on_socket_open = no_delay
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -288,33 +277,3 @@ class MqttClient:
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
             self._loop.call_soon_threadsafe(fn, *args)
-
-
-def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
-    """Small command replies go out at once: Nagle plus delayed ACKs held them ~40 ms on loopback."""
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def tls_context(s: MqttSettings) -> ssl.SSLContext:
-    """Verify the broker against ``ca_file`` (or the system CAs); optional client certificate."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=s.ca_file or None)
-    if s.cert_file:
-        context.load_cert_chain(s.cert_file, s.key_file or None)
-    if s.tls_insecure:
-        context.check_hostname = False
-    return context
-
-
-def diagnose(s: MqttSettings, port: int) -> str:
-    """Why a connection fails, in words (paho does not say): one TCP (+ TLS) attempt of our own."""
-    try:
-        with socket.create_connection((s.host, port), timeout=3.0) as sock:
-            if s.tls:
-                with tls_context(s).wrap_socket(sock, server_hostname=s.host):
-                    pass
-        return "connection failed during the MQTT handshake"
-    except ssl.SSLError as err:
-        return f"TLS failed: {err.reason or err}"
-    except OSError as err:
-        return err.strerror or str(err)

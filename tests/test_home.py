@@ -33,6 +33,7 @@ DEVICES = (
         ("turn off all the lights", SwitchRequest("off", "lights", everything=True)),
         ("kitchen light on", SwitchRequest("on", "kitchen light", explicit=False)),
         ("shut off the TV", SwitchRequest("off", "tv")),
+        ("On the kitchen light.", SwitchRequest("on", "kitchen light", explicit=False)),  # "turn" clipped
     ],
 )
 def test_parse_switch(text, expected):
@@ -115,6 +116,7 @@ def test_unknown_device_is_said_not_guessed():
     which = home.match("turn on the light")
     assert which is not None and which.speech == "Which one do you mean: the kitchen light or the hall light?"
     assert home.match("the party is on") is None  # bare "… on" that names no device: conversation
+    assert home.match("on the other hand, I like tea") is None
     assert out.messages == []
 
 

@@ -48,6 +48,7 @@ async def test_spoken_request_switches_the_light_without_the_llm(tmp_path, mosqu
             message = await ha.next("home/kitchen/light/set", timeout=60)
             assert message.payload == b"ON"
             intent = (await ha.next(f"{ROOT}/event/intent")).json()
+            assert intent["via"] == "local", intent["text"]  # heard as a switch request, no LLM involved
             assert intent | {"ts": 0} == {
                 "ts": 0,
                 "intent": "switch",

@@ -82,6 +82,8 @@ def parse_switch(text: str) -> SwitchRequest | None:
         action, rest, explicit = words[at], words[1:at] + words[at + 1 :], True
     elif words[-1] in ACTIONS:
         action, rest, explicit = words[-1], words[:-1], False
+    elif words[0] in ACTIONS:  # "… on the kitchen light": the verb was clipped before the recogniser heard it
+        action, rest, explicit = words[0], words[1:], False
     else:
         return None
     return _target(action, rest, explicit)

@@ -132,9 +132,13 @@ class MqttBridge:
 
     def on_published(self) -> None:
         """Some PUBACKs arrived: forget the outbox entries they acknowledge."""
-        refused = self._client.refused_by_broker if self._client else {}
+        if self._client is None:
+            return
+        refused, acked = self._client.refused_by_broker, set()
+        while self._client.acked:
+            acked.add(self._client.acked.popleft())
         for entry_id, info in list(self._inflight.items()):
-            if not info.is_published():
+            if info.mid not in acked and not info.is_published():
                 continue
             del self._inflight[entry_id]
             failure = refused.pop(info.mid, "")

@@ -93,6 +93,9 @@ class MqttClient:
         self._inbox: collections.deque[Inbound] = collections.deque()
         self._drain_scheduled = False
         self._acks_scheduled = False
+        self.acked: collections.deque[int] = collections.deque()
+        """mids whose PUBACK arrived, for the listener to take (paho calls on_publish before it marks
+        the message published, so the message's own flag can still be unset when the listener looks)."""
         self.refused_by_broker: dict[int, str] = {}
         """mid -> reason, for the rare PUBACK that carries a failure (an ACL, say)."""
         self._client = self._build(client_id, will_topic)
@@ -266,6 +269,7 @@ class MqttClient:
             if len(self.refused_by_broker) > 1000:  # replies nobody tracks: keep it bounded
                 self.refused_by_broker.clear()
             self.refused_by_broker[mid] = str(reason)
+        self.acked.append(mid)
         if not self._acks_scheduled:  # one wake-up per batch of PUBACKs; the listener checks what is done
             self._acks_scheduled = True
             self._call(self._acks)

@@ -34,6 +34,7 @@ from .events import CaptureStatus, ErrorRaised, Event, MuteChanged, StageChanged
 from .frontend import FrontEnd, FrontEndEvent
 from .gpio import BoardControls, open_board
 from .hardware import BoardProfile, load_profile
+from .home import HomeControl
 from .liveness import Heartbeat, Liveness, audio_alive
 from .llm import LlamaLlm
 from .memory.admin import MemoryAdmin
@@ -43,6 +44,7 @@ from .memory.intents import MemoryIntents
 from .memory.service import Memory
 from .memory.wiring import build_memory, record_events, retention_loop, start_memory, turn_row
 from .models import ModelRegistry
+from .mqtt import DeviceInfo, MqttBridge
 from .pipeline import Pipeline
 from .settings import Settings, load_settings
 from .stt import SttEngine
@@ -52,7 +54,7 @@ from .systemd import Notifier, status_line, watchdog_interval
 from .tts import PiperTts
 from .vad import SpeechDetector
 from .vad import load_detector as load_speech_detector
-from .wake import WakeWordDetector, load_models
+from .wake import BUILTIN, WakeWordDetector, load_models
 from .wake import load_detector as load_wake_detector
 
 if TYPE_CHECKING:
@@ -179,6 +181,14 @@ class Appliance:
             self.pipeline.on_turn_finished.append(self._record_turn)
             for name, handler in MemoryAdmin(self.memory, settings.state_dir).handlers().items():
                 self.commands.register(name, handler)
+        self.mqtt = self._build_mqtt() if settings.mqtt.enabled else None
+        self._mqtt_loops: list[str] = []
+        if settings.mqtt.devices:
+            self.home = HomeControl(
+                settings.mqtt.devices, publish=self._publish_device, report=self.bus.publish, model=engines.llm
+            )
+            self.pipeline.intents.append(self.home)
+            self.commands.register("home.devices", self._home_devices)
         self.control = (
             ControlServer(settings.socket_path, self.commands) if control and settings.control.enabled else None
         )
@@ -217,6 +227,23 @@ class Appliance:
         """Read-only: one sentence about who is in the room, or None without vision (for context builders)."""
         return self.vision.summary() if self.vision is not None else None
 
+    def _build_mqtt(self) -> MqttBridge:
+        camera = bool(getattr(getattr(self.settings, "vision", None), "enabled", False))  # [vision] may be absent
+        info = DeviceInfo(self.settings.device_id, self.settings.device.name, tuple(BUILTIN), presence=camera)
+        return MqttBridge(self.settings, bus=self.bus, execute=self.commands.execute, snapshot=self.status, info=info)
+
+    def _publish_device(self, topic: str, payload: str, retain: bool) -> bool:
+        return self.mqtt is not None and self.mqtt.publish_device(topic, payload, retain=retain)
+
+    async def _home_devices(self, args: Any) -> dict[str, Any]:
+        states = self.mqtt.device_states if self.mqtt is not None else {}
+        return {
+            "devices": [
+                {"name": d.name, "area": d.area, "kind": d.kind, "state": states.get(d.state_topic)}
+                for d in self.settings.mqtt.devices
+            ]
+        }
+
     # -- running ------------------------------------------------------------------
     def _from_audio_thread(self, ev: FrontEndEvent) -> None:
         loop = self._loop
@@ -238,6 +265,11 @@ class Appliance:
         debug.register(self)
         if self._want_gpio:
             self._open_board()
+        if self.mqtt is not None:  # connects in the background: a dead broker never holds up the voice loop
+            await self.mqtt.start()
+            for name, loop_factory in self.mqtt.loops().items():
+                sup.start(name, loop_factory)
+                self._mqtt_loops.append(name)
         sup.start("events-log", self._log_events)
         await self._start_memory()
         sup.start("pipeline", self.pipeline.run)
@@ -342,6 +374,8 @@ class Appliance:
         self.pipeline_beat.timeout_s = max(2 * check_every, 2.0)
         self.liveness.add("pipeline", self._pipeline_alive)
         self.liveness.add("audio", self._audio_alive)
+        if self._mqtt_loops:  # the client's loops, not the broker: a broker outage must not restart us
+            self.liveness.add("mqtt", lambda: all(self.supervisor.alive(name) for name in self._mqtt_loops))
         self.supervisor.start("liveness", lambda: self._liveness_loop(check_every, feed=interval is not None))
 
     async def _liveness_loop(self, every_s: float, *, feed: bool) -> None:
@@ -416,6 +450,8 @@ class Appliance:
             await asyncio.wait_for(self.pipeline.interrupt(), timeout=3.0)
         if self.control is not None:
             await self.control.close()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         await self.supervisor.stop()
         await asyncio.to_thread(self._audio_pool.shutdown, True)  # the audio thread has left its loop
         if self.board is not None:
@@ -511,6 +547,7 @@ class Appliance:
             "vision": self._vision_status(),
             "memory": self.memory_status(),
             "loops": self.supervisor.status(),
+            "mqtt": self.mqtt.status() if self.mqtt is not None else None,
             "healthy": self.healthy(),
             "failing": self.liveness.failing(),
             "last_errors": list(self.last_errors),

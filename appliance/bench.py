@@ -11,6 +11,9 @@
 - vision: CPU of the camera pipeline at 640×480 / 5 fps (empty room, person
   present), frame → PresenceChanged latency, and the voice loop's p50 with
   vision running beside it (``appliance bench --only vision``).
+- mqtt: command -> acknowledgement latency while a reply streams, spoken
+  intent -> MQTT publish, a 1,000 commands/s flood during a conversation
+  (``appliance/mqtt/benchmark.py``; starts its own Mosquitto).
 """
 
 from __future__ import annotations
@@ -303,8 +306,9 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         },
         "load_s": engines.load_s,
     }
-    recordings = make_recordings(engines, args.recordings)
     want = _wanted(args)
+    needs_speech = any(want(name) for name in ("latency", "baseline", "vision", "memory"))
+    recordings = make_recordings(engines, args.recordings) if needs_speech else []
     if want("latency"):
         rows, raw = await run_latency(settings, engines, registry, recordings, "latency")
         report["latency"] = summarize(rows) | {"per_request": rows}
@@ -350,6 +354,11 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         report["memory"]["end_of_speech_to_first_audio_s"] = await memory_on_off(
             settings, engines, registry, recordings[: args.memory_recordings]
         )
+    if want("mqtt"):
+        from .mqtt.benchmark import measure_mqtt
+
+        log("MQTT: ack latency, intent -> publish, 1,000 commands/s flood, LLM tool path")
+        report["mqtt"] = await measure_mqtt(settings, engines, registry)
     if want("rss"):
         log("peak RSS of `appliance run` with all default models")
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)

@@ -208,3 +208,31 @@ class EmotionDetected(Event):
     turn_id: int = 0
     text: str = ""
     name = "emotion"
+
+
+@dataclass(frozen=True)
+class IntentExecuted(Event):
+    """A home-control request carried out (fast local matcher or the LLM's tool call)."""
+
+    intent: str
+    """``switch`` (on/off)."""
+    device: str
+    action: str
+    """``on`` or ``off``."""
+    topic: str
+    payload: str
+    via: str
+    """``local`` (the fast matcher) or ``llm`` (a tool call)."""
+    text: str = ""
+    """The request as heard."""
+    name = "intent"
+
+
+@dataclass(frozen=True)
+class MqttConnection(Event):
+    connected: bool
+    broker: str
+    """host:port"""
+    reason: str = ""
+    """Why it is not connected (refused, unreachable, …); empty when connected."""
+    name = "mqtt"

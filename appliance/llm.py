@@ -150,6 +150,23 @@ class LlamaLlm:
                 stats.total_s = time.perf_counter() - start
                 self.last = stats
 
+    def complete_constrained(self, messages: list[Message], grammar: str, *, max_tokens: int = 32) -> str:
+        """One greedy reply whose text must match the GBNF ``grammar`` (tool calls); blocking."""
+        from llama_cpp import LlamaGrammar
+
+        with self._lock:
+            try:
+                compiled = LlamaGrammar.from_string(grammar, verbose=False)
+                out: Any = self._llama.create_chat_completion(
+                    messages=messages,  # type: ignore[arg-type]
+                    grammar=compiled,
+                    temperature=0.0,
+                    max_tokens=max_tokens,
+                )
+            except (ValueError, RuntimeError) as err:
+                raise LlmError("llm-failed", f"constrained generation failed: {err}") from err
+        return str(out["choices"][0]["message"]["content"] or "")
+
     async def stream_reply(
         self, messages: list[Message], cancel: threading.Event, may_run: threading.Event | None = None
     ) -> AsyncIterator[str]:

@@ -153,6 +153,10 @@ def _status_text(s: dict[str, Any]) -> str:
         f"volume     {s['volume']}%",
         f"uptime     {s['uptime_s']:.0f} s, {s['turns']} turns, healthy: {s['healthy']}",
     ]
+    if s.get("mqtt"):
+        m = s["mqtt"]
+        state = "connected" if m["connected"] else f"DISCONNECTED ({m['last_error']})"
+        lines.append(f"mqtt       {state} {m['broker']}, outbox {m['outbox']}")
     if s.get("last_turn"):
         last = s["last_turn"]
         lines.append(f"last turn  {last['outcome']}: {last['transcript']!r} -> {last['reply']!r}")

@@ -327,6 +327,96 @@ class HardwareSettings:
 
 
 @dataclass(frozen=True)
+class HomeDevice:
+    """One switchable thing in the house, reachable over MQTT (``[[mqtt.devices]]``)."""
+
+    name: str = setting("", "What people call it: 'kitchen light'. Required.")
+    command_topic: str = setting("", "Topic its on/off payloads go to. Required; no wildcards.")
+    aliases: tuple[str, ...] = setting((), "Other names: ['ceiling light', 'big light'].")
+    area: str = setting("", "Room it is in: 'kitchen' ('turn on the light in the kitchen').")
+    kind: str = setting("light", "What it is.", choices=("light", "switch", "fan", "outlet", "heater", "other"))
+    payload_on: str = setting("ON", "Payload that switches it on.")
+    payload_off: str = setting("OFF", "Payload that switches it off.")
+    state_topic: str = setting("", "Optional topic it reports its state on (same payloads).")
+    retain: bool = setting(False, "Publish its commands retained.")
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("name is required")
+        for key in ("command_topic", "state_topic"):
+            topic = getattr(self, key)
+            if (key == "command_topic" and not topic) or any(ch in topic for ch in "#+\0"):
+                raise ValueError(f"{key} = {topic!r} is not allowed: a topic without wildcards is required")
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = setting("", "Broker host name or address; empty = MQTT off (the appliance runs without it).")
+    port: int = setting(0, "Broker port; 0 = 1883, or 8883 with TLS.", min=0, max=65535)
+    client_id: str = setting("", "MQTT client id; empty = appliance-<device id>.")
+    username: str = setting("", "User name; empty = anonymous.")
+    password_file: str = setting("", "File holding the password (first line); never put the password itself here.")
+    protocol: str = setting("5", "MQTT protocol version.", choices=("5", "3.1.1"))
+    keepalive_s: int = setting(
+        30, "Keepalive; the broker sends the last will after 1.5 x this.", unit="s", min=5, max=3600
+    )
+    tls: bool = setting(False, "Connect with TLS.")
+    ca_file: str = setting("", "CA certificate(s) that signed the broker's certificate; empty = the system's.")
+    cert_file: str = setting("", "Client certificate for mutual TLS.")
+    key_file: str = setting("", "Client key for mutual TLS.")
+    tls_insecure: bool = setting(False, "Skip the broker host name check (testing only).")
+    base_topic: str = setting("appliance", "Topics live under <base_topic>/<device id>/.")
+    discovery: bool = setting(True, "Announce the device to Home Assistant (MQTT device discovery).")
+    discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix.")
+    birth_delay_max_s: float = setting(
+        5.0,
+        "Re-announce after Home Assistant's birth message within a random delay up to this.",
+        unit="s",
+        min=0.0,
+        max=60.0,
+    )
+    reconnect_min_s: float = setting(1.0, "First reconnect delay (doubles, with jitter).", unit="s", min=0.1, max=60.0)
+    reconnect_max_s: float = setting(60.0, "Longest reconnect delay.", unit="s", min=1.0, max=3600.0)
+    session_expiry_s: int = setting(
+        300,
+        "How long the broker keeps our subscriptions and queued commands while we are away; 0 = clean session.",
+        unit="s",
+        min=0,
+        max=86_400,
+    )
+    command_max_age_s: float = setting(
+        30.0,
+        "Commands older than this (by their ts field or waiting in the queue) are not executed.",
+        unit="s",
+        min=1.0,
+        max=3600.0,
+    )
+    speech_queue: int = setting(4, "say/ask commands waiting their turn; more are refused.", min=1, max=100)
+    command_rate: float = setting(
+        100.0, "Commands accepted per second (sustained); more are refused.", min=1.0, max=10_000.0
+    )
+    command_burst: int = setting(200, "Commands accepted in a burst above the sustained rate.", min=1, max=100_000)
+    outbox_max: int = setting(
+        1000,
+        "Events kept in <state_dir>/outbox.db while the broker is away; the oldest go first.",
+        min=10,
+        max=1_000_000,
+    )
+    max_packet_bytes: int = setting(
+        2_000_000, "Largest packet sent (Mosquitto's default max_packet_size).", unit="bytes", min=1024, max=268_435_455
+    )
+    health_interval_s: float = setting(60.0, "How often the health state is published.", unit="s", min=5.0, max=3600.0)
+    disabled_commands: tuple[str, ...] = setting((), "Commands not reachable over MQTT: ['restart'].")
+    devices: tuple[HomeDevice, ...] = setting(
+        (), "Home devices for voice control, as [[mqtt.devices]] tables (name, command_topic, area, aliases, …)."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
 
@@ -345,6 +435,7 @@ class Settings:
     memory: MemorySettings = field(default_factory=MemorySettings)
     control: ControlSettings = field(default_factory=ControlSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     # -- derived values -------------------------------------------------
@@ -437,12 +528,18 @@ def _build_section(section: str, cls: Any, values: Mapping[str, Any]) -> Any:
             allowed = ", ".join(sorted(known))
             raise ConfigError("config-unknown-key", f"unknown key {section}.{key}; allowed keys: {allowed}")
         kwargs[key] = _coerce(f"{section}.{key}", value, hints[key], known[key].metadata)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # a dataclass's own check (required keys, cross-field rules)
+        raise ConfigError("config-value", f"{section}: {err}") from err
 
 
 def _coerce(key: str, value: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
     if get_origin(hint) is tuple:
-        return _coerce_list(key, value, get_args(hint)[0])
+        item_type = get_args(hint)[0]
+        if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):
+            return _coerce_tables(key, value, item_type)
+        return _coerce_list(key, value, item_type)
     if hint is bool:
         if isinstance(value, str):
             lowered = value.strip().lower()
@@ -488,6 +585,15 @@ def _coerce_list(key: str, value: Any, item_type: type) -> tuple[Any, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(item, item_type) for item in value):
         raise ConfigError("config-type", f"{key} = {value!r} is not allowed: expected a list of {item_type.__name__}")
     return tuple(value)
+
+
+def _coerce_tables(key: str, value: Any, cls: type) -> tuple[Any, ...]:
+    """An array of tables (``[[mqtt.devices]]``): each one validated like a section."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, Mapping) for item in value):
+        raise ConfigError(
+            "config-type", f"{key} = {value!r} is not allowed: expected [[{key}]] tables in the config file"
+        )
+    return tuple(_build_section(f"{key}[{i}]", cls, item) for i, item in enumerate(value))
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -116,3 +116,13 @@ def conversation(
     audio = np.concatenate([lead, wake_audio, silence(gap_s), request, silence(1.5)])
     start = len(lead) / SAMPLE_RATE
     return audio, start, start + len(wake_audio) / SAMPLE_RATE
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path):
+    """A private Mosquitto on a free port (generated config), stopped after the test."""
+    from appliance.mqtt.broker import Mosquitto
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    yield broker
+    broker.stop()

@@ -84,3 +84,40 @@ def test_defaults_file_round_trips(tmp_path: Path):
     cfg = tmp_path / "defaults.toml"
     cfg.write_text(uncommented)
     assert load_settings(cfg, env={}) == load_settings(None, env={})
+
+
+def test_mqtt_devices_are_an_array_of_tables(tmp_path: Path):
+    cfg = tmp_path / "home.toml"
+    cfg.write_text(
+        '[mqtt]\nhost = "broker.lan"\n'
+        '[[mqtt.devices]]\nname = "kitchen light"\narea = "kitchen"\ncommand_topic = "home/kitchen/light/set"\n'
+        '[[mqtt.devices]]\nname = "fan"\nkind = "fan"\ncommand_topic = "home/fan"\naliases = ["ceiling fan"]\n'
+    )
+    s = load_settings(cfg, env={})
+    assert s.mqtt.enabled and [d.name for d in s.mqtt.devices] == ["kitchen light", "fan"]
+    assert s.mqtt.devices[1].aliases == ("ceiling fan",) and s.mqtt.devices[0].payload_on == "ON"
+    assert not load_settings(None, env={}).mqtt.enabled  # no broker configured: MQTT is off
+
+
+@pytest.mark.parametrize(
+    ("devices", "needle"),
+    [
+        ([{"name": "lamp"}], "mqtt.devices[0]: command_topic = '' is not allowed"),
+        ([{"name": "", "command_topic": "x"}], "mqtt.devices[0]: name is required"),
+        ([{"name": "a", "command_topic": "x/#"}], "command_topic = 'x/#' is not allowed"),
+        ([{"name": "a", "command_topic": "x", "colour": "red"}], "unknown key mqtt.devices[0].colour"),
+        ([{"name": "a", "command_topic": "x", "kind": "robot"}], "mqtt.devices[0].kind = 'robot' is not allowed"),
+        ("lamp", "expected [[mqtt.devices]] tables"),
+    ],
+)
+def test_bad_devices_name_the_table_and_key(devices, needle):
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"mqtt": {"devices": devices}})
+    assert needle in info.value.message
+
+
+def test_mqtt_protocol_and_port_are_validated():
+    with pytest.raises(ConfigError, match=r"mqtt\.protocol = '4' is not allowed: choose one of 5, 3\.1\.1"):
+        load_settings(None, env={"APPLIANCE_MQTT_PROTOCOL": "4"})
+    with pytest.raises(ConfigError, match=r"mqtt\.port = 70000 is out of range"):
+        settings_from_dict({"mqtt": {"port": 70000}})

@@ -1,0 +1,113 @@
+"""Home control end to end on a real broker: spoken requests, the fast path, the real LLM's tool path.
+
+Each test checks the exact message the device would receive.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import conversation
+from .mqtt_support import ROOT, Probe, mqtt_settings, running, until
+
+pytestmark = [pytest.mark.integration, pytest.mark.mqtt]
+
+DEVICES = [
+    {
+        "name": "kitchen light",
+        "area": "kitchen",
+        "command_topic": "home/kitchen/light/set",
+        "state_topic": "home/kitchen/light/state",
+    },
+    {
+        "name": "bedroom fan",
+        "area": "bedroom",
+        "kind": "fan",
+        "command_topic": "home/bedroom/fan/set",
+        "payload_on": "1",
+        "payload_off": "0",
+    },
+    {"name": "living room lamp", "area": "living room", "command_topic": "home/living/lamp", "aliases": ["big lamp"]},
+]
+
+
+def home_settings(tmp_path, port):
+    return mqtt_settings(tmp_path / "state", port, devices=DEVICES)
+
+
+def device_messages(probe: Probe, start: int = 0) -> list[tuple[str, bytes]]:
+    return [
+        (m.topic, m.payload) for m in probe.messages[start:] if m.topic.startswith("home/") and "/state" not in m.topic
+    ]
+
+
+async def test_spoken_request_switches_the_light_without_the_llm(tmp_path, mosquitto, engines, registry, speak):
+    audio, _, _ = conversation(speak, speak("Turn on the kitchen light."))
+    with Probe(mosquitto.port) as ha:
+        async with running(home_settings(tmp_path, mosquitto.port), engines, registry, audio) as app:
+            message = await ha.next("home/kitchen/light/set", timeout=60)
+            assert message.payload == b"ON"
+            intent = (await ha.next(f"{ROOT}/event/intent")).json()
+            assert intent["via"] == "local", intent["text"]  # heard as a switch request, no LLM involved
+            assert intent | {"ts": 0} == {
+                "ts": 0,
+                "intent": "switch",
+                "device": "kitchen light",
+                "action": "on",
+                "topic": "home/kitchen/light/set",
+                "payload": "ON",
+                "via": "local",
+                "text": intent["text"],
+                "event_type": "intent_executed",
+            }
+            await until(lambda: app.pipeline.history and app.pipeline.history[-1].outcome != "pending", timeout=30)
+            turn = app.pipeline.history[-1]
+            assert turn.reply == "I turned on the kitchen light."
+            assert turn.marks is not None and turn.marks.llm_started is None  # the fast path: no LLM
+            assert device_messages(ha) == [("home/kitchen/light/set", b"ON")]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "topic", "payload"),
+    [
+        ("It's too dark in the kitchen.", "home/kitchen/light/set", b"ON"),
+        ("The bedroom fan is too noisy, stop it.", "home/bedroom/fan/set", b"0"),
+        ("I'm going to sleep, no more light in the living room.", "home/living/lamp", b"OFF"),
+    ],
+)
+async def test_other_phrasings_go_to_the_llm_as_an_allow_listed_call(
+    tmp_path, mosquitto, engines, registry, request_text, topic, payload
+):
+    with Probe(mosquitto.port) as ha:
+        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
+            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+            answer = await ha.ask("ask", f'{{"text": "{request_text}", "speak": false}}', timeout=60)
+            assert answer["ok"] and answer["result"]["intent"] == "home_llm", answer
+            assert (await ha.next(topic)).payload == payload
+            assert device_messages(ha) == [(topic, payload)]  # exactly one message, to that device
+            intent = (await ha.next(f"{ROOT}/event/intent")).json()
+            assert intent["via"] == "llm" and intent["topic"] == topic
+
+
+async def test_unknown_devices_and_plain_questions_switch_nothing(tmp_path, mosquitto, engines, registry):
+    with Probe(mosquitto.port) as ha:
+        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
+            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+            garage = await ha.ask("ask", b'{"text": "Turn on the garage light.", "speak": false}', timeout=60)
+            assert garage["result"]["reply"] == "I don't know a device called garage light."
+            which = await ha.ask("ask", b'{"text": "Switch the light off.", "speak": false}', timeout=60)
+            assert which["result"]["reply"] == "Which one do you mean: the kitchen light or the living room lamp?"
+            chat = await ha.ask("ask", b'{"text": "How old is the kitchen light?", "speak": false}', timeout=60)
+            assert chat["result"]["intent"] is None and chat["result"]["reply"]  # conversation, not a switch
+            assert device_messages(ha) == []
+
+
+async def test_device_state_topics_are_followed(tmp_path, mosquitto, engines, registry):
+    with Probe(mosquitto.port) as ha:
+        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
+            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+            ha.send("home/kitchen/light/state", b"ON")
+            await until(lambda: app.mqtt is not None and "home/kitchen/light/state" in app.mqtt.device_states)
+            listing = await ha.ask("home.devices")
+            states = {d["name"]: d["state"] for d in listing["result"]["devices"]}
+            assert states == {"kitchen light": "ON", "bedroom fan": None, "living room lamp": None}

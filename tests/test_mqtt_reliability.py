@@ -1,0 +1,74 @@
+"""Broker outages and daemon restarts: reconnect, renewed subscriptions, no QoS 1 event lost."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from appliance.events import ErrorRaised
+from appliance.mqtt.broker import Mosquitto, free_port
+
+from .mqtt_support import ROOT, Probe, mqtt_settings, running, until
+
+pytestmark = [pytest.mark.integration, pytest.mark.mqtt]
+
+
+def outage_events(app, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        app.bus.publish(ErrorRaised(code="outage-test", message=str(i), stage="test"))
+
+
+def received_numbers(probe: Probe) -> set[int]:
+    return {int(m.json()["message"]) for m in probe.on(f"{ROOT}/event/error") if m.json()["code"] == "outage-test"}
+
+
+async def test_reconnects_after_a_broker_restart_and_loses_no_event(tmp_path, engines, registry):
+    broker = Mosquitto(tmp_path / "broker", persistence=True).start()
+    # clean sessions: the subscriptions must be renewed by the appliance itself after the restart
+    settings = mqtt_settings(tmp_path / "state", broker.port, session_expiry_s=0)
+    # a subscriber with a persistent session on a persistent broker: it gets what was queued for it
+    probe = Probe(broker.port, protocol=mqtt.MQTTv311, client_id="ha-persistent", clean=False, topics=(f"{ROOT}/#",))
+    try:
+        with probe:
+            async with running(settings, engines, registry) as app:
+                assert app.mqtt is not None
+                await until(lambda: app.mqtt.connected, what="connected")
+                outage_events(app, 0, 10)
+                await until(lambda: received_numbers(probe) == set(range(10)), what="events before the outage")
+                broker.stop()  # SIGTERM: Mosquitto saves its sessions
+                await until(lambda: not app.mqtt.connected, what="disconnect noticed")
+                outage_events(app, 10, 40)
+                # (any of the first ten whose PUBACK the broker took down with it are still there too)
+                await until(lambda: len(app.mqtt.outbox) >= 40, what="events kept in the outbox")
+                broker = Mosquitto(tmp_path / "broker", port=broker.port, persistence=True).start()
+                await until(lambda: app.mqtt.connected, timeout=20, what="reconnected")
+                await until(lambda: len(app.mqtt.outbox) == 0, timeout=20, what="outbox drained")
+                await until(lambda: received_numbers(probe) == set(range(50)), timeout=20, what="every event received")
+                start = probe.mark()  # the subscriptions were renewed on reconnect:
+                probe.send(f"{ROOT}/cmd/volume", json.dumps({"level": 21, "reply_to": True}))
+                answer = await probe.next(f"{ROOT}/cmd/volume/reply", after=start)
+                assert answer.json()["ok"] and app.sink.volume == 21
+                online = await probe.next(f"{ROOT}/availability", lambda m: m.payload == b"online", after=0)
+                assert online.payload == b"online"
+    finally:
+        broker.stop()
+
+
+async def test_outbox_survives_a_daemon_restart_during_an_outage(tmp_path, engines, registry):
+    port = free_port()
+    settings = mqtt_settings(tmp_path / "state", port)
+    async with running(settings, engines, registry) as app:  # no broker at all yet
+        assert app.mqtt is not None
+        await until(lambda: "mqtt" in app.bus.stats(), what="the MQTT bridge listens to the bus")
+        outage_events(app, 0, 25)
+        await until(lambda: len(app.mqtt.outbox) == 25, what="events in the outbox")
+    with sqlite3.connect(tmp_path / "state" / "outbox.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 25
+    with Mosquitto(tmp_path / "broker", port=port) as broker, Probe(broker.port, topics=(f"{ROOT}/#",)) as probe:
+        async with running(settings, engines, registry) as app:
+            assert app.mqtt is not None
+            await until(lambda: received_numbers(probe) == set(range(25)), timeout=20, what="left-over events sent")
+            await until(lambda: len(app.mqtt.outbox) == 0, what="outbox emptied after PUBACKs")

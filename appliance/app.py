@@ -401,6 +401,8 @@ class Appliance:
 
     def _audio_alive(self) -> bool:
         fe, now = self.frontend, time.monotonic()
+        if fe.input_ended:
+            return True  # --input FILE has been played to its end: nothing is stuck
         return audio_alive(
             running=self.supervisor.alive("audio"),
             heartbeat_age_s=now - fe.heartbeat_mono,

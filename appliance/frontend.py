@@ -105,6 +105,10 @@ class FrontEnd:
         self._utt_len = 0
         self._segmenter: Segmenter | None = None
         self._tail_left = 0.0
+        self._capture_began = 0
+        self._after_wake = False
+        self.input_ended = False
+        """The input was a recording and it has ended (not a failure of the audio thread)."""
         self._frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self.last_frame_mono = 0.0
         self.heartbeat_mono = time.monotonic()
@@ -160,6 +164,7 @@ class FrontEnd:
                 self._emit(FrontEndEvent("eof", self.at_s, time.monotonic()))
                 self._close_source()
                 if self.after_eof is None:
+                    self.input_ended = True
                     return
                 self._source_factory, self.after_eof = self.after_eof, None
 
@@ -245,6 +250,8 @@ class FrontEnd:
         self.mode = Mode.CAPTURE
         self._segmenter = Segmenter.from_settings(self.vad)
         self._utt_len = 0
+        self._capture_began = self.frames
+        self._after_wake = after_wake
         self._tail_left = WAKE_TAIL_S if after_wake else 0.0
         self.speech.reset()
 
@@ -287,6 +294,8 @@ class FrontEnd:
         """Start the request's audio a little before the detector noticed speech."""
         voiced = seg.elapsed_s - seg.speech_start_at_s
         take = int((voiced + self.preroll_s) * SAMPLE_RATE)
+        if self._after_wake:  # never reach back past the frame the wake word fired on
+            take = min(take, (self.frames - self._capture_began + 1) * FRAME_SAMPLES)
         seed = self._history.latest(take)
         self._utterance[: len(seed)] = seed
         self._utt_len = len(seed)

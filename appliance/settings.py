@@ -71,8 +71,9 @@ class AudioSettings:
         max=192_000,
     )
     preroll_s: float = setting(
-        0.25,
-        "Audio kept from before the speech detector noticed the request, so its first syllable is never lost.",
+        0.4,
+        "Audio kept from before the speech detector noticed the request (never reaching back past the wake "
+        "word), so the first syllable is never lost.",
         unit="s",
         min=0.0,
         max=2.0,

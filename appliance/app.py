@@ -54,7 +54,7 @@ from .systemd import Notifier, status_line, watchdog_interval
 from .tts import PiperTts
 from .vad import SpeechDetector
 from .vad import load_detector as load_speech_detector
-from .wake import BUILTIN, WakeWordDetector, load_models
+from .wake import BUILTIN, WakeWordDetector, load_models, wake_rules
 from .wake import load_detector as load_wake_detector
 
 if TYPE_CHECKING:
@@ -149,6 +149,8 @@ class Appliance:
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.wake = engines.wake
+        self._threshold_override: float | None = None
+        """Threshold from a sensitivity command, for every word until the next reload."""
         self.frontend = FrontEnd(
             source_factory,
             engines.wake,
@@ -474,12 +476,23 @@ class Appliance:
     async def set_wake_words(self, names: tuple[str, ...]) -> None:
         wake_settings = replace(self.settings.wake, models=names)
         models = await asyncio.to_thread(load_models, wake_settings, self.registry.resolve)
-        threshold = self.wake.models[0].decider.rule.threshold if self.wake.models else wake_settings.threshold
         self.wake.set_models(models)
-        self.wake.set_threshold(threshold)
+        if self._threshold_override is not None:  # a sensitivity command outlives a change of word
+            self.wake.set_threshold(self._threshold_override)
         self.settings = replace(self.settings, wake=wake_settings)
         self.pipeline._wake_words = names
-        self.bus.publish(WakeWordChanged(models=names, sensitivity=round(1 - threshold, 3)))
+        self.bus.publish(WakeWordChanged(models=names, sensitivity=self.sensitivity))
+
+    @property
+    def sensitivity(self) -> float:
+        """1 - the (first) wake word's threshold: what the sensitivity command and entity show."""
+        return round(1 - (self.wake.models[0].decider.rule.threshold if self.wake.models else 0.5), 3)
+
+    def set_sensitivity(self, value: float) -> None:
+        """Every active wake word gets threshold 1 - value, over per-word tuning, until a reload."""
+        self._threshold_override = round(1.0 - value, 3)
+        self.wake.set_threshold(self._threshold_override)
+        self.bus.publish(WakeWordChanged(models=tuple(self.wake.names), sensitivity=self.sensitivity))
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and apply what can change live."""
@@ -492,9 +505,13 @@ class Appliance:
             if getattr(new, section) != getattr(self.settings, section):
                 (applied if section in ("wake", "vad", "llm", "audio") else restart).append(section)
         if "wake" in applied:
-            if new.wake.models != self.settings.wake.models:
+            self._threshold_override = None  # the file's thresholds win again
+            models_changed = new.wake.models != self.settings.wake.models
+            self.settings = replace(self.settings, wake=new.wake)
+            if models_changed:
                 await self.set_wake_words(new.wake.models)
-            self.wake.set_threshold(new.wake.threshold)
+            else:
+                self.wake.set_rules(wake_rules(new.wake))
         if "vad" in applied:
             self.frontend.vad = new.vad
         if "llm" in applied:
@@ -513,7 +530,6 @@ class Appliance:
     def status(self) -> dict[str, Any]:
         fe = self.frontend
         last = self.pipeline.history[-1] if self.pipeline.history else None
-        threshold = self.wake.models[0].decider.rule.threshold if self.wake.models else 0.5
         return {
             "version": __version__,
             "device_id": self.settings.device_id,
@@ -521,7 +537,7 @@ class Appliance:
             "muted": fe.muted,
             "volume": self.sink.volume,
             "wake_words": self.wake.names,
-            "sensitivity": round(1 - threshold, 3),
+            "sensitivity": self.sensitivity,
             "capture": {
                 "available": fe.capture_available,
                 "device": fe.capture_message,

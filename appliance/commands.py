@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApplianceError, CommandError
-from .events import VolumeChanged, WakeWordChanged
+from .events import VolumeChanged
 from .wake import BUILTIN
 
 if TYPE_CHECKING:
@@ -128,8 +128,7 @@ class Commands:
 
     async def sensitivity(self, args: Mapping[str, Any]) -> dict[str, Any]:
         value = _float(args, "value", 0.01, 0.99)
-        self.app.wake.set_threshold(round(1.0 - value, 3))
-        self.app.bus.publish(WakeWordChanged(models=tuple(self.app.wake.names), sensitivity=value))
+        self.app.set_sensitivity(value)
         return {"sensitivity": value, "threshold": round(1.0 - value, 3)}
 
     async def reload(self, args: Mapping[str, Any]) -> dict[str, Any]:

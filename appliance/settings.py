@@ -89,6 +89,31 @@ class AudioSettings:
     )
 
 
+BUILTIN_WAKE_WORDS = ("hey_jarvis", "alexa", "hey_mycroft", "hey_rhasspy", "okay_nabu")
+"""The wake words whose models come with the appliance (``pyopen-wakeword``)."""
+
+
+@dataclass(frozen=True)
+class WakeTuning:
+    """One wake word's own rule (``[[wake.tuning]]``); a key left out keeps the ``[wake]`` value."""
+
+    name: str = setting("", "Wake word it applies to: a built-in name or a model file's stem. Required.")
+    threshold: float = setting(0.0, "Its score threshold; 0 = [wake] threshold.", min=0.0, max=0.99)
+    trigger_level: int = setting(0, "Its consecutive frames to trigger; 0 = [wake] trigger_level.", min=0, max=20)
+    refractory_s: float = setting(
+        -1.0, "Its dead time after a detection; -1 = [wake] refractory_s.", unit="s", min=-1.0, max=30.0
+    )
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("name is required")
+
+
+def wake_word_name(ref: str) -> str:
+    """The name a configured wake word goes by: a built-in name, or a model path's stem."""
+    return Path(ref).stem if ("/" in ref or ref.endswith((".tflite", ".onnx"))) else ref
+
+
 @dataclass(frozen=True)
 class WakeSettings:
     models: tuple[str, ...] = setting(
@@ -112,6 +137,18 @@ class WakeSettings:
         max=10.0,
     )
     threads: int = setting(1, "Interpreter threads for the wake-word networks.", min=1, max=8)
+    tuning: tuple[WakeTuning, ...] = setting(
+        (),
+        "Per-word threshold, trigger level and refractory period, as [[wake.tuning]] tables "
+        "(name, threshold, trigger_level, refractory_s); words without one use the values above.",
+    )
+
+    def __post_init__(self) -> None:
+        known = {*BUILTIN_WAKE_WORDS, *(wake_word_name(ref) for ref in self.models)}
+        for i, rule in enumerate(self.tuning):
+            if rule.name not in known:
+                allowed = ", ".join(sorted(known))
+                raise ValueError(f"tuning[{i}].name = {rule.name!r} is not a wake word here: choose one of {allowed}")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 from .audio import FRAME_SAMPLES, FRAME_SECONDS
 from .audio.buffer import SampleRing
 from .errors import WakeError
-from .settings import WakeSettings
+from .settings import BUILTIN_WAKE_WORDS, WakeSettings, wake_word_name
 from .vad import VoiceGate
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ MELS_PER_FRAME = 8
 EMB_WINDOW = 76
 """Mel frames per embedding (775 ms)."""
 EMB_FEATURES = 96
-BUILTIN = ("hey_jarvis", "alexa", "hey_mycroft", "hey_rhasspy", "okay_nabu")
+BUILTIN = BUILTIN_WAKE_WORDS
 
 
 # ---------------------------------------------------------------------------
@@ -270,6 +270,11 @@ class WakeWordDetector:
         self.models = list(models)
         self._stale = True
 
+    def set_rules(self, rules: dict[str, WakeRule]) -> None:
+        """Give each loaded word its rule by name (words without one keep theirs)."""
+        for model in self.models:
+            model.decider.rule = rules.get(model.name, model.decider.rule)
+
     def set_threshold(self, threshold: float) -> None:
         for model in self.models:
             rule = model.decider.rule
@@ -340,26 +345,36 @@ class WakeWordDetector:
         return self.frames_run / self.frames_seen if self.frames_seen else 0.0
 
 
-def load_detector(
-    settings: WakeSettings, resolve: Callable[[str], Path], tuning: dict[str, WakeRule] | None = None
-) -> WakeWordDetector:
+def load_detector(settings: WakeSettings, resolve: Callable[[str], Path]) -> WakeWordDetector:
     """Build the detector for the configured wake words (``resolve`` maps names to files)."""
     features = WakeFeatures(resolve("oww-melspectrogram"), resolve("oww-embedding"), settings.threads)
-    models = load_models(settings, resolve, tuning)
+    models = load_models(settings, resolve)
     gate = VoiceGate() if settings.vad_gate else None
     return WakeWordDetector(features, models, gate=gate, hangover_s=settings.gate_hangover_s)
 
 
-def load_models(
-    settings: WakeSettings, resolve: Callable[[str], Path], tuning: dict[str, WakeRule] | None = None
-) -> list[WakeModel]:
-    """Load each configured wake word with its rule (per-word tuning overrides the defaults)."""
-    default = WakeRule(settings.threshold, settings.trigger_level, settings.refractory_s)
+def wake_rules(settings: WakeSettings) -> dict[str, WakeRule]:
+    """Each configured wake word's rule: its ``[[wake.tuning]]`` values over the ``[wake]`` ones."""
+    tuned = {t.name: t for t in settings.tuning}
+    rules = {}
+    for ref in settings.models:
+        name = wake_word_name(ref)
+        own = tuned.get(name)
+        rules[name] = WakeRule(
+            own.threshold if own and own.threshold > 0 else settings.threshold,
+            own.trigger_level if own and own.trigger_level > 0 else settings.trigger_level,
+            own.refractory_s if own and own.refractory_s >= 0 else settings.refractory_s,
+        )
+    return rules
+
+
+def load_models(settings: WakeSettings, resolve: Callable[[str], Path]) -> list[WakeModel]:
+    """Load each configured wake word with its rule."""
+    rules = wake_rules(settings)
     models = []
     for ref in settings.models:
-        name = Path(ref).stem if ("/" in ref or ref.endswith((".tflite", ".onnx"))) else ref
-        rule = (tuning or {}).get(name, default)
-        models.append(WakeModel(name, resolve(ref), rule, settings.threads))
+        name = wake_word_name(ref)
+        models.append(WakeModel(name, resolve(ref), rules[name], settings.threads))
     if not models:
         raise WakeError("wake-none", "wake.models is empty: configure at least one wake word")
     return models

@@ -16,28 +16,23 @@ from appliance.errors import CommandError, ControlError
 from .test_pipeline import make
 
 
-class StubWake:
-    def __init__(self) -> None:
-        self.names = ["hey_jarvis"]
-        self.threshold = 0.5
-
-    def set_threshold(self, value: float) -> None:
-        self.threshold = value
-
-
 class StubApp:
     def __init__(self) -> None:
         self.pipeline, self.bus = make(reply="Paris.")
         self.frontend = self.pipeline.frontend
         self.sink = self.pipeline.sink
-        self.wake = StubWake()
+        self.wake_names = ["hey_jarvis"]
+        self.threshold = 0.5
         self.restarts = 0
 
     def set_muted(self, muted: bool) -> None:
         self.frontend.muted = muted
 
     async def set_wake_words(self, names) -> None:
-        self.wake.names = list(names)
+        self.wake_names = list(names)
+
+    def set_sensitivity(self, value: float) -> None:
+        self.threshold = round(1 - value, 3)
 
     async def reload(self):
         return {"applied": [], "needs_restart": []}
@@ -61,6 +56,7 @@ async def test_commands_change_state(commands):
     assert await commands.execute("volume", {"level": 30}) == {"volume": 30}
     assert app.sink.volume == 30
     assert await commands.execute("sensitivity", {"value": 0.7}) == {"sensitivity": 0.7, "threshold": 0.3}
+    assert app.threshold == 0.3
     assert await commands.execute("wake_word", {"models": ["alexa", "hey_jarvis"]}) == {
         "models": ["alexa", "hey_jarvis"]
     }

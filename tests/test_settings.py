@@ -121,3 +121,35 @@ def test_mqtt_protocol_and_port_are_validated():
         load_settings(None, env={"APPLIANCE_MQTT_PROTOCOL": "4"})
     with pytest.raises(ConfigError, match=r"mqtt\.port = 70000 is out of range"):
         settings_from_dict({"mqtt": {"port": 70000}})
+
+
+def test_wake_words_have_their_own_tuning_tables(tmp_path: Path):
+    from appliance.wake import WakeRule, wake_rules
+
+    cfg = tmp_path / "wake.toml"
+    cfg.write_text(
+        '[wake]\nmodels = ["hey_jarvis", "alexa", "/opt/words/hey_kitchen.tflite"]\nthreshold = 0.5\n'
+        '[[wake.tuning]]\nname = "alexa"\nthreshold = 0.7\ntrigger_level = 2\nrefractory_s = 0\n'
+        '[[wake.tuning]]\nname = "hey_kitchen"\nrefractory_s = 4.0\n'
+    )
+    rules = wake_rules(load_settings(cfg, env={}).wake)
+    assert rules == {
+        "hey_jarvis": WakeRule(0.5, 1, 2.0),  # no table: the [wake] values
+        "alexa": WakeRule(0.7, 2, 0.0),
+        "hey_kitchen": WakeRule(0.5, 1, 4.0),  # keys left out keep the [wake] values
+    }
+
+
+@pytest.mark.parametrize(
+    ("tuning", "needle"),
+    [
+        ([{"name": "hey_siri"}], "wake: tuning[0].name = 'hey_siri' is not a wake word here: choose one of alexa,"),
+        ([{"threshold": 0.6}], "wake.tuning[0]: name is required"),
+        ([{"name": "alexa", "threshold": 1.5}], "wake.tuning[0].threshold = 1.5 is out of range: allowed 0.0..0.99"),
+        ([{"name": "alexa", "sensitivity": 0.5}], "unknown key wake.tuning[0].sensitivity"),
+    ],
+)
+def test_bad_wake_tuning_names_the_key(tuning, needle):
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"wake": {"tuning": tuning}})
+    assert needle in info.value.message

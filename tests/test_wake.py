@@ -96,3 +96,44 @@ def test_voice_gate_skips_the_networks_in_silence(wake_detector_factory):
     assert hits == []
     assert detector.frames_run == 0
     assert detector.duty == 0.0
+
+
+@pytest.mark.integration
+def test_a_word_tuned_on_its_own(registry, speak):
+    from appliance.settings import WakeSettings, WakeTuning
+    from appliance.wake import load_detector
+
+    strict_alexa = WakeTuning(name="alexa", threshold=0.5, trigger_level=20)  # 1.6 s of high scores: never
+    settings = WakeSettings(models=("hey_jarvis", "alexa"), tuning=(strict_alexa,))
+    detector = load_detector(settings, registry.resolve)
+    audio = np.concatenate([silence(1.0), speak("Alexa."), silence(2.5), speak("Hey Jarvis."), silence(1.5)])
+    hits, _ = feed(detector, audio)
+    assert [h.model for h in hits] == ["hey_jarvis"]  # the same audio wakes both untuned (above)
+
+
+async def test_reload_and_sensitivity_keep_per_word_tuning(tmp_path, engines, registry):
+    from appliance.settings import load_settings
+
+    from .mqtt_support import running
+
+    config = tmp_path / "appliance.toml"
+    plain = f'[paths]\nstate_dir = "{tmp_path / "state"}"\nruntime_dir = "{tmp_path / "run"}"\n'
+    config.write_text(plain)
+    async with running(load_settings(config, env={}), engines, registry) as app:
+        app.config_path = config
+        rule = lambda: app.wake.models[0].decider.rule  # noqa: E731
+        try:
+            config.write_text(plain + '[[wake.tuning]]\nname = "hey_jarvis"\nthreshold = 0.8\ntrigger_level = 3\n')
+            assert (await app.reload())["applied"] == ["wake"]
+            assert rule() == WakeRule(0.8, 3, 2.0)
+            app.set_sensitivity(0.6)  # the HA slider: every word, over its tuning, until the next reload
+            assert rule() == WakeRule(0.4, 3, 2.0) and app.status()["sensitivity"] == 0.6
+            await app.set_wake_words(("hey_jarvis",))
+            assert rule() == WakeRule(0.4, 3, 2.0)
+            config.write_text(plain + '[[wake.tuning]]\nname = "hey_jarvis"\nrefractory_s = 5\n')
+            await app.reload()
+            assert rule() == WakeRule(0.5, 1, 5.0)
+        finally:  # the engines are shared with later tests
+            config.write_text(plain)
+            await app.reload()
+            assert rule() == WakeRule(0.5, 1, 2.0)

@@ -86,6 +86,7 @@ class LlamaLlm:
             )
         self.name = model_path.stem
         self._lock = threading.Lock()
+        self._formatter: Any = None
         self.last = GenerationStats()
 
     def system_messages(self) -> list[Message]:
@@ -150,22 +151,65 @@ class LlamaLlm:
                 stats.total_s = time.perf_counter() - start
                 self.last = stats
 
-    def complete_constrained(self, messages: list[Message], grammar: str, *, max_tokens: int = 32) -> str:
-        """One greedy reply whose text must match the GBNF ``grammar`` (tool calls); blocking."""
-        from llama_cpp import LlamaGrammar
+    def score_continuations(self, messages: list[Message], continuations: list[str]) -> list[float]:
+        """Log-probability (nats) of each text as the start of the reply to ``messages``; blocking.
+
+        The prompt is evaluated from an empty KV cache every time, so the scores
+        do not depend on what the model was asked before (with a reused prefix
+        llama.cpp's batched arithmetic differs slightly, enough to flip a small
+        model's close call).
+        """
+        import llama_cpp
+        import numpy as np
 
         with self._lock:
+            llama = self._llama
             try:
-                compiled = LlamaGrammar.from_string(grammar, verbose=False)
-                out: Any = self._llama.create_chat_completion(
-                    messages=messages,  # type: ignore[arg-type]
-                    grammar=compiled,
-                    temperature=0.0,
-                    max_tokens=max_tokens,
-                )
+                prompt = self._chat_prompt(messages)
+                seqs = [
+                    llama.tokenize((prompt + c).encode("utf-8"), add_bos=False, special=True) for c in continuations
+                ]
+                shared = 0  # tokens all share, leaving each at least one of its own to score
+                while all(len(q) > shared + 1 and q[shared] == seqs[0][shared] for q in seqs):
+                    shared += 1
+                vocab = llama.n_vocab()
+
+                def next_logprobs() -> Any:
+                    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(vocab,))
+                    shifted = logits.astype(np.float64) - logits.max()
+                    return shifted - np.log(np.exp(shifted).sum())
+
+                llama.reset()
+                llama.eval(seqs[0][:shared])
+                start = next_logprobs()
+                scores = []
+                for seq in seqs:
+                    llama.n_tokens = shared  # back to the shared prompt (eval drops the KV entries after it)
+                    logprobs, total = start, 0.0
+                    for i, token in enumerate(seq[shared:]):
+                        total += float(logprobs[token])
+                        if i < len(seq) - shared - 1:
+                            llama.eval([token])
+                            logprobs = next_logprobs()
+                    scores.append(total)
             except (ValueError, RuntimeError) as err:
-                raise LlmError("llm-failed", f"constrained generation failed: {err}") from err
-        return str(out["choices"][0]["message"]["content"] or "")
+                raise LlmError("llm-failed", f"scoring failed: {err}") from err
+        return scores
+
+    def _chat_prompt(self, messages: list[Message]) -> str:
+        """``messages`` in the GGUF's chat template, ending where the assistant's reply begins."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llama = self._llama
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise LlmError("llm-no-template", f"{self.name} carries no chat template")
+            piece = llama._model.token_get_text  # the special tokens' text, as llama-cpp-python reads it
+            self._formatter = Jinja2ChatFormatter(
+                template, eos_token=piece(llama.token_eos()), bos_token=piece(llama.token_bos())
+            )
+        return str(self._formatter(messages=messages).prompt)  # type: ignore[arg-type]
 
     async def stream_reply(
         self, messages: list[Message], cancel: threading.Event, may_run: threading.Event | None = None

@@ -1,4 +1,4 @@
-"""Home control's pure parts: phrase parsing, fuzzy device resolution, the tool-call grammar and gate."""
+"""Home control's pure parts: phrase parsing, fuzzy device resolution, the tool-call candidates and gate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from appliance.events import IntentExecuted
 from appliance.home.control import HomeControl
 from appliance.home.devices import DeviceDirectory
 from appliance.home.phrases import SwitchRequest, parse_switch
-from appliance.home.tools import grammar, parse_call, worth_asking
+from appliance.home.tools import MIN_MARGIN, worth_asking
 from appliance.settings import HomeDevice
 
 DEVICES = (
@@ -142,46 +142,43 @@ def test_the_model_is_only_asked_about_mentioned_devices_with_a_wish():
     assert [d.name for d in directory.mentioned("I need some light in the kitchen")] == ["kitchen light"]
 
 
-def test_grammar_and_parsing_admit_only_allowed_calls():
-    allowed = [DEVICES[0], DEVICES[2]]
-    text = grammar(allowed)
-    assert '"kitchen light" | "bedroom fan"' in text and '("on" | "off")' in text
-    assert parse_call("The user wants the bedroom fan switched off.", allowed).device.name == "bedroom fan"  # type: ignore[union-attr]
-    assert parse_call("The user wants the hall light switched on.", allowed) is None  # not allow-listed
-    assert parse_call("The user wants the kitchen light switched purple.", allowed) is None
-    assert parse_call("rm -rf /", allowed) is None
-    assert '"say \\"hi\\""' in grammar([HomeDevice(name='say "hi"', command_topic="x")])
-
-
 class ScriptedModel:
-    """Answers each constrained request with the next scripted reply (orchestration only)."""
+    """Scores each candidate sentence from a table (orchestration only)."""
 
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
-        self.grammars: list[str] = []
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+        self.asked: list[list[str]] = []
 
-    def complete_constrained(self, messages, grammar, *, max_tokens=32) -> str:
-        self.grammars.append(grammar)
+    def score_continuations(self, messages, continuations) -> list[float]:
         assert messages[-1]["content"] == "it's too dark in the kitchen"  # punctuation normalised away
-        return self.replies.pop(0)
+        self.asked.append(continuations)
+        return [self.scores.get(c, -20.0) for c in continuations]
 
 
-def test_the_model_path_acts_only_when_both_phrasings_agree():
+def test_the_model_picks_among_allowed_calls_only_and_acts_when_clearly_ahead():
     out = Published()
-    agree = ScriptedModel(
-        "The user wants the kitchen light switched on.", "So the kitchen light should be switched on."
+    clear = ScriptedModel(
+        {
+            "The user wants the kitchen light switched on.": -2.0,
+            "The user wants the kitchen light switched off.": -2.0 - MIN_MARGIN - 0.1,
+        }
     )
-    home = HomeControl(DEVICES, publish=out.publish, report=out.report, model=agree)
+    home = HomeControl(DEVICES, publish=out.publish, report=out.report, model=clear)
     intent = home.match("It's too dark in the kitchen.")
     assert intent is not None and intent.name == "home_llm"
     assert run(intent) == "I turned on the kitchen light."
     assert out.messages == [("home/kitchen/light/set", "ON", False)] and out.events[0].via == "llm"
-    assert '"kitchen light"' in agree.grammars[0] and "hall light" not in agree.grammars[0]  # only what was said
+    assert clear.asked == [  # only the device the request mentions, on and off: nothing else can come out
+        ["The user wants the kitchen light switched on.", "The user wants the kitchen light switched off."]
+    ]
 
     out = Published()
-    unsure = ScriptedModel(
-        "The user wants the kitchen light switched on.", "So the kitchen light should be switched off."
+    close = ScriptedModel(
+        {
+            "The user wants the kitchen light switched on.": -2.0,
+            "The user wants the kitchen light switched off.": -2.0 - MIN_MARGIN + 0.1,
+        }
     )
-    home = HomeControl(DEVICES, publish=out.publish, report=out.report, model=unsure)
+    home = HomeControl(DEVICES, publish=out.publish, report=out.report, model=close)
     said = run(home.match("It's too dark in the kitchen."))
     assert said == "Sorry, I'm not sure whether you want the kitchen light on or off." and out.messages == []

@@ -15,7 +15,7 @@ from ..reply import Intent
 from ..settings import HomeDevice
 from .devices import DeviceDirectory
 from .phrases import SwitchRequest, parse_switch
-from .tools import ConstrainedModel, choose, worth_asking
+from .tools import ScoringModel, choose, worth_asking
 
 Publisher = Callable[[str, str, bool], bool]
 """(topic, payload, retain) -> whether it went out."""
@@ -30,7 +30,7 @@ class HomeControl:
         *,
         publish: Publisher,
         report: Callable[[Event], None],
-        model: ConstrainedModel | None = None,
+        model: ScoringModel | None = None,
     ) -> None:
         self.directory = DeviceDirectory(devices)
         self._publish = publish

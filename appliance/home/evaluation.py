@@ -7,10 +7,10 @@ from typing import Any
 
 from ..settings import HomeDevice
 from .devices import DeviceDirectory
-from .tools import ConstrainedModel, choose
+from .tools import ScoringModel, choose
 
 
-def tool_accuracy(model: ConstrainedModel) -> dict[str, Any]:
+def tool_accuracy(model: ScoringModel) -> dict[str, Any]:
     """The LLM tool path on labelled requests: how often it acts, and whether it ever acts wrongly."""
     devices = [
         HomeDevice(name="kitchen light", area="kitchen", command_topic="k"),

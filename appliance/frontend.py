@@ -110,7 +110,8 @@ class FrontEnd:
         self.input_ended = False
         """The input was a recording and it has ended (not a failure of the audio thread)."""
         self._frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        self.last_frame_mono = 0.0
+        self.last_frame_mono = time.monotonic()
+        """When the last frame arrived (or the source opened): the liveness check's clock."""
         self.heartbeat_mono = time.monotonic()
         """Stamped every loop iteration: a thread stuck in a driver stops stamping (liveness)."""
 
@@ -193,6 +194,7 @@ class FrontEnd:
             self.capture_message = err.message
             return False
         self.source = source
+        self.last_frame_mono = time.monotonic()  # a source just opened gets the full grace for its first frame
         self.capture_available = True
         self.capture_message = source.name
         self._emit(FrontEndEvent("capture-ok", self.at_s, time.monotonic(), message=source.name))

@@ -111,7 +111,7 @@ def test_a_word_tuned_on_its_own(registry, speak):
     assert [h.model for h in hits] == ["hey_jarvis"]  # the same audio wakes both untuned (above)
 
 
-async def test_reload_and_sensitivity_keep_per_word_tuning(tmp_path, engines, registry):
+async def test_reload_and_sensitivity_keep_per_word_tuning(tmp_path, engines, registry, caplog):
     from appliance.settings import load_settings
 
     from .mqtt_support import running
@@ -137,3 +137,4 @@ async def test_reload_and_sensitivity_keep_per_word_tuning(tmp_path, engines, re
             config.write_text(plain)
             await app.reload()
             assert rule() == WakeRule(0.5, 1, 2.0)
+    assert "Not responding" not in caplog.text  # nor before the first frame arrived

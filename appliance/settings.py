@@ -326,6 +326,14 @@ class MemorySettings:
         max=131_072,
     )
     memories: int = setting(6, "Most retrieved memories put in the LLM's context.", min=0, max=50)
+    memory_tokens: int = setting(
+        120,
+        "Tokens the memories may take in one prompt (they are evaluated afresh every turn, so they delay "
+        "the first word: about 0.4 s per 100 tokens on two x86 cores); 0 = no limit beyond the budget.",
+        unit="tokens",
+        min=0,
+        max=8192,
+    )
     min_similarity: float = setting(
         0.35, "Meaning-similarity a memory needs to be put in the context.", min=0.0, max=1.0
     )

@@ -70,7 +70,7 @@ async def test_spoken_request_switches_the_light_without_the_llm(tmp_path, mosqu
 @pytest.mark.parametrize(
     ("request_text", "topic", "payload"),
     [
-        ("Make the kitchen brighter.", "home/kitchen/light/set", b"ON"),
+        ("Get the bedroom fan going.", "home/bedroom/fan/set", b"1"),
         ("The bedroom fan is too noisy, stop it.", "home/bedroom/fan/set", b"0"),
         ("I'm going to sleep, no more light in the living room.", "home/living/lamp", b"OFF"),
     ],

@@ -96,3 +96,27 @@ def test_keyword_queries_keep_content_words_and_are_safe_for_fts() -> None:
     assert keyword_query("When is my dentist appointment?") == '"dentist" OR "appointment"'
     assert keyword_query("what is it") == ""
     assert keyword_query('dentist" OR x NEAR(') == '"dentist" OR "near"'
+
+
+def test_repeats_are_left_out_and_memories_keep_to_their_own_budget() -> None:
+    memories = [
+        hit("What time is it? — The time is 12:15.", 0.9, "turn"),  # the request again: its answer is stale
+        hit("Ben likes pasta.", 0.8),
+        hit("ben likes pasta", 0.7),  # the same fact again, worse scored
+        hit("Hello — Hi there!", 0.6, "turn"),  # already in the running conversation
+        hit("The bins go out on Tuesday.", 0.5),
+        hit("The car is due for a service in March.", 0.4),
+    ]
+    ctx = ContextInput(
+        "Be brief.",
+        "What time is it?",
+        NOW,
+        memories=memories,
+        recent=[Exchange("Hello!", "Hi there!", NOW.timestamp() - 60)],
+    )
+    kept = build_messages(ctx, words, 1000)[-2]["content"]
+    assert "Ben likes pasta." in kept and "bins" in kept and "car" in kept
+    assert "12:15" not in kept and "ben likes pasta" not in kept and "Hi there" not in kept
+    line = words("\n- (2 hours ago) Ben likes pasta.") + 1 + words("\nWhat you remember, most relevant first:")
+    capped = build_messages(ctx, words, 1000, memory_budget=line + 4)[-2]["content"]
+    assert "Ben likes pasta." in capped and "bins" not in capped and "car" not in capped

@@ -125,7 +125,7 @@ def _measure(
     top = memory.search(QUERIES[0], limit=3)
     hits = memory.relevant(QUERIES[0])
     ctx = ContextInput(memory.system_prompt, QUERIES[0], dt.datetime.now(), hits)
-    pure_s = _timed(lambda: build_messages(ctx, count_tokens, memory.budget), rounds)
+    pure_s = _timed(lambda: build_messages(ctx, count_tokens, memory.budget, memory.memory_budget), rounds)
     context_s = _timed(lambda: memory.messages(next(fresh)), rounds // 4)
     row = TurnRow(started=time.time(), ended=time.time(), user_text=QUERIES[1], reply="Pasta.")
     enqueue_s, write_s = [], []

@@ -16,6 +16,7 @@ evaluated again on every turn.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -85,16 +86,35 @@ def emotion_line(emotion: Emotion | None) -> str:
     return f"The speaker sounds {emotion.label}; {EMOTION_HINTS[emotion.label]}."
 
 
-def build_messages(ctx: ContextInput, count_tokens: Callable[[str], int], budget: int) -> list[Message]:
-    """Chat messages that fit ``budget`` tokens (by ``count_tokens``), most important pieces first."""
+def _said(text: str) -> str:
+    """What a memory is about, for spotting repeats: a past turn's request, or the whole fact."""
+    return " ".join(re.findall(r"[a-z0-9']+", text.split(" — ")[0].lower()))
+
+
+def build_messages(
+    ctx: ContextInput, count_tokens: Callable[[str], int], budget: int, memory_budget: int | None = None
+) -> list[Message]:
+    """Chat messages that fit ``budget`` tokens (by ``count_tokens``), most important pieces first.
+
+    Memories also share at most ``memory_budget`` tokens: every one is
+    evaluated afresh on every turn, so they are what a turn's first token
+    waits for.  A memory that repeats the request, the running conversation or
+    a better memory is left out (the old answer to "what time is it?" is no
+    help now).
+    """
     situation = " ".join(p for p in (time_of_day(ctx.now), ctx.presence or "", emotion_line(ctx.emotion)) if p)
     used = count_tokens(ctx.system_prompt) + count_tokens(situation) + count_tokens(ctx.request)
     used += 3 * MESSAGE_OVERHEAD
     heading = "\nWhat you remember, most relevant first:"
     heading_cost = count_tokens(heading)
     now_s = ctx.now.timestamp()
-    recent_texts = {e.user.strip().lower() for e in ctx.recent}
-    memories = [h for h in ctx.memories if h.text.split(" — ")[0].strip().lower() not in recent_texts]
+    seen = {_said(e.user) for e in ctx.recent} | {_said(ctx.request)}
+    memories = []
+    for hit in ctx.memories:  # best first, so a repeat keeps its best-scored copy
+        if _said(hit.text) not in seen:
+            seen.add(_said(hit.text))
+            memories.append(hit)
+    memory_left = budget if memory_budget is None else memory_budget
     candidates: list[tuple[float, str, object]] = []
     for age_rank, exchange in enumerate(reversed(ctx.recent)):
         candidates.append((2.0 if age_rank == 0 else 0.5 / age_rank, "recent", exchange))
@@ -107,12 +127,16 @@ def build_messages(ctx: ContextInput, count_tokens: Callable[[str], int], budget
         if kind == "memory":
             assert isinstance(item, Hit)
             cost = count_tokens(memory_line(item, now_s)) + 1 + (0 if kept_memories else heading_cost)
+            if cost > memory_left:
+                continue
         else:
             assert isinstance(item, Exchange)
             cost = count_tokens(item.user) + count_tokens(item.assistant) + 2 * MESSAGE_OVERHEAD
         if used + cost > budget:
             continue
         used += cost
+        if kind == "memory":
+            memory_left -= cost
         (kept_memories if kind == "memory" else kept_recent).append(item)  # type: ignore[arg-type]
     out: list[Message] = [{"role": "system", "content": ctx.system_prompt}] if ctx.system_prompt else []
     for exchange in ctx.recent:

@@ -115,7 +115,12 @@ class Memory:
             emotion=emotion,
             presence=self.presence,
         )
-        return build_messages(ctx, self.count_tokens, self.budget)
+        return build_messages(ctx, self.count_tokens, self.budget, self.memory_budget)
+
+    @property
+    def memory_budget(self) -> int | None:
+        """Tokens the memories may take (None: only the whole prompt's budget limits them)."""
+        return self.settings.memory_tokens or None
 
     @property
     def budget(self) -> int:

@@ -68,6 +68,7 @@ class LlamaLlm:
             self._llama = Llama(
                 model_path=str(model_path),
                 n_ctx=settings.n_ctx,
+                n_batch=settings.n_batch,
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_gpu_layers=settings.n_gpu_layers,

@@ -43,6 +43,7 @@ from .audio.source import ArraySource
 from .audio.wav import write_wav
 from .converse import TIMING_KEYS, ConverseResult, converse
 from .daemon import make_conversation_audio
+from .llm import generation_threads
 from .models import ModelRegistry
 from .settings import Settings
 from .stt.factory import load_stt
@@ -200,12 +201,12 @@ def measure_llm(settings: Settings, engines: Engines, registry: ModelRegistry, r
     messages = [{"role": "system", "content": cfg.system_prompt}, {"role": "user", "content": LLM_PROMPT}]
     adapter = engines.llm
     saved, adapter.settings = adapter.settings, cfg
-    threads = cfg.n_threads or os.cpu_count() or 1
+    threads, batch_threads = generation_threads(cfg)
     raw = Llama(
         model_path=str(registry.resolve(cfg.model)),
         n_ctx=cfg.n_ctx,
         n_threads=threads,
-        n_threads_batch=threads,
+        n_threads_batch=batch_threads,
         n_gpu_layers=cfg.n_gpu_layers,
         verbose=False,
     )

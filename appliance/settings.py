@@ -204,7 +204,9 @@ class LlmSettings:
     top_p: float = setting(0.9, "Nucleus sampling mass.", min=0.05, max=1.0)
     stop: tuple[str, ...] = setting(("<|im_end|>",), "Extra stop strings.")
     n_ctx: int = setting(2048, "Context window.", unit="tokens", min=256, max=131_072)
-    n_threads: int = setting(0, "CPU threads for generation; 0 = all cores.", min=0, max=64)
+    n_threads: int = setting(
+        0, "CPU threads for generation and prompts; 0 = half the cores per token, all for prompts.", min=0, max=64
+    )
     n_batch: int = setting(
         128,
         "Prompt tokens evaluated per llama.cpp batch; a turn's new prompt is rarely longer, and 128 "

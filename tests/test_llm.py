@@ -28,3 +28,14 @@ def test_scores_do_not_depend_on_what_came_before(engines) -> None:
     assert story  # a conversation in between fills the KV cache with something else
     assert llm.score_continuations(QUESTION, ANSWERS) == first  # exactly: the prompt is evaluated afresh
     assert "".join(llm.stream(chat, threading.Event(), max_tokens=24))  # and conversation goes on after it
+
+
+def test_generation_leaves_cores_for_the_audio_and_speech_engines() -> None:
+    import os
+
+    from appliance.llm import generation_threads
+    from appliance.settings import LlmSettings
+
+    cores = os.cpu_count() or 1
+    assert generation_threads(LlmSettings()) == (max(1, cores // 2), cores)
+    assert generation_threads(LlmSettings(n_threads=3)) == (3, 3)  # set explicitly: both

@@ -231,7 +231,10 @@ async def test_a_command_flood_is_answered_or_refused_and_the_daemon_carries_on(
         await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
         load = await asyncio.to_thread(run_flood, mosquitto.port, ROOT, 1000.0, 2.0, FLOOD_MIX)
         assert load["sent"] == 2000 and load["answered"] == 2000, load["codes"]  # every one answered or refused
-        assert load["codes"]["rate-limited"] > 1000 and load["codes"]["ok"] > 100
+        handled = sum(n for code, n in load["codes"].items() if code != "rate-limited")
+        # over the rate: refused; within it (100/s + a burst of 100): handled, each with its own
+        # outcome (ok, busy while an ask runs, bad arguments from the mix)
+        assert load["codes"]["rate-limited"] > 1000 and handled > 200 and load["codes"]["ok"] > 50, load["codes"]
         assert app.supervisor.alive("pipeline") and app.supervisor.alive("audio") and app.mqtt.connected
         assert app.frontend.last_frame_mono > 0 and app.status()["mqtt"]["publish_dropped"] == 0
         answer = await asyncio.wait_for(app.commands.execute("ask", {"text": "Hello", "speak": False}), 60)

@@ -122,23 +122,6 @@ def whisper_full(whisper_dir: Path) -> WhisperStt:
     return WhisperStt(whisper_dir, SttSettings(short_window=False))
 
 
-@pytest.fixture(scope="module")
-def speak(registry: ModelRegistry) -> Callable[[str], np.ndarray]:
-    """Piper's en_US-joe-medium saying ``text``, as 16 kHz int16."""
-    from piper import PiperVoice
-
-    from appliance.audio.buffer import resample
-
-    voice = PiperVoice.load(registry.resolve("en_US-joe-medium"))
-
-    def say(text: str) -> np.ndarray:
-        chunks = list(voice.synthesize(text))
-        audio = np.concatenate([c.audio_int16_array for c in chunks])
-        return resample(audio, chunks[0].sample_rate, SAMPLE_RATE)
-
-    return say
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize(
     ("sentence", "expected"),

@@ -111,8 +111,9 @@ def build_messages(
     seen = {_said(e.user) for e in ctx.recent} | {_said(ctx.request)}
     memories = []
     for hit in ctx.memories:  # best first, so a repeat keeps its best-scored copy
-        if _said(hit.text) not in seen:
-            seen.add(_said(hit.text))
+        said = _said(hit.text)
+        if said not in seen:
+            seen.add(said)
             memories.append(hit)
     memory_left = budget if memory_budget is None else memory_budget
     candidates: list[tuple[float, str, object]] = []

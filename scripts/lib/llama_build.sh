@@ -5,9 +5,10 @@
 # llama_cmake_args: the CMake arguments for this machine, after any CMAKE_ARGS
 # the caller set. With APPLIANCE_CUDA set: CUDA (a Jetson). On x86_64: AVX2
 # without -march=native, because a native build on a CPU with AMX (Xeon
-# Sapphire Rapids and later) repacks the weights into AMX buffers, which costs
-# about 100 MB of RSS for the default model and, in llama-cpp-python 0.3.36,
-# crashed on the first prompt; AVX-512 measured no faster than AVX2 here.
+# Sapphire Rapids and later) repacks the weights into AMX buffers (measured:
+# +100 MB for the LLM alone, +250 MB peak for the whole daemon) and, in
+# llama-cpp-python 0.3.36, crashed on the first prompt; AVX-512 measured no
+# faster than AVX2 here.
 llama_cmake_args() {
   local args=${CMAKE_ARGS:-}
   if [[ -n ${APPLIANCE_CUDA:-} ]]; then

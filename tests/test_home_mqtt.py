@@ -5,7 +5,12 @@ Each test checks the exact message the device would receive.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
+
+from appliance.app import Appliance
 
 from .conftest import conversation
 from .mqtt_support import ROOT, Probe, mqtt_settings, running, until
@@ -33,6 +38,15 @@ DEVICES = [
 
 def home_settings(tmp_path, port):
     return mqtt_settings(tmp_path / "state", port, devices=DEVICES)
+
+
+@contextlib.asynccontextmanager
+async def connected_home(tmp_path, mosquitto, engines, registry) -> AsyncIterator[tuple[Probe, Appliance]]:
+    """The appliance with the test devices, connected to the broker, and a hub probe on it."""
+    with Probe(mosquitto.port) as ha:
+        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
+            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+            yield ha, app
 
 
 def device_messages(probe: Probe, start: int = 0) -> list[tuple[str, bytes]]:
@@ -78,46 +92,38 @@ async def test_spoken_request_switches_the_light_without_the_llm(tmp_path, mosqu
 async def test_other_phrasings_go_to_the_llm_as_an_allow_listed_call(
     tmp_path, mosquitto, engines, registry, request_text, topic, payload
 ):
-    with Probe(mosquitto.port) as ha:
-        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
-            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
-            answer = await ha.ask("ask", f'{{"text": "{request_text}", "speak": false}}', timeout=60)
-            assert answer["ok"] and answer["result"]["intent"] == "home_llm", answer
-            assert (await ha.next(topic)).payload == payload
-            assert device_messages(ha) == [(topic, payload)]  # exactly one message, to that device
-            intent = (await ha.next(f"{ROOT}/event/intent")).json()
-            assert intent["via"] == "llm" and intent["topic"] == topic
+    async with connected_home(tmp_path, mosquitto, engines, registry) as (ha, _app):
+        answer = await ha.ask("ask", f'{{"text": "{request_text}", "speak": false}}', timeout=60)
+        assert answer["ok"] and answer["result"]["intent"] == "home_llm", answer
+        assert (await ha.next(topic)).payload == payload
+        assert device_messages(ha) == [(topic, payload)]  # exactly one message, to that device
+        intent = (await ha.next(f"{ROOT}/event/intent")).json()
+        assert intent["via"] == "llm" and intent["topic"] == topic
 
 
 async def test_a_close_call_is_asked_back_not_guessed(tmp_path, mosquitto, engines, registry):
-    with Probe(mosquitto.port) as ha:
-        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
-            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
-            # SmolLM2-135M leans to "on" here, by far less than tools.MIN_MARGIN
-            answer = await ha.ask("ask", b'{"text": "It\'s too dark in the kitchen.", "speak": false}', timeout=60)
-            assert answer["result"]["reply"] == "Sorry, I'm not sure whether you want the kitchen light on or off."
-            assert device_messages(ha) == []
+    async with connected_home(tmp_path, mosquitto, engines, registry) as (ha, _app):
+        # SmolLM2-135M leans to "on" here, by far less than tools.MIN_MARGIN
+        answer = await ha.ask("ask", b'{"text": "It\'s too dark in the kitchen.", "speak": false}', timeout=60)
+        assert answer["result"]["reply"] == "Sorry, I'm not sure whether you want the kitchen light on or off."
+        assert device_messages(ha) == []
 
 
 async def test_unknown_devices_and_plain_questions_switch_nothing(tmp_path, mosquitto, engines, registry):
-    with Probe(mosquitto.port) as ha:
-        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
-            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
-            garage = await ha.ask("ask", b'{"text": "Turn on the garage light.", "speak": false}', timeout=60)
-            assert garage["result"]["reply"] == "I don't know a device called garage light."
-            which = await ha.ask("ask", b'{"text": "Switch the light off.", "speak": false}', timeout=60)
-            assert which["result"]["reply"] == "Which one do you mean: the kitchen light or the living room lamp?"
-            chat = await ha.ask("ask", b'{"text": "How old is the kitchen light?", "speak": false}', timeout=60)
-            assert chat["result"]["intent"] is None and chat["result"]["reply"]  # conversation, not a switch
-            assert device_messages(ha) == []
+    async with connected_home(tmp_path, mosquitto, engines, registry) as (ha, _app):
+        garage = await ha.ask("ask", b'{"text": "Turn on the garage light.", "speak": false}', timeout=60)
+        assert garage["result"]["reply"] == "I don't know a device called garage light."
+        which = await ha.ask("ask", b'{"text": "Switch the light off.", "speak": false}', timeout=60)
+        assert which["result"]["reply"] == "Which one do you mean: the kitchen light or the living room lamp?"
+        chat = await ha.ask("ask", b'{"text": "How old is the kitchen light?", "speak": false}', timeout=60)
+        assert chat["result"]["intent"] is None and chat["result"]["reply"]  # conversation, not a switch
+        assert device_messages(ha) == []
 
 
 async def test_device_state_topics_are_followed(tmp_path, mosquitto, engines, registry):
-    with Probe(mosquitto.port) as ha:
-        async with running(home_settings(tmp_path, mosquitto.port), engines, registry) as app:
-            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
-            ha.send("home/kitchen/light/state", b"ON")
-            await until(lambda: app.mqtt is not None and "home/kitchen/light/state" in app.mqtt.device_states)
-            listing = await ha.ask("home.devices")
-            states = {d["name"]: d["state"] for d in listing["result"]["devices"]}
-            assert states == {"kitchen light": "ON", "bedroom fan": None, "living room lamp": None}
+    async with connected_home(tmp_path, mosquitto, engines, registry) as (ha, app):
+        ha.send("home/kitchen/light/state", b"ON")
+        await until(lambda: app.mqtt is not None and "home/kitchen/light/state" in app.mqtt.device_states)
+        listing = await ha.ask("home.devices")
+        states = {d["name"]: d["state"] for d in listing["result"]["devices"]}
+        assert states == {"kitchen light": "ON", "bedroom fan": None, "living room lamp": None}

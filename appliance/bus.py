@@ -8,12 +8,12 @@ threads publish through :meth:`Bus.publish_threadsafe`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
 from .events import Event
+from .handoff import call_soon
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -93,10 +93,7 @@ class Bus:
 
     def publish_threadsafe(self, event: Event) -> None:
         """Deliver from a worker thread."""
-        if self._loop is None or self._loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-            self._loop.call_soon_threadsafe(self.publish, event)
+        call_soon(self._loop, self.publish, event)
 
     def stats(self) -> dict[str, int]:
         """Drop counters per subscriber (for ``status`` and metrics)."""

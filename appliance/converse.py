@@ -27,8 +27,8 @@ from .audio.sink import WavSink
 from .audio.source import ArraySource
 from .audio.wav import read_wav
 from .models import ModelRegistry
-from .pipeline import TurnRecord
 from .settings import Settings
+from .turns import TurnRecord
 
 TIMING_KEYS = (
     "wake_detect_delay_s",

@@ -6,7 +6,7 @@ arrives) the same thread switches to capturing the request: frames go to the
 speech detector and the :class:`Segmenter`, and the request's audio
 (including a short pre-roll before the detected speech start) is collected
 in a preallocated buffer.  Only decisions cross over to the event loop, as
-:class:`FrontEndEvent` objects through ``emit``; nothing per frame does.
+:mod:`appliance.capture` messages through ``emit``; nothing per frame does.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -23,10 +22,23 @@ import numpy as np
 from .audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from .audio.buffer import SampleRing
 from .audio.source import AudioSource
+from .capture import (
+    CaptureAudio,
+    CaptureEnded,
+    CaptureMessage,
+    CaptureTimedOut,
+    FrontEndMessage,
+    InputEnded,
+    InputStatus,
+    SpeechBegan,
+    SpeechPaused,
+    SpeechResumed,
+    WakeHeard,
+)
 from .errors import AudioError
 from .settings import VadSettings
 from .vad import Segmenter, SegmentEvent, SpeechDetector
-from .wake import Detection, WakeWordDetector
+from .wake import WakeWordDetector
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,25 +53,6 @@ class Mode(str, Enum):
     MUTED = "muted"
 
 
-@dataclass(frozen=True)
-class FrontEndEvent:
-    """A decision made on the audio thread, handed to the event loop."""
-
-    kind: str
-    """``wake``, a :class:`SegmentEvent` value, ``capture-lost`` or ``capture-ok``, ``eof``."""
-    at_s: float
-    """Audio-timeline seconds (end of the frame that decided it)."""
-    mono: float
-    """time.monotonic() when the frame was read."""
-    capture_id: int = 0
-    detection: Detection | None = None
-    audio: np.ndarray | None = None
-    """The request so far (speculate/ended/max_length), 16 kHz int16."""
-    speech_end_s: float = 0.0
-    """Audio-timeline seconds where the last voiced frame ended."""
-    message: str = ""
-
-
 class FrontEnd:
     """Owns the source, the detectors and the capture state; runs :meth:`run` on a thread."""
 
@@ -69,7 +62,7 @@ class FrontEnd:
         wake: WakeWordDetector,
         speech: SpeechDetector,
         vad: VadSettings,
-        emit: Callable[[FrontEndEvent], None],
+        emit: Callable[[FrontEndMessage], None],
         *,
         preroll_s: float = 0.3,
         retry_s: float = 5.0,
@@ -79,7 +72,8 @@ class FrontEnd:
         wake.restart()  # frame times start again at zero
         self.speech = speech
         self.vad = vad
-        self._emit = emit
+        self.emit = emit
+        """Where decisions go, from the audio thread (the pipeline's thread-safe inbox)."""
         self.preroll_s = preroll_s
         self.retry_s = retry_s
         self.source: AudioSource | None = None
@@ -87,14 +81,11 @@ class FrontEnd:
         self.frames = 0
         self.capture_available = False
         self.capture_message = "not started"
-        self.during_reply = False
-        """Set by the pipeline while it thinks or speaks: a wake word then is a barge-in."""
         self.wake_enabled = True
         self.stream_capture = False
         """Hand every captured frame to the event loop too (streaming STT engines)."""
         self.after_eof: Callable[[], AudioSource] | None = None
         """Source to continue with when the current one ends."""
-        """Hand every captured frame to the event loop too (streaming STT engines)."""
         self._stop = threading.Event()
         self._muted = threading.Event()
         self._pending_capture: tuple[int, bool] | None = None
@@ -116,6 +107,11 @@ class FrontEnd:
         """Stamped every loop iteration: a thread stuck in a driver stops stamping (liveness)."""
 
     # -- control (any thread) ---------------------------------------------
+    def play_first(self, source_factory: Callable[[], AudioSource]) -> None:
+        """Read ``source_factory``'s recording first, then carry on with the configured source (the demo)."""
+        self.after_eof = self._source_factory
+        self._source_factory = source_factory
+
     def request_capture(self, *, after_wake: bool = False) -> int:
         """Start capturing a request at the next frame (``listen``); returns its id."""
         self._capture_id += 1
@@ -162,7 +158,7 @@ class FrontEnd:
             try:
                 self._step()
             except EOFError:
-                self._emit(FrontEndEvent("eof", self.at_s, time.monotonic()))
+                self.emit(InputEnded(self.at_s, time.monotonic()))
                 self._close_source()
                 if self.after_eof is None:
                     self.input_ended = True
@@ -189,7 +185,7 @@ class FrontEnd:
         except AudioError as err:
             if self.capture_available or self.capture_message != err.message:
                 _LOGGER.warning("No capture: %s; retrying every %.0f s", err.message, self.retry_s)
-                self._emit(FrontEndEvent("capture-lost", self.at_s, time.monotonic(), message=err.message))
+                self.emit(InputStatus(self.at_s, time.monotonic(), available=False, device=err.message))
             self.capture_available = False
             self.capture_message = err.message
             return False
@@ -197,7 +193,7 @@ class FrontEnd:
         self.last_frame_mono = time.monotonic()  # a source just opened gets the full grace for its first frame
         self.capture_available = True
         self.capture_message = source.name
-        self._emit(FrontEndEvent("capture-ok", self.at_s, time.monotonic(), message=source.name))
+        self.emit(InputStatus(self.at_s, time.monotonic(), available=True, device=source.name))
         return True
 
     def _close_source(self) -> None:
@@ -213,7 +209,7 @@ class FrontEnd:
             _LOGGER.warning("Capture failed: %s", err.message)
             self._close_source()
             self.capture_available = False
-            self._emit(FrontEndEvent("capture-lost", self.at_s, time.monotonic(), message=err.message))
+            self.emit(InputStatus(self.at_s, time.monotonic(), available=False, device=err.message))
             return
         if not got:
             return
@@ -243,7 +239,7 @@ class FrontEnd:
         _LOGGER.info("Wake word %s (%.2f) at %.2f s", detection.model, detection.score, detection.at_s)
         capture_id = self.request_capture(after_wake=True)
         self._pending_capture = None
-        self._emit(FrontEndEvent("wake", self.at_s, self.last_frame_mono, capture_id, detection=detection))
+        self.emit(WakeHeard(self.at_s, self.last_frame_mono, capture_id, detection))
         self._begin_capture(capture_id, True)
 
     # -- capturing a request --------------------------------------------------
@@ -271,26 +267,28 @@ class FrontEnd:
             self._seed_with_preroll(seg)
         if self.stream_capture and seg.started and not seg.finished:
             chunk = self._utterance[: self._utt_len] if decision == SegmentEvent.STARTED else frame
-            self._emit(FrontEndEvent("audio", self.at_s, self.last_frame_mono, self._capture_id, audio=chunk.copy()))
+            self.emit(CaptureAudio(self.at_s, self.last_frame_mono, self._capture_id, chunk.copy()))
         if decision is None:
             return
-        speech_end_s = self.at_s - (seg.elapsed_s - seg.speech_end_s)
-        audio = None
-        if decision in (SegmentEvent.SPECULATE, SegmentEvent.ENDED, SegmentEvent.MAX_LENGTH):
-            audio = self._utterance[: self._utt_len].copy()
         if seg.finished:
             self.mode = Mode.WAKE
             self.wake.reset()
-        self._emit(
-            FrontEndEvent(
-                decision.value,
-                self.at_s,
-                self.last_frame_mono,
-                self._capture_id,
-                audio=audio,
-                speech_end_s=speech_end_s,
-            )
-        )
+        self.emit(self._decision(decision, seg))
+
+    def _decision(self, decision: SegmentEvent, seg: Segmenter) -> CaptureMessage:
+        """The message for one segmenter decision (the audio is copied: the buffer is reused)."""
+        at_s, mono, cid = self.at_s, self.last_frame_mono, self._capture_id
+        speech_end_s = at_s - (seg.elapsed_s - seg.speech_end_s)
+        if decision == SegmentEvent.STARTED:
+            return SpeechBegan(at_s, mono, cid)
+        if decision == SegmentEvent.RESUMED:
+            return SpeechResumed(at_s, mono, cid)
+        if decision == SegmentEvent.TIMEOUT:
+            return CaptureTimedOut(at_s, mono, cid)
+        audio = self._utterance[: self._utt_len].copy()
+        if decision == SegmentEvent.SPECULATE:
+            return SpeechPaused(at_s, mono, cid, audio, speech_end_s)
+        return CaptureEnded(at_s, mono, cid, audio, speech_end_s, max_length=decision == SegmentEvent.MAX_LENGTH)
 
     def _seed_with_preroll(self, seg: Segmenter) -> None:
         """Start the request's audio a little before the detector noticed speech."""

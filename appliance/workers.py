@@ -12,6 +12,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
+from .handoff import call_soon
+
 T = TypeVar("T")
 
 _DONE = object()
@@ -38,9 +40,7 @@ async def iterate_in_thread(
         return cancel.is_set() or abandoned.is_set()
 
     def put(item: object) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop has shut down; nobody is listening any more
+        if not call_soon(loop, queue.put_nowait, item):  # the loop has shut down; nobody is listening
             abandoned.set()
 
     def run() -> None:

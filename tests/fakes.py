@@ -10,7 +10,16 @@ from collections.abc import AsyncIterator, Iterator
 import numpy as np
 
 from appliance.audio.sink import PacedSink
-from appliance.frontend import FrontEndEvent
+from appliance.capture import (
+    CaptureEnded,
+    CaptureTimedOut,
+    FrontEndMessage,
+    SpeechBegan,
+    SpeechPaused,
+    SpeechResumed,
+    WakeHeard,
+)
+from appliance.control_api import TurnResult
 from appliance.stt import SttResult
 from appliance.wake import Detection
 
@@ -95,11 +104,11 @@ class RecordingSink(PacedSink):
 
 class FakeFrontEnd:
     def __init__(self) -> None:
-        self.during_reply = False
         self.stream_capture = False
         self.muted = False
         self.capture_id = 0
         self.cancelled = 0
+        self.emit = lambda msg: None
 
     def request_capture(self, *, after_wake: bool = False) -> int:
         self.capture_id += 1
@@ -109,19 +118,102 @@ class FakeFrontEnd:
         self.cancelled += 1
 
 
-def fe_event(
-    kind: str, capture_id: int = 1, *, at_s: float = 1.0, audio_s: float = 1.0, model: str = "hey_jarvis"
-) -> FrontEndEvent:
-    audio = np.zeros(int(audio_s * 16000), dtype=np.int16) if kind in ("speculate", "ended", "max_length") else None
-    detection = Detection(model, 0.9, at_s) if kind == "wake" else None
-    return FrontEndEvent(
-        kind, at_s, time.monotonic(), capture_id, detection=detection, audio=audio, speech_end_s=at_s - 0.3
-    )
+def _audio(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * 16000), dtype=np.int16)
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
+def wake(capture_id: int = 1, *, at_s: float = 1.0, model: str = "hey_jarvis") -> WakeHeard:
+    return WakeHeard(at_s, time.monotonic(), capture_id, Detection(model, 0.9, at_s))
+
+
+def began(capture_id: int = 1, *, at_s: float = 1.0) -> SpeechBegan:
+    return SpeechBegan(at_s, time.monotonic(), capture_id)
+
+
+def paused(capture_id: int = 1, *, at_s: float = 1.0, audio_s: float = 1.0) -> SpeechPaused:
+    return SpeechPaused(at_s, time.monotonic(), capture_id, _audio(audio_s), at_s - 0.3)
+
+
+def resumed(capture_id: int = 1, *, at_s: float = 1.0) -> SpeechResumed:
+    return SpeechResumed(at_s, time.monotonic(), capture_id)
+
+
+def ended(capture_id: int = 1, *, at_s: float = 1.0, audio_s: float = 1.0) -> CaptureEnded:
+    return CaptureEnded(at_s, time.monotonic(), capture_id, _audio(audio_s), at_s - 0.3)
+
+
+def timed_out(capture_id: int = 1, *, at_s: float = 1.0) -> CaptureTimedOut:
+    return CaptureTimedOut(at_s, time.monotonic(), capture_id)
+
+
+class FakeControl:
+    """A typed stand-in for the running appliance's ControlApi (command-layer and GPIO tests)."""
+
+    def __init__(self, reply: str = "Paris.") -> None:
+        self.reply = reply
+        self.muted = False
+        self.volume = 50
+        self.wake_words: tuple[str, ...] = ("hey_jarvis",)
+        self.available_wake_words: tuple[str, ...] = ("hey_jarvis", "alexa", "hey_mycroft")
+        self.threshold = 0.5
+        self.restarts = 0
+        self.listens = 0
+        self.stops = 0
+        self.asked: list[str] = []
+        self.said: list[str] = []
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+
+    def set_volume(self, level: int) -> None:
+        self.volume = level
+
+    async def set_wake_words(self, names: tuple[str, ...]) -> None:
+        self.wake_words = tuple(names)
+
+    @property
+    def sensitivity(self) -> float:
+        return round(1 - self.threshold, 3)
+
+    def set_sensitivity(self, value: float) -> None:
+        self.threshold = round(1 - value, 3)
+
+    async def say(self, text: str) -> TurnResult:
+        self.said.append(text)
+        return TurnResult(len(self.said), "answered", reply=text)
+
+    async def ask(self, text: str, *, speak: bool = True) -> TurnResult:
+        self.asked.append(text)
+        return TurnResult(len(self.asked), "answered", transcript=text, reply=self.reply)
+
+    async def listen(self, *, source: str = "listen") -> int:
+        self.listens += 1
+        return self.listens
+
+    async def stop(self) -> bool:
+        self.stops += 1
+        return True
+
+    async def reload(self) -> dict:
+        return {"applied": [], "needs_restart": []}
+
+    def request_restart(self) -> None:
+        self.restarts += 1
+
+    def status(self) -> dict:
+        return {"muted": self.muted, "volume": self.volume}
+
+
+async def until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait for a milestone (polling ``predicate`` on the loop), failing after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(f"{what} not reached within {timeout} s")
         await asyncio.sleep(0.01)
+
+
+def post_all(pipeline, *messages: FrontEndMessage) -> None:
+    """Hand messages to a running pipeline's inbox, as the audio thread would."""
+    for msg in messages:
+        pipeline.post(msg)

@@ -189,15 +189,6 @@ async def running(
         await asyncio.wait_for(runner, 30)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` on the event loop (which keeps running the appliance)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.02)
-
-
 async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Blocking probe calls run off the loop, so the appliance keeps working meanwhile."""
     return await asyncio.to_thread(fn, *args, **kwargs)

@@ -13,7 +13,8 @@ import pytest
 from appliance.app import Appliance
 
 from .conftest import conversation
-from .mqtt_support import ROOT, Probe, mqtt_settings, running, until
+from .fakes import until
+from .mqtt_support import ROOT, Probe, mqtt_settings, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.mqtt]
 

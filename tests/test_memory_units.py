@@ -11,8 +11,8 @@ from appliance.llm import lora_kwargs
 from appliance.memory.intents import FORGET, FORGET_TODAY, RECALL, RECALL_TOLD, REMEMBER, MemoryIntents, second_person
 from appliance.memory.service import describe_event, describe_presence
 from appliance.memory.wiring import turn_row
-from appliance.pipeline import TurnRecord
 from appliance.settings import LlmSettings, describe_defaults, load_settings
+from appliance.turns import Outcome, Source, TurnRecord
 
 
 class NoMemory:
@@ -85,8 +85,8 @@ def test_presence_and_event_descriptions() -> None:
 
 
 def test_turn_rows_keep_answered_turns_with_wall_times() -> None:
-    record = TurnRecord(turn_id=3, source="voice", transcript="Hi", reply="Hello", outcome="answered")
+    record = TurnRecord(turn_id=3, source=Source.VOICE, transcript="Hi", reply="Hello", outcome=Outcome.ANSWERED)
     record.wake_mono = 100.0
     row = turn_row(record, now=1000.0, mono=104.0)
     assert row is not None and (row.started, row.ended, row.user_text, row.reply) == (996.0, 1000.0, "Hi", "Hello")
-    assert turn_row(TurnRecord(turn_id=4, source="voice", outcome="no-speech")) is None
+    assert turn_row(TurnRecord(turn_id=4, source=Source.VOICE, outcome=Outcome.NO_SPEECH)) is None

@@ -15,7 +15,8 @@ import pytest
 
 from appliance.events import ErrorRaised, Reply
 
-from .mqtt_support import DEVICE, ROOT, Probe, in_thread, mqtt_settings, running, until
+from .fakes import until
+from .mqtt_support import DEVICE, ROOT, Probe, in_thread, mqtt_settings, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.mqtt]
 

@@ -11,7 +11,8 @@ import pytest
 from appliance.events import ErrorRaised
 from appliance.mqtt.broker import Mosquitto, free_port
 
-from .mqtt_support import ROOT, Probe, mqtt_settings, running, until
+from .fakes import until
+from .mqtt_support import ROOT, Probe, mqtt_settings, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.mqtt]
 

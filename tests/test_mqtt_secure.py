@@ -9,7 +9,8 @@ import pytest
 
 from appliance.mqtt.broker import Mosquitto
 
-from .mqtt_support import DEVICE, ROOT, Probe, make_passwords, make_tls, mqtt_settings, running, until
+from .fakes import until
+from .mqtt_support import DEVICE, ROOT, Probe, make_passwords, make_tls, mqtt_settings, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.mqtt]
 

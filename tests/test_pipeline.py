@@ -1,4 +1,8 @@
-"""Turn orchestration with fakes: stages, speculation, barge-in, text turns, intents."""
+"""Turn orchestration with fakes: stages, speculation, barge-in, text turns, intents.
+
+Each test runs the pipeline's own loop and posts front-end messages to its inbox,
+then waits for a milestone (the pipeline idle, a stage, an attempt's audio), never a sleep.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,21 @@ from appliance.pipeline import Pipeline, strip_wake_words
 from appliance.reply import Intent
 from appliance.settings import Settings
 
-from .fakes import FakeFrontEnd, FakeLlm, FakeStt, FakeTts, RecordingSink, fe_event, wait_for
+from .fakes import (
+    FakeFrontEnd,
+    FakeLlm,
+    FakeStt,
+    FakeTts,
+    RecordingSink,
+    began,
+    ended,
+    paused,
+    post_all,
+    resumed,
+    timed_out,
+    until,
+    wake,
+)
 
 
 def make(reply: str = "It is noon. Have a nice day.", **kw):
@@ -34,10 +52,31 @@ def make(reply: str = "It is noon. Have a nice day.", **kw):
     return pipeline, bus
 
 
-async def run_events(pipeline: Pipeline, *events) -> None:
-    for ev in events:
-        await pipeline._dispatch(ev)
-        await asyncio.sleep(0.02)
+@pytest.fixture
+async def running():
+    """Start a made pipeline's loop; stopped when the test ends."""
+    tasks = []
+
+    def start(pipeline: Pipeline) -> Pipeline:
+        tasks.append(asyncio.create_task(pipeline.run()))
+        return pipeline
+
+    yield start
+    for task in tasks:
+        task.cancel()
+
+
+async def idle(pipeline: Pipeline) -> None:
+    """A turn has started and finished."""
+    await until(lambda: pipeline.turn is not None or pipeline.history, what="turn started")
+    await pipeline.idle(timeout=5)
+
+
+def attempt_ready(pipeline: Pipeline) -> bool:
+    """The running turn's (speculative) attempt has finished producing its reply."""
+    turn = pipeline.turn
+    task = getattr(turn.attempt, "_task", None) if turn is not None else None
+    return task is not None and task.done()
 
 
 def finished(bus_sub) -> list[TurnFinished]:
@@ -49,14 +88,14 @@ def finished(bus_sub) -> list[TurnFinished]:
     return out
 
 
-async def test_voice_turn_goes_through_every_stage():
+async def test_voice_turn_goes_through_every_stage(running):
     pipeline, bus = make()
     bus.bind(asyncio.get_running_loop())
     stages = bus.subscribe(StageChanged)
     transcripts = bus.subscribe(Transcript)
     done = bus.subscribe(TurnFinished)
-    await run_events(pipeline, fe_event("wake"), fe_event("started"), fe_event("ended", at_s=3.0))
-    await wait_for(lambda: pipeline.turn is None)
+    post_all(running(pipeline), wake(), began(), ended(at_s=3.0))
+    await idle(pipeline)
     seen = []
     while not stages.queue.empty():
         seen.append(stages.get_nowait().stage)
@@ -69,53 +108,54 @@ async def test_voice_turn_goes_through_every_stage():
     assert pipeline.conversation.recent()[0].user == "what time is it"
 
 
-async def test_speculation_is_reused_when_the_endpoint_confirms_it():
+async def test_speculation_is_reused_when_the_endpoint_confirms_it(running):
     pipeline, _bus = make()
-    await run_events(pipeline, fe_event("wake"), fe_event("started"), fe_event("speculate", audio_s=1.2))
-    await asyncio.sleep(0.3)  # the attempt transcribes and synthesizes, but plays nothing yet
-    assert pipeline.sink.played == []
-    await run_events(pipeline, fe_event("ended", at_s=3.0, audio_s=1.6))
-    await wait_for(lambda: pipeline.turn is None)
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2))
+    await until(lambda: attempt_ready(pipeline), what="speculative reply synthesized")
+    assert pipeline.tts.spoken == ["It is noon.", "Have a nice day."]  # the work was done ...
+    assert pipeline.sink.played == []  # ... but nothing is heard before the endpoint
+    post_all(pipeline, ended(at_s=3.0, audio_s=1.6))
+    await pipeline.idle(timeout=5)
     assert pipeline.stt.calls == [int(1.2 * 16000)]  # transcribed once, before the endpoint
     assert pipeline.history[-1].speculated
     assert pipeline.history[-1].outcome == "answered"
 
 
-async def test_speculation_is_dropped_when_speech_resumes():
+async def test_speculation_is_dropped_when_speech_resumes(running):
     stt = FakeStt()
     pipeline, _bus = make(stt=stt)
-    await run_events(pipeline, fe_event("wake"), fe_event("started"), fe_event("speculate", audio_s=1.0))
-    await asyncio.sleep(0.1)
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.0))
+    await until(lambda: stt.calls == [16000], what="speculative transcription")
     stt.text = "what time is it in Tokyo"
-    await run_events(pipeline, fe_event("resumed"), fe_event("ended", at_s=4.0, audio_s=2.5))
-    await wait_for(lambda: pipeline.turn is None)
+    post_all(pipeline, resumed(), ended(at_s=4.0, audio_s=2.5))
+    await idle(pipeline)
     assert stt.calls == [16000, 40000]
     assert pipeline.history[-1].transcript == "what time is it in Tokyo"
     assert not pipeline.history[-1].speculated
 
 
-async def test_no_speech_ends_the_turn_quietly():
+async def test_no_speech_ends_the_turn_quietly(running):
     pipeline, _bus = make()
-    await run_events(pipeline, fe_event("wake"), fe_event("timeout"))
-    await wait_for(lambda: pipeline.turn is None)
+    post_all(running(pipeline), wake(), timed_out())
+    await idle(pipeline)
     assert pipeline.history[-1].outcome == "no-speech"
     assert pipeline.llm.requests == []
 
 
-async def test_barge_in_stops_the_reply_and_listens_again():
+async def test_barge_in_stops_the_reply_and_listens_again(running):
     long_reply = " ".join(["This is a long sentence that keeps going."] * 8)
     pipeline, _bus = make(reply=long_reply)
-    await run_events(pipeline, fe_event("wake"), fe_event("started"), fe_event("ended", at_s=3.0))
-    await wait_for(lambda: pipeline.stage == Stage.SPEAKING)
-    assert pipeline.frontend.during_reply
-    await run_events(pipeline, fe_event("wake", capture_id=2, at_s=6.0))
+    post_all(running(pipeline), wake(), began(), ended(at_s=3.0))
+    await until(lambda: pipeline.stage == Stage.SPEAKING, what="speaking")
+    post_all(pipeline, wake(capture_id=2, at_s=6.0))
+    await until(lambda: pipeline.turn is not None and pipeline.turn.capture_id == 2, what="the new turn")
     assert pipeline.history[-1].outcome == "interrupted"
     assert pipeline.sink.stops >= 1
     assert pipeline.sink.queued_seconds() == pytest.approx(0, abs=0.05)
     assert pipeline.stage == Stage.LISTENING
     assert pipeline.turn is not None and pipeline.turn.capture_id == 2
-    await run_events(pipeline, fe_event("timeout", capture_id=2))
-    await wait_for(lambda: pipeline.turn is None)
+    post_all(pipeline, timed_out(capture_id=2))
+    await pipeline.idle(timeout=5)
 
 
 async def test_ask_and_say_are_turns_too():
@@ -142,15 +182,18 @@ class LightIntent:
         return Intent("light_on", "OK.", act)
 
 
-async def test_intents_act_only_once_committed():
+async def test_intents_act_only_once_committed(running):
     intent = LightIntent()
     stt = FakeStt("turn on the kitchen light")
     pipeline, _bus = make(stt=stt, intents=[intent])
-    await run_events(pipeline, fe_event("wake"), fe_event("started"), fe_event("speculate"))
-    await asyncio.sleep(0.2)
+    post_all(running(pipeline), wake(), began(), paused())
+    await until(
+        lambda: pipeline.turn is not None and pipeline.turn.attempt is not None and pipeline.turn.attempt.intent,
+        what="the intent matched speculatively",
+    )
     assert intent.switched == 0  # speculative: nothing happens to the house yet
-    await run_events(pipeline, fe_event("resumed"), fe_event("speculate"), fe_event("ended", at_s=3.0))
-    await wait_for(lambda: pipeline.turn is None)
+    post_all(pipeline, resumed(), paused(), ended(at_s=3.0))
+    await idle(pipeline)
     assert intent.switched == 1
     assert pipeline.history[-1].reply == "The kitchen light is on."
     assert pipeline.llm.requests == []

@@ -20,7 +20,7 @@ from .store import MemoryStore
 
 if TYPE_CHECKING:
     from ..bus import Bus
-    from ..pipeline import TurnRecord
+    from ..turns import TurnRecord
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def turn_row(record: TurnRecord, *, now: float | None = None, mono: float | None
         reply=record.reply,
         source=record.source,
         outcome=record.outcome,
-        intent=record.extra.get("intent"),
+        intent=record.intent,
         timings=timings,
     )
 

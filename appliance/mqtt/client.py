@@ -28,6 +28,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ..errors import ConfigError
+from ..handoff import call_soon
 from ..settings import MqttSettings
 from .limits import backoff_delay
 from .transport import diagnose, no_delay, read_password, tls_context
@@ -279,5 +280,4 @@ class MqttClient:
         self._listener.on_published()
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
-            self._loop.call_soon_threadsafe(fn, *args)
+        call_soon(self._loop, fn, *args)

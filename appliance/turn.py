@@ -1,0 +1,222 @@
+"""One conversation turn: listen → transcribe → think → speak, cancellable as a whole.
+
+A :class:`Turn` sees the rest of the appliance only through its small
+:class:`TurnContext`; the pipeline builds one and routes the front end's
+capture messages into the turn's inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .audio.sink import AudioSink
+from .bus import Bus
+from .capture import (
+    CaptureAudio,
+    CaptureEnded,
+    CaptureMessage,
+    CaptureTimedOut,
+    SpeechBegan,
+    SpeechPaused,
+    SpeechResumed,
+)
+from .errors import ApplianceError
+from .events import SpeechEnded, SpeechStarted, Stage, Transcript, TranscriptPartial
+from .handoff import call_soon
+from .reply import ReplyAttempt
+from .stt import SttEngine
+from .turns import Outcome, Source, TurnRecord
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class TurnContext:
+    """What a turn may use of the appliance (the pipeline provides it)."""
+
+    bus: Bus
+    stt: SttEngine
+    sink: AudioSink
+    sample_rate: int
+    """Hertz of the TTS voice (what ``sink.play`` is given)."""
+    listen_limit_s: float
+    """A turn that hears nothing from the front end this long gives up."""
+    set_stage: Callable[[Stage, int], None]
+    new_attempt: Callable[[], ReplyAttempt]
+    clean_transcript: Callable[[str], str]
+    on_utterance: Callable[[np.ndarray], None]
+    report: Callable[[ApplianceError, str], None]
+    apologise: Callable[[], Awaitable[None]]
+    remember: Callable[[str, str], None]
+
+
+class Turn:
+    """One request and its reply."""
+
+    def __init__(self, ctx: TurnContext, record: TurnRecord, capture_id: int = 0) -> None:
+        self.ctx = ctx
+        self.record = record
+        self.capture_id = capture_id
+        self.inbox: asyncio.Queue[CaptureMessage] = asyncio.Queue()
+        self.attempt: ReplyAttempt | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._stt_session: Any = None
+
+    async def run_voice(self) -> None:
+        await self._guard(self._voice())
+
+    async def run_text(self, text: str, speak: bool = True) -> None:
+        await self._guard(self._text(text, speak))
+
+    async def _guard(self, body: Awaitable[None]) -> None:
+        try:
+            await body
+        except asyncio.CancelledError:
+            if self.record.outcome == Outcome.PENDING:
+                self.record.outcome = Outcome.INTERRUPTED
+            raise
+        except ApplianceError as err:
+            self.record.outcome = Outcome.FAILED
+            self.ctx.report(err, "turn")
+            await self.ctx.apologise()
+        finally:
+            if self.attempt is not None:
+                await self.attempt.abandon()
+            if self.record.outcome in (Outcome.INTERRUPTED, Outcome.CANCELLED):
+                self.ctx.sink.stop()
+
+    # -- listening ------------------------------------------------------------
+    async def _voice(self) -> None:
+        self.ctx.set_stage(Stage.LISTENING, self.record.turn_id)
+        attempt = await self._listen()
+        if attempt is None:
+            self.record.outcome = Outcome.NO_SPEECH
+            return
+        await self._respond(attempt)
+
+    async def _listen(self) -> ReplyAttempt | None:
+        ctx = self.ctx
+        deadline = time.monotonic() + ctx.listen_limit_s
+        while True:
+            try:
+                msg = await asyncio.wait_for(self.inbox.get(), timeout=max(deadline - time.monotonic(), 0.1))
+            except asyncio.TimeoutError:
+                _LOGGER.warning(
+                    "Turn %d heard nothing from the front end for %.0f s", self.record.turn_id, ctx.listen_limit_s
+                )
+                return None
+            match msg:
+                case CaptureAudio():
+                    await self._feed_stream(msg.audio)
+                case SpeechBegan():
+                    ctx.bus.publish(SpeechStarted(at_s=msg.at_s))
+                case SpeechPaused() if ctx.stt.supports_speculation:
+                    self.attempt = ctx.new_attempt()
+                    self.attempt.start(transcribe=self._transcriber(msg.audio))
+                case SpeechResumed() if self.attempt is not None:
+                    await self.attempt.abandon()
+                    self.attempt = None
+                case CaptureEnded():
+                    return self._commit_capture(msg)
+                case CaptureTimedOut():
+                    return None
+
+    def _commit_capture(self, msg: CaptureEnded) -> ReplyAttempt:
+        r = self.record
+        r.speech_end_s = msg.speech_end_s
+        r.speech_end_mono = msg.mono - (msg.at_s - msg.speech_end_s)
+        r.endpoint_mono = msg.mono
+        r.endpoint_at_s = msg.at_s
+        self.ctx.bus.publish(SpeechEnded(at_s=msg.speech_end_s, endpoint_at_s=msg.at_s))
+        r.speculated = self.attempt is not None
+        if self.attempt is None:
+            self.attempt = self.ctx.new_attempt()
+            self.attempt.start(transcribe=self._final_transcriber(msg.audio))
+        self.attempt.commit()
+        return self.attempt
+
+    def _transcriber(self, audio: np.ndarray) -> Callable[[], Awaitable[str]]:
+        async def transcribe() -> str:
+            self.ctx.on_utterance(audio)
+            result = await asyncio.to_thread(self.ctx.stt.transcribe, audio)
+            self.record.stt_s, self.record.audio_s = result.seconds, result.audio_s
+            return self.ctx.clean_transcript(result.text)
+
+        return transcribe
+
+    def _final_transcriber(self, audio: np.ndarray) -> Callable[[], Awaitable[str]]:
+        if self._stt_session is None:
+            return self._transcriber(audio)
+        session = self._stt_session
+
+        async def finish() -> str:
+            self.ctx.on_utterance(audio)
+            result = await asyncio.to_thread(session.finish)
+            self.record.stt_s, self.record.audio_s = result.seconds, result.audio_s
+            return self.ctx.clean_transcript(result.text)
+
+        return finish
+
+    async def _feed_stream(self, frame: np.ndarray) -> None:
+        """Streaming engines (Vosk) decode while the user speaks and publish partials."""
+        if self._stt_session is None:
+            bus, loop = self.ctx.bus, asyncio.get_running_loop()
+
+            def partial(text: str) -> None:
+                call_soon(loop, bus.publish, TranscriptPartial(text=text))
+
+            self._stt_session = self.ctx.stt.session(on_partial=partial)
+        await asyncio.to_thread(self._stt_session.feed, frame)
+
+    # -- responding -----------------------------------------------------------
+    async def _text(self, text: str, speak: bool) -> None:
+        self.attempt = self.ctx.new_attempt()
+        self.attempt.start(text=text)
+        self.attempt.commit()
+        await self._respond(self.attempt, speak=speak)
+
+    async def _respond(self, attempt: ReplyAttempt, speak: bool = True) -> None:
+        ctx, r = self.ctx, self.record
+        ctx.set_stage(Stage.THINKING, r.turn_id)
+        first = True
+        async for chunk in attempt.chunks():
+            if first:
+                first = False
+                self._publish_transcript(attempt)
+                r.first_audio_mono = time.monotonic()
+                ctx.set_stage(Stage.SPEAKING, r.turn_id)
+            if speak:
+                ctx.sink.play(chunk, ctx.sample_rate)
+        if first:
+            self._publish_transcript(attempt)
+        self._collect(attempt)
+        if attempt.error is not None:
+            raise attempt.error
+        if not r.transcript:
+            r.outcome = Outcome.NO_SPEECH
+            return
+        if speak:
+            await asyncio.to_thread(ctx.sink.wait_done, 120.0)
+            r.playback_end_mono = time.monotonic()
+        r.outcome = Outcome.ANSWERED
+        ctx.remember(r.transcript, r.reply)
+
+    def _publish_transcript(self, attempt: ReplyAttempt) -> None:
+        if self.record.source != Source.TEXT and attempt.transcript:
+            r = self.record
+            self.ctx.bus.publish(Transcript(text=attempt.transcript, audio_s=r.audio_s, stt_s=r.stt_s or 0.0))
+
+    def _collect(self, attempt: ReplyAttempt) -> None:
+        r = self.record
+        r.marks = attempt.marks
+        r.transcript = attempt.transcript
+        r.reply = attempt.reply_text
+        if attempt.intent is not None:
+            r.intent = attempt.intent.name

@@ -124,7 +124,9 @@ def _as_float(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def choice(args: Mapping[str, Any], key: str, choices: Collection[str], *aliases: str, default: str | None = None) -> str:
+def choice(
+    args: Mapping[str, Any], key: str, choices: Collection[str], *aliases: str, default: str | None = None
+) -> str:
     """One of ``choices`` (exact, after stripping)."""
     value = get(args, key, *aliases)
     if value is _MISSING and default is not None:
@@ -146,7 +148,7 @@ def on_off(args: Mapping[str, Any], key: str, *aliases: str, current: bool | Non
         return False
     if word == "toggle" and current is not None:
         return not current
-    allowed = "ON, OFF or TOGGLE" if current is not None else "ON or OFF"
+    allowed = "ON or OFF (or TOGGLE)" if current is not None else "ON or OFF"
     raise bad(f"{key} must be {allowed}, got {_shown(None if value is _MISSING else value)}")
 
 

@@ -1,9 +1,11 @@
-"""The command layer: every control action, implemented once, for the socket, MQTT and voice.
+"""The command layer: every control action, implemented once, for the socket, MQTT, GPIO and voice.
 
-Each command validates its arguments and returns a JSON-ready result or
-raises :class:`CommandError` with a code.  Nothing here runs a shell or
-touches files: commands change in-memory state (mute, volume, wake words)
-or start turns.
+Each command validates its arguments (through :mod:`appliance.args`) and
+returns a JSON-ready result or raises :class:`CommandError` with a code.
+Commands drive the appliance only through :class:`~appliance.control_api.ControlApi`;
+nothing here runs a shell or touches files.  Features add commands with
+:meth:`Commands.register` and checks with :meth:`Commands.add_guard` (the mute
+switch's lock, the camera switch), never by replacing a command.
 """
 
 from __future__ import annotations
@@ -11,28 +13,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import args as a
+from .control_api import ControlApi
 from .errors import ApplianceError, CommandError
-from .events import VolumeChanged
-from .wake import BUILTIN
-
-if TYPE_CHECKING:
-    from .app import Appliance
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_TEXT = 2000
-"""Characters accepted in a say/ask text."""
+MAX_TEXT = a.MAX_TEXT
 
 Handler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
+Guard = Callable[[str, Mapping[str, Any]], None]
+"""Called with the command's name and arguments before it runs; raises CommandError to refuse."""
 
 
 class Commands:
     """Dispatch by name; ``names`` lists what exists (for help and MQTT subscriptions)."""
 
-    def __init__(self, app: Appliance) -> None:
-        self.app = app
+    def __init__(self, control: ControlApi) -> None:
+        self.control = control
+        self._guards: dict[str, list[Guard]] = {}
         self._handlers: dict[str, Handler] = {
             "status": self.status,
             "say": self.say,
@@ -52,18 +53,27 @@ class Commands:
         return sorted(self._handlers)
 
     def register(self, name: str, handler: Handler) -> None:
-        """Add a command (memory, camera, … register theirs at start-up)."""
+        """Add a command (memory, camera, skills, … register theirs at start-up); names are unique."""
+        if name in self._handlers:
+            raise ValueError(f"command {name!r} is already registered")
         self._handlers[name] = handler
+
+    def add_guard(self, name: str, guard: Guard) -> None:
+        """Run ``guard`` before every ``name`` command (several guards run in the order added)."""
+        self._guards.setdefault(name, []).append(guard)
 
     async def execute(self, name: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run one command; every failure comes back as a CommandError with a code."""
         handler = self._handlers.get(name)
         if handler is None:
-            raise CommandError("unknown-command", f"no command {name!r}; known: {', '.join(self.names)}")
+            raise CommandError("unknown-command", f"no command {name[:60]!r}; known: {', '.join(self.names)}")
         if args is not None and not isinstance(args, Mapping):
             raise CommandError("bad-arguments", f"arguments of {name!r} must be an object, got {type(args).__name__}")
+        args = args or {}
         try:
-            return await handler(args or {})
+            for guard in self._guards.get(name, ()):
+                guard(name, args)
+            return await handler(args)
         except CommandError:
             raise
         except ApplianceError as err:
@@ -71,119 +81,60 @@ class Commands:
 
     # -- commands -------------------------------------------------------------
     async def status(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        return self.app.status()
+        return self.control.status()
 
     async def say(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        text = _text(args)
+        text = a.text(args)
         if "volume" in args:
-            await self.volume({"level": args["volume"]})
-        record = await self.app.pipeline.say(text)
-        return {"spoken": text, "outcome": record.outcome}
+            await self.execute("volume", {"level": args["volume"]})
+        result = await self.control.say(text)
+        return {"spoken": text, "outcome": result.outcome}
 
     async def ask(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        text = _text(args)
-        speak = _bool(args, "speak", default=True)
+        text = a.text(args)
+        speak = a.flag(args, "speak", default=True)
         started = time.monotonic()
-        record = await self.app.pipeline.ask(text, speak=speak)
+        result = await self.control.ask(text, speak=speak)
         return {
             "question": text,
-            "reply": record.reply,
-            "outcome": record.outcome,
-            "intent": record.extra.get("intent"),
+            "reply": result.reply,
+            "outcome": result.outcome,
+            "intent": result.intent,
             "seconds": round(time.monotonic() - started, 3),
         }
 
     async def listen(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        if self.app.frontend.muted:
+        if self.control.muted:
             raise CommandError("muted", "the microphone is muted; unmute first")
-        await self.app.pipeline.interrupt()
-        return {"turn_id": self.app.pipeline.listen()}
+        return {"turn_id": await self.control.listen()}
 
     async def stop(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        return {"interrupted": await self.app.pipeline.interrupt()}
+        return {"interrupted": await self.control.stop()}
 
     async def mute(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        value = args.get("state", args.get("value"))
-        current = self.app.frontend.muted
-        muted = not current if isinstance(value, str) and value.strip().lower() == "toggle" else _onoff(value, "state")
-        self.app.set_muted(muted)
+        muted = a.on_off(args, "state", "value", current=self.control.muted)
+        self.control.set_muted(muted)
         return {"muted": muted}
 
     async def volume(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        level = _int(args, "level", 0, 100)
-        self.app.sink.volume = level
-        self.app.bus.publish(VolumeChanged(volume=level))
+        level = a.integer(args, "level", 0, 100, "value")
+        self.control.set_volume(level)
         return {"volume": level}
 
     async def wake_word(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        raw = args.get("models", args.get("value"))
-        names = [raw] if isinstance(raw, str) else raw
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise CommandError("bad-arguments", "models must be a wake-word name or a list of names")
-        unknown = [n for n in names if n not in BUILTIN]
-        if unknown:
-            raise CommandError("bad-arguments", f"unknown wake word {unknown[0]!r}; choose from {', '.join(BUILTIN)}")
-        await self.app.set_wake_words(tuple(names))
-        return {"models": names}
+        available = self.control.available_wake_words
+        names = a.names(args, "models", "value", choices=available, max_items=len(available))
+        await self.control.set_wake_words(names)
+        return {"models": list(names)}
 
     async def sensitivity(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        value = _float(args, "value", 0.01, 0.99)
-        self.app.set_sensitivity(value)
+        value = a.number(args, "value", 0.01, 0.99)
+        self.control.set_sensitivity(value)
         return {"sensitivity": value, "threshold": round(1.0 - value, 3)}
 
     async def reload(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        return {"reloaded": await self.app.reload()}
+        return {"reloaded": await self.control.reload()}
 
     async def restart(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        self.app.request_restart()
+        self.control.request_restart()
         return {"restarting": True}
-
-
-# -- argument validation -------------------------------------------------------
-
-
-def _text(args: Mapping[str, Any]) -> str:
-    text = args.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise CommandError("bad-arguments", "text must be a non-empty string")
-    if len(text) > MAX_TEXT:
-        raise CommandError("too-long", f"text is {len(text)} characters; at most {MAX_TEXT} are accepted")
-    return text.strip()
-
-
-def _int(args: Mapping[str, Any], key: str, low: int, high: int) -> int:
-    value = args.get(key, args.get("value"))
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise CommandError("bad-arguments", f"{key} must be an integer {low}..{high}, got {value!r}")
-    return value
-
-
-def _float(args: Mapping[str, Any], key: str, low: float, high: float) -> float:
-    value = args.get(key)
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise CommandError("bad-arguments", f"{key} must be a number {low}..{high}, got {value!r}") from None
-    if isinstance(value, bool) or not low <= number <= high:
-        raise CommandError("bad-arguments", f"{key} must be a number {low}..{high}, got {value!r}")
-    return number
-
-
-def _bool(args: Mapping[str, Any], key: str, *, default: bool) -> bool:
-    if key not in args:
-        return default
-    return _onoff(args[key], key)
-
-
-def _onoff(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("on", "true", "1", "yes"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("off", "false", "0", "no"):
-        return False
-    raise CommandError("bad-arguments", f"{key} must be ON or OFF, got {value!r}")

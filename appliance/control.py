@@ -57,6 +57,13 @@ class ControlServer:
         finally:
             await self.close()
 
+    async def serve_forever(self) -> None:
+        """Serve the socket :meth:`start` opened (opening it again if a restart closed it)."""
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

@@ -55,8 +55,7 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
     if args.demo:
         demo = demo_recording(settings, engines.tts)
         _LOGGER.info("Playing the demo conversation from %s, then listening to the microphone", demo)
-        app.frontend.after_eof = source_factory
-        app.frontend._source_factory = lambda: wav_source(demo, realtime=True, tail_s=3.0)
+        app.frontend.play_first(lambda: wav_source(demo, realtime=True, tail_s=3.0))
     code = asyncio.run(app.run())
     if code == EXIT_RESTART and not os.environ.get("INVOCATION_ID"):
         _LOGGER.info("Restarting")

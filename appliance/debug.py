@@ -14,9 +14,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import CommandError
+from .feature import Feature
 
 if TYPE_CHECKING:
-    from .app import Appliance
+    from .commands import Handler
+    from .frontend import FrontEnd
+    from .pipeline import Pipeline
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,22 +30,29 @@ def enabled() -> bool:
     return os.environ.get(ENV) == "1"
 
 
-def register(app: Appliance) -> None:
-    """Add the debug commands when the environment asks for them."""
-    if not enabled():
-        return
-    _LOGGER.warning("Debug hooks are enabled (%s=1): not for production", ENV)
+class DebugFeature(Feature):
+    """The ``debug.*`` commands (only when the environment asks for them)."""
 
-    async def wedge(args: Mapping[str, Any]) -> dict[str, Any]:
+    name = "debug"
+
+    def __init__(self, pipeline: Pipeline, frontend: FrontEnd) -> None:
+        _LOGGER.warning("Debug hooks are enabled (%s=1): not for production", ENV)
+        self.pipeline = pipeline
+        self.frontend = frontend
+
+    def commands(self) -> Mapping[str, Handler]:
+        return {"debug.wedge": self.wedge}
+
+    async def wedge(self, args: Mapping[str, Any]) -> dict[str, Any]:
         loop = args.get("loop")
         if loop == "pipeline":
 
-            async def hang(ev: Any) -> None:
+            async def hang(msg: Any) -> None:
                 await asyncio.Event().wait()  # never set: the loop stays alive and stuck
 
-            app.pipeline._dispatch = hang  # type: ignore[method-assign]
+            self.pipeline._dispatch = hang  # type: ignore[method-assign]
         elif loop == "audio":
-            frontend = app.frontend
+            frontend = self.frontend
 
             def stuck() -> None:
                 frontend._stop.wait()  # blocks until shutdown, like a driver that never returns
@@ -52,5 +62,3 @@ def register(app: Appliance) -> None:
             raise CommandError("bad-arguments", "loop must be 'pipeline' or 'audio'")
         _LOGGER.warning("Debug: wedged the %s loop", loop)
         return {"wedged": loop}
-
-    app.commands.register("debug.wedge", wedge)

@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .commands import Guard, Handler
+    from .conversation import MessageSource
     from .reply import IntentMatcher
     from .settings import Settings
     from .turns import TurnRecord
@@ -56,6 +59,13 @@ class Feature:
     def status(self) -> Mapping[str, Any] | None:
         """Its part of ``status`` (under :attr:`name`), or None to show nothing."""
         return None
+
+    def conversation(self) -> MessageSource | None:
+        """A conversation that replaces the plain running one (the memory's), or None."""
+        return None
+
+    def on_utterance(self, audio: np.ndarray) -> None:
+        """Called on the event loop with a request's audio as its transcription starts; must return at once."""
 
     def on_turn_finished(self, record: TurnRecord) -> None:
         """Called on the event loop after every turn; must return at once."""

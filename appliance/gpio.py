@@ -7,11 +7,13 @@ its own threads; every callback hops onto the event loop before it touches
 the appliance (mute, the command layer, the bus).
 
 - mute button: hardware privacy mute.  Capture stops at the source
-  (``Appliance.set_muted`` closes the microphone stream) and ``MuteChanged`` is
-  published.  A latching switch also locks the mute: nothing unmutes over the
-  socket or MQTT while it is closed.
+  (``ControlApi.set_muted`` closes the microphone stream) and ``MuteChanged`` is
+  published.  A latching switch also locks the mute: a guard on the ``mute``
+  command refuses to unmute over the socket or MQTT while it is closed.
 - action button: a short press listens (push-to-talk), a long press stops the reply.
-- camera switch: the ``camera`` command, when vision registered it.
+- camera switch: the ``camera`` command, when vision registered it.  A latching
+  switch is applied at boot, and while it is open guards refuse ``camera ON``
+  and ``snapshot`` from anywhere else.
 - LEDs: a pattern per state (:mod:`appliance.indicator`), following the bus.
 """
 
@@ -21,11 +23,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from . import args as a
 from .errors import CommandError, HardwareError
 from .events import ErrorRaised, MuteChanged, StageChanged
+from .handoff import LoopHandoff
 from .hardware import BoardProfile, ButtonSpec
 from .indicator import IndicatorState
 from .leds import make_leds
@@ -34,24 +38,13 @@ from .settings import HardwareSettings
 if TYPE_CHECKING:
     from .bus import Bus
     from .commands import Commands
+    from .control_api import ControlApi
 
 _LOGGER = logging.getLogger(__name__)
 
 # A 40-pin Raspberry Pi revision (4B, 4 GB): gpiozero only uses it to name header
 # pins, and the Jetson header follows the same layout in Jetson.GPIO's BCM mode.
 _PI_40PIN_REVISION = 0xC03111
-
-
-class BoardHost(Protocol):
-    """What the controls need from the appliance."""
-
-    bus: Bus
-    commands: Commands
-
-    @property
-    def muted(self) -> bool: ...
-
-    def set_muted(self, muted: bool) -> None: ...
 
 
 def make_pin_factory(kind: str) -> Any:
@@ -92,17 +85,28 @@ def _jetson_factory() -> Any:
 class BoardControls:
     """The profile's buttons and LEDs, bound to the appliance."""
 
-    def __init__(self, profile: BoardProfile, settings: HardwareSettings, factory: Any, host: BoardHost) -> None:
+    def __init__(
+        self,
+        profile: BoardProfile,
+        settings: HardwareSettings,
+        factory: Any,
+        *,
+        control: ControlApi,
+        commands: Commands,
+        bus: Bus,
+    ) -> None:
         self.profile = profile
         self.settings = settings
         self.factory = factory
-        self.host = host
+        self.control = control
+        self.commands = commands
+        self.bus = bus
         self.indicator = IndicatorState(error_hold_s=settings.error_hold_s)
         self.leds = make_leds(profile.leds, factory, settings.led_brightness)
         self.buttons: dict[str, Any] = {}
         self.presses: dict[str, int] = {"listen": 0, "stop": 0, "mute": 0, "camera": 0}
         self.shown = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._hop = LoopHandoff()
         self._action_held = False
         self._camera_on = False
         self._camera_missing_logged = False
@@ -110,7 +114,7 @@ class BoardControls:
     # -- set-up ---------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open the buttons and hook their callbacks (call on the event loop)."""
-        self._loop = loop
+        self._hop.bind(loop)
         for name, spec in self.profile.buttons.items():
             try:
                 self.buttons[name] = self._button(spec)
@@ -118,16 +122,17 @@ class BoardControls:
                 self.close()
                 raise HardwareError("gpio-pin", f"{name} button on GPIO{spec.pin}: {err}") from err
         if "action" in self.buttons:
-            self.buttons["action"].when_held = self._hop(self._action_long)
-            self.buttons["action"].when_released = self._hop(self._action_released)
+            self.buttons["action"].when_held = self._hop.wrap(self._action_long)
+            self.buttons["action"].when_released = self._hop.wrap(self._action_released)
         if "mute" in self.buttons:
             self._bind_mute(self.buttons["mute"], self.profile.buttons["mute"])
         if "camera" in self.buttons:
             self._bind_camera(self.buttons["camera"], self.profile.buttons["camera"])
         if self.mute_locked:
-            self.host.set_muted(True)
-        self.host.commands.register("mute", self._guarded_mute)
-        self.indicator.muted = self.host.muted
+            self.control.set_muted(True)
+        if self.camera_locked:  # the switch is open at boot: the camera starts off, whatever the config says
+            self._set_camera(False, count=False)
+        self.indicator.muted = self.control.muted
         self._show(time.monotonic())
 
     def _button(self, spec: ButtonSpec) -> Any:
@@ -141,31 +146,20 @@ class BoardControls:
             pin_factory=self.factory,
         )
 
-    def _hop(self, handler: Callable[[], None]) -> Callable[[], None]:
-        """A gpiozero callback (any thread) that runs ``handler`` on the event loop."""
-
-        def callback() -> None:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(handler)
-
-        return callback
-
     def _bind_mute(self, button: Any, spec: ButtonSpec) -> None:
         if spec.mode == "switch":
-            button.when_pressed = self._hop(lambda: self._set_mute(True))
-            button.when_released = self._hop(lambda: self._set_mute(False))
+            button.when_pressed = self._hop.wrap(lambda: self._set_mute(True))
+            button.when_released = self._hop.wrap(lambda: self._set_mute(False))
         else:
-            button.when_pressed = self._hop(lambda: self._set_mute(not self.host.muted))
+            button.when_pressed = self._hop.wrap(lambda: self._set_mute(not self.control.muted))
 
     def _bind_camera(self, button: Any, spec: ButtonSpec) -> None:
         if spec.mode == "switch":
-            button.when_pressed = self._hop(lambda: self._set_camera(True))
-            button.when_released = self._hop(lambda: self._set_camera(False))
+            button.when_pressed = self._hop.wrap(lambda: self._set_camera(True))
+            button.when_released = self._hop.wrap(lambda: self._set_camera(False))
             self._camera_on = bool(button.is_pressed)
         else:
-            button.when_pressed = self._hop(lambda: self._set_camera(not self._camera_on))
+            button.when_pressed = self._hop.wrap(lambda: self._set_camera(not self._camera_on))
 
     # -- button actions (event loop) --------------------------------------------------
     @property
@@ -177,7 +171,13 @@ class BoardControls:
     def _set_mute(self, muted: bool) -> None:
         self.presses["mute"] += 1
         _LOGGER.info("Mute button: %s", "muted" if muted else "unmuted")
-        self.host.set_muted(muted)
+        self.control.set_muted(muted)
+
+    @property
+    def camera_locked(self) -> bool:
+        """True while a latching camera switch is open: only the switch can turn the camera on."""
+        button = self.buttons.get("camera")
+        return button is not None and self.profile.buttons["camera"].mode == "switch" and not button.is_pressed
 
     def _action_long(self) -> None:
         self._action_held = True
@@ -191,10 +191,11 @@ class BoardControls:
         self.presses["listen"] += 1
         self._execute("listen", {})
 
-    def _set_camera(self, on: bool) -> None:
+    def _set_camera(self, on: bool, *, count: bool = True) -> None:
         self._camera_on = on
-        self.presses["camera"] += 1
-        if "camera" not in self.host.commands.names:
+        if count:
+            self.presses["camera"] += 1
+        if "camera" not in self.commands.names:
             if not self._camera_missing_logged:
                 _LOGGER.info("Camera switch: no camera command (vision is not running)")
                 self._camera_missing_logged = True
@@ -202,24 +203,29 @@ class BoardControls:
         self._execute("camera", {"state": "ON" if on else "OFF"})
 
     def _execute(self, name: str, args: dict[str, Any]) -> None:
-        task = asyncio.ensure_future(self.host.commands.execute(name, args))
+        task = asyncio.ensure_future(self.commands.execute(name, args))
         task.add_done_callback(lambda t: _log_outcome(name, t))
 
-    async def _guarded_mute(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        """The ``mute`` command, refusing to unmute while the mute switch is closed."""
-        value = args.get("state", args.get("value"))
-        text = str(value).strip().lower()
-        unmute = value is False or text in ("off", "false", "0", "no") or (text == "toggle" and self.host.muted)
-        if unmute and self.mute_locked:
+    def mute_guard(self, name: str, args: Mapping[str, Any]) -> None:
+        """Refuse to unmute while the mute switch is closed."""
+        if self.mute_locked and _requested(args, current=self.control.muted) is False:
             raise CommandError("muted-by-switch", "the hardware mute switch is on; only the switch can unmute")
-        return await self.host.commands.mute(args)
+
+    def camera_guard(self, name: str, args: Mapping[str, Any]) -> None:
+        """Refuse ``camera ON`` and ``snapshot`` while the camera switch is open."""
+        if not self.camera_locked:
+            return
+        if name == "snapshot" or _requested(args, current=self._camera_on) is True:
+            raise CommandError(
+                "camera-off-by-switch", "the hardware camera switch is off; only the switch can turn it on"
+            )
 
     # -- LEDs -------------------------------------------------------------------------
     async def run_leds(self) -> None:
         """Follow the pipeline stage, mute and errors on the bus (a supervised loop)."""
         sub: Any
-        with self.host.bus.subscribe(StageChanged, MuteChanged, ErrorRaised, maxsize=64, name="leds") as sub:
-            self.indicator.muted = self.host.muted
+        with self.bus.subscribe(StageChanged, MuteChanged, ErrorRaised, maxsize=64, name="leds") as sub:
+            self.indicator.muted = self.control.muted
             self._show(time.monotonic())
             while True:
                 wait = self.indicator.next_change(time.monotonic())
@@ -258,6 +264,14 @@ class BoardControls:
                 self.factory.close()
 
 
+def _requested(args: Mapping[str, Any], *, current: bool) -> bool | None:
+    """The ON/OFF a mute or camera command asks for (None when invalid: its handler says why)."""
+    try:
+        return a.on_off(args, "state", "value", current=current)
+    except CommandError:
+        return None
+
+
 def _log_outcome(name: str, task: asyncio.Future[dict[str, Any]]) -> None:
     if task.cancelled():
         return
@@ -268,13 +282,15 @@ def _log_outcome(name: str, task: asyncio.Future[dict[str, Any]]) -> None:
         _LOGGER.error("Button %s failed: %s", name, err)
 
 
-def open_board(profile: BoardProfile, settings: HardwareSettings, host: BoardHost) -> BoardControls | None:
+def open_board(
+    profile: BoardProfile, settings: HardwareSettings, *, control: ControlApi, commands: Commands, bus: Bus
+) -> BoardControls | None:
     """The board's controls, or None when the profile has no GPIO (raises HardwareError when it cannot open)."""
     if not profile.has_gpio:
         return None
     factory = make_pin_factory(profile.gpio)
     try:
-        return BoardControls(profile, settings, factory, host)
+        return BoardControls(profile, settings, factory, control=control, commands=commands, bus=bus)
     except Exception as err:  # the LEDs' pins: in use, invalid, no permission
         with contextlib.suppress(Exception):
             factory.close()

@@ -9,9 +9,15 @@ components (MQTT) add their own check with :meth:`Liveness.add`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .frontend import FrontEnd
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,3 +80,59 @@ class Liveness:
             if not ok:
                 out.append(name)
         return out
+
+
+class Watchdog:
+    """Checks the vital loops every few seconds; feeds systemd's watchdog only while all are alive."""
+
+    def __init__(
+        self,
+        liveness: Liveness,
+        *,
+        notify: Callable[[], object],
+        report: Callable[[list[str]], object],
+        ping: Callable[[float], None],
+        answered: Callable[[], float],
+    ) -> None:
+        self.liveness = liveness
+        self._notify = notify
+        self._report = report
+        self._ping = ping
+        self._answered = answered
+        self.beat = Heartbeat(timeout_s=10.0)
+
+    def pipeline_alive(self, running: bool, now: float) -> bool:
+        """The pipeline task runs and echoes the pings sent through its inbox."""
+        return running and self.beat.alive(self._answered(), now)
+
+    async def run(self, every_s: float, *, feed: bool) -> None:
+        """The liveness loop: feed while nothing fails, report changes, ping the pipeline."""
+        self.beat.timeout_s = max(2 * every_s, 2.0)
+        reported: list[str] = []
+        while True:
+            failing = self.liveness.failing()
+            if not failing and feed:
+                self._notify()
+            if failing != reported:
+                if failing:
+                    _LOGGER.error("Not responding: %s (the watchdog is no longer fed)", ", ".join(failing))
+                reported = failing
+                self._report(failing)
+            now = time.monotonic()
+            if self.beat.due(self._answered()):
+                self._ping(self.beat.send(now))
+            await asyncio.sleep(every_s)
+
+
+def frontend_alive(frontend: FrontEnd, *, running: bool) -> bool:
+    """The audio check for the front end's thread (a recording played to its end is not stuck)."""
+    if frontend.input_ended:
+        return True
+    now = time.monotonic()
+    return audio_alive(
+        running=running,
+        heartbeat_age_s=now - frontend.heartbeat_mono,
+        retry_s=frontend.retry_s,
+        capturing=frontend.capture_available and not frontend.muted,
+        frame_age_s=now - frontend.last_frame_mono,
+    )

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
-import threading
-import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from .audio import FRAME_SAMPLES
 from .audio.sink import AudioSink, SpeakerSink, WavSink
+from .audio.source import ArraySource
 from .audio.wav import read_wav, write_wav
-from .chunker import SentenceChunker
 from .control import ControlClient
 from .errors import ControlError
-from .llm import LlamaLlm
 from .models import ModelRegistry
 from .settings import Settings
 from .stt.factory import load_stt
@@ -37,38 +37,56 @@ def ask(settings: Settings, args: argparse.Namespace) -> int:
         result = client.call("ask", {"text": args.text})
         _print(result, args.json, result["reply"])
         return 0
-    registry = ModelRegistry(settings.state_dir)
-    llm = LlamaLlm(registry.resolve(settings.llm.model), settings.llm)
-    tts = PiperTts(registry.resolve(settings.tts.voice), settings.tts)
-    sink = _sink(settings, args.out)
-    messages = [*llm.system_messages(), {"role": "user", "content": args.text}]
-    chunker = SentenceChunker(settings.tts.first_chunk_chars)
-    parts: list[str] = []
-    started = time.monotonic()
-    first_audio = None
-    for piece in llm.stream(messages, threading.Event()):
-        for sentence in chunker.push(piece):
-            parts.append(sentence)
-            sink.play(tts.synthesize_all(sentence), tts.sample_rate)
-            first_audio = first_audio or time.monotonic()
-    rest = chunker.flush()
-    if rest:
-        parts.append(rest)
-        sink.play(tts.synthesize_all(rest), tts.sample_rate)
-        first_audio = first_audio or time.monotonic()
-    sink.close()
-    reply = " ".join(parts)
-    stats = llm.last
-    result = {
-        "question": args.text,
-        "reply": reply,
-        "reply_wav": str(args.out) if args.out else None,
-        "llm_first_token_s": round(stats.first_token_s, 3),
-        "tokens_per_s": round(stats.tokens_per_s, 1),
-        "first_audio_s": round(first_audio - started, 3) if first_audio else None,
-    }
-    _print(result, args.json, reply)
+    result = asyncio.run(_ask_locally(settings, args.text, args.out))
+    _print(result, args.json, result["reply"])
     return 0
+
+
+async def _ask_locally(settings: Settings, text: str, out: Any) -> dict[str, Any]:
+    """The daemon's own turn path in this process: intents, memory, skills and context, then the LLM.
+
+    The microphone, the control socket, the broker, the camera and the pins stay
+    the daemon's: this appliance hears silence, serves nothing and publishes nothing.
+    """
+    from .app import Appliance
+    from .daemon import choose_sink
+    from .engines import load_engines
+
+    settings = replace(
+        settings,
+        mqtt=replace(settings.mqtt, host=""),
+        vision=replace(settings.vision, enabled=False),
+        audio=replace(settings.audio, earcon=False),
+    )
+    registry = ModelRegistry(settings.state_dir)
+    engines = await asyncio.to_thread(load_engines, settings, registry, warm_up=False)
+    silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    app = Appliance(
+        settings,
+        engines,
+        registry=registry,
+        source_factory=lambda: ArraySource(silence, name="none", realtime=True, tail_s=None),
+        sink=WavSink(out, realtime=False, volume=100) if out is not None else choose_sink(settings, None),
+        control=False,
+    )
+    ready = asyncio.Event()
+    running = asyncio.create_task(app.run(on_ready=ready.set))
+    await ready.wait()
+    try:
+        record = await app.pipeline.ask(text)
+    finally:
+        app.stop()
+        await running
+    timings = record.timings()
+    return {
+        "question": text,
+        "reply": record.reply,
+        "outcome": record.outcome.value,
+        "intent": record.intent,
+        "reply_wav": str(out) if out else None,
+        "llm_first_token_s": timings["llm_first_token_s"],
+        "tts_first_audio_s": timings["tts_first_audio_s"],
+    }
 
 
 def say(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,48 +13,25 @@ from appliance.commands import Commands
 from appliance.control import ControlClient, ControlServer
 from appliance.errors import CommandError, ControlError
 
-from .test_pipeline import make
-
-
-class StubApp:
-    def __init__(self) -> None:
-        self.pipeline, self.bus = make(reply="Paris.")
-        self.frontend = self.pipeline.frontend
-        self.sink = self.pipeline.sink
-        self.wake_names = ["hey_jarvis"]
-        self.threshold = 0.5
-        self.restarts = 0
-
-    def set_muted(self, muted: bool) -> None:
-        self.frontend.muted = muted
-
-    async def set_wake_words(self, names) -> None:
-        self.wake_names = list(names)
-
-    def set_sensitivity(self, value: float) -> None:
-        self.threshold = round(1 - value, 3)
-
-    async def reload(self):
-        return {"applied": [], "needs_restart": []}
-
-    def request_restart(self) -> None:
-        self.restarts += 1
-
-    def status(self):
-        return {"stage": self.pipeline.stage.value, "muted": self.frontend.muted}
+from .fakes import FakeControl
 
 
 @pytest.fixture
-def commands():
-    return Commands(StubApp())  # type: ignore[arg-type]
+def control() -> FakeControl:
+    return FakeControl(reply="Paris.")
 
 
-async def test_commands_change_state(commands):
-    app = commands.app
+@pytest.fixture
+def commands(control: FakeControl) -> Commands:
+    return Commands(control)
+
+
+async def test_commands_change_state(commands, control):
+    app = control
     assert await commands.execute("mute", {"state": "ON"}) == {"muted": True}
     assert await commands.execute("mute", {"state": "toggle"}) == {"muted": False}
     assert await commands.execute("volume", {"level": 30}) == {"volume": 30}
-    assert app.sink.volume == 30
+    assert app.volume == 30
     assert await commands.execute("sensitivity", {"value": 0.7}) == {"sensitivity": 0.7, "threshold": 0.3}
     assert app.threshold == 0.3
     assert await commands.execute("wake_word", {"models": ["alexa", "hey_jarvis"]}) == {
@@ -78,6 +55,10 @@ async def test_commands_change_state(commands):
         ("say", {}, "bad-arguments"),
         ("wake_word", {"models": ["computer"]}, "bad-arguments"),
         ("sensitivity", {"value": 2}, "bad-arguments"),
+        ("volume", {"level": "²"}, "bad-arguments"),
+        ("volume", {"level": "٣"}, "bad-arguments"),
+        ("sensitivity", {"value": "nan"}, "bad-arguments"),
+        ("wake_word", {"models": ["alexa"] * 300}, "too-long"),
         ("format_disk", {}, "unknown-command"),
     ],
 )
@@ -112,10 +93,29 @@ async def test_socket_round_trip_and_bad_requests(commands):
             assert reply["ok"] is False and reply["error"]["code"] == code
         writer.write(b'{"id": 7, "cmd": "status"}\n')
         reply = json.loads(await asyncio.wait_for(reader.readline(), 5))
-        assert reply == {"id": 7, "ok": True, "result": {"stage": "idle", "muted": False}}
+        assert reply == {"id": 7, "ok": True, "result": {"muted": False, "volume": 12}}
         writer.close()
     finally:
         await server.close()
     assert not path.exists()
     with pytest.raises(ControlError, match="no daemon"):
         ControlClient(path).call("status")
+
+
+async def test_guards_refuse_before_the_command_runs(commands, control):
+    def locked(name, args):
+        if args.get("state") == "OFF":
+            raise CommandError("muted-by-switch", "the switch holds the mute")
+
+    commands.add_guard("mute", locked)
+    assert await commands.execute("mute", {"state": "ON"}) == {"muted": True}
+    with pytest.raises(CommandError) as info:
+        await commands.execute("mute", {"state": "OFF"})
+    assert info.value.code == "muted-by-switch" and control.muted
+
+
+async def test_wake_word_lists_are_deduplicated(commands, control):
+    assert await commands.execute("wake_word", {"models": ["alexa", "alexa", "hey_jarvis"]}) == {
+        "models": ["alexa", "hey_jarvis"]
+    }
+    assert control.wake_words == ("alexa", "hey_jarvis")

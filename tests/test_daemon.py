@@ -102,3 +102,19 @@ def test_cli_without_daemon_says_how_to_start_it(tmp_path):
     proc = cli(env, "status")
     assert proc.returncode == 1
     assert "appliance run" in proc.stderr
+
+
+def test_local_ask_takes_the_daemons_turn_path(tmp_path, registry):
+    """Without a daemon, `appliance ask` runs the same turn: memory intents store and recall."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "models").symlink_to(registry.state_dir / "models")  # the joined Whisper model, not joined again
+    env = {**os.environ, "APPLIANCE_PATHS_STATE_DIR": str(state), "APPLIANCE_PATHS_RUNTIME_DIR": str(tmp_path / "run")}
+    told = cli(env, "ask", "Remember that the spare key for the shed is under the blue flowerpot.", "--json")
+    assert told.returncode == 0, told.stderr[-2000:]
+    assert json.loads(told.stdout)["intent"] == "memory.remember"
+    assert (state / "memory.db").exists()
+    asked = cli(env, "ask", "What did I tell you about the spare key?", "--json")
+    assert asked.returncode == 0, asked.stderr[-2000:]
+    answer = json.loads(asked.stdout)
+    assert answer["intent"] == "memory.recall" and "blue flowerpot" in answer["reply"]

@@ -1,4 +1,4 @@
-"""Buttons and LEDs on gpiozero's MockFactory, wired into a real Appliance (real engines)."""
+"""Buttons and LEDs on gpiozero's MockFactory: unit tests against a fake ControlApi, one real Appliance."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ import pytest
 
 from appliance.app import Appliance
 from appliance.audio.source import ArraySource
+from appliance.bus import Bus
+from appliance.commands import Commands
 from appliance.errors import CommandError, HardwareError
 from appliance.events import MuteChanged, Stage, StageChanged
-from appliance.frontend import Mode
 from appliance.gpio import make_pin_factory
 from appliance.hardware import load_profile
 from appliance.indicator import PATTERNS
 from appliance.settings import HardwareSettings, Settings, VadSettings
 
-from .fakes import RecordingSink, wait_for
+from .fakes import FakeControl, RecordingSink, until
 
 PI = load_profile("raspberry-pi-5")
 MUTE, ACTION, CAMERA = (PI.buttons[name].pin for name in ("mute", "action", "camera"))
@@ -41,7 +42,7 @@ def test_generic_linux_opens_no_gpio():
 
     profile = load_profile("generic-linux")
     assert profile.gpio == "none" and not profile.has_gpio
-    assert open_board(profile, HardwareSettings(), host=None) is None  # type: ignore[arg-type]
+    assert open_board(profile, HardwareSettings(), control=None, commands=None, bus=None) is None  # type: ignore[arg-type]
 
 
 async def start_app(
@@ -93,30 +94,6 @@ def led_colour(app: Appliance) -> tuple[float, float, float]:
 
 
 @pytest.mark.integration
-async def test_mute_button_stops_capture_at_the_source_and_publishes(engines, registry, tmp_path):
-    app = await start_app(engines, registry, tmp_path)
-    try:
-        mutes = app.bus.subscribe(MuteChanged)
-        await wait_for(lambda: app.frontend.source is not None, timeout=10)
-        await press(app, MUTE)
-        event = await asyncio.wait_for(mutes.get(), timeout=5)
-        assert event.muted is True
-        await wait_for(lambda: app.frontend.mode == Mode.MUTED and app.frontend.source is None, timeout=5)
-        await wait_for(lambda: app.board.shown == "muted", timeout=5)
-        assert led_colour(app) == PATTERNS["muted"].colour
-        with pytest.raises(CommandError) as refused:
-            await app.commands.execute("listen")
-        assert refused.value.code == "muted"
-        await press(app, MUTE)
-        assert (await asyncio.wait_for(mutes.get(), timeout=5)).muted is False
-        await wait_for(lambda: app.frontend.source is not None, timeout=5)  # the microphone opens again
-        await wait_for(lambda: app.board.shown == "idle", timeout=5)
-        assert app.status()["hardware"]["presses"]["mute"] == 2
-    finally:
-        await stop_app(app)
-
-
-@pytest.mark.integration
 async def test_push_to_talk_starts_a_conversation_and_leds_follow(engines, registry, tmp_path):
     app = await start_app(engines, registry, tmp_path)
     try:
@@ -125,96 +102,14 @@ async def test_push_to_talk_starts_a_conversation_and_leds_follow(engines, regis
         event = await asyncio.wait_for(stages.get(), timeout=5)
         assert event.stage == Stage.LISTENING
         assert app.pipeline.turn is not None and app.pipeline.history == []
-        await wait_for(lambda: app.board.shown == "listening", timeout=5)
+        await until(lambda: app.board.shown == "listening", timeout=5)
         assert led_colour(app) == PATTERNS["listening"].colour
         # Silence: the turn ends without speech and the LEDs go back to idle.
         assert (await asyncio.wait_for(stages.get(), timeout=10)).stage == Stage.IDLE
         assert app.pipeline.history[-1].outcome == "no-speech"
-        await wait_for(lambda: app.board.shown == "idle", timeout=5)
+        await until(lambda: app.board.shown == "idle", timeout=5)
         assert led_colour(app) == (0, 0, 0)
         assert app.board.presses["listen"] == 1 and app.board.presses["stop"] == 0
-    finally:
-        await stop_app(app)
-
-
-@pytest.mark.integration
-async def test_leds_show_thinking_speaking_and_errors(engines, registry, tmp_path):
-    from appliance.events import ErrorRaised
-
-    app = await start_app(engines, registry, tmp_path)
-    try:
-        shown: list[str] = []
-        original = app.board.leds.show
-
-        def record(state: str) -> None:
-            shown.append(state)
-            original(state)
-
-        app.board.leds.show = record  # type: ignore[method-assign]
-        record_ask = await asyncio.wait_for(
-            app.commands.execute("ask", {"text": "What is the capital of France?"}), timeout=60
-        )
-        assert record_ask["outcome"] == "answered"
-        assert shown[:3] == ["thinking", "speaking", "idle"]
-        app.bus.publish(ErrorRaised(code="stt-failed", message="test"))
-        await wait_for(lambda: app.board.shown == "error", timeout=5)
-        await wait_for(lambda: app.board.shown == "idle", timeout=5)  # error_hold_s later
-    finally:
-        await stop_app(app)
-
-
-@pytest.mark.integration
-async def test_long_press_cancels_a_reply(engines, registry, tmp_path):
-    app = await start_app(engines, registry, tmp_path)
-    try:
-        text = "This is a long announcement that keeps going for quite a while, so there is time to stop it."
-        say = asyncio.create_task(app.commands.execute("say", {"text": text}))
-        await wait_for(lambda: app.pipeline.stage == Stage.SPEAKING, timeout=30)
-        await wait_for(lambda: app.board.shown == "speaking", timeout=5)
-        pin(app, ACTION).drive_low()
-        await wait_for(lambda: app.board.presses["stop"] == 1, timeout=5)
-        result = await asyncio.wait_for(say, timeout=10)
-        assert result["outcome"] == "interrupted"
-        pin(app, ACTION).drive_high()
-        await wait_for(lambda: app.pipeline.stage == Stage.IDLE, timeout=5)
-        assert app.board.presses["listen"] == 0  # releasing after a long press does not listen
-        assert app.pipeline.turn is None
-    finally:
-        await stop_app(app)
-
-
-@pytest.mark.integration
-async def test_mute_switch_locks_the_mute_and_camera_switch_calls_camera(engines, registry, tmp_path):
-    text = (Path(__file__).resolve().parent.parent / "hardware" / "raspberry-pi-5.toml").read_text()
-    text = text.replace('mode = "toggle"', 'mode = "switch"')
-    profile = tmp_path / "switches.toml"
-    profile.write_text(text)
-    app = await start_app(engines, registry, tmp_path, profile=str(profile))
-    try:
-        calls: list[dict] = []
-
-        async def camera(args):
-            calls.append(dict(args))
-            return {"camera": args["state"]}
-
-        pin(app, CAMERA).drive_low()  # no camera command yet (no vision): ignored, no crash
-        await wait_for(lambda: app.board.presses["camera"] == 1, timeout=5)
-        app.commands.register("camera", camera)
-        pin(app, CAMERA).drive_high()
-        await wait_for(lambda: calls == [{"state": "OFF"}], timeout=5)
-        pin(app, CAMERA).drive_low()
-        await wait_for(lambda: calls[-1] == {"state": "ON"}, timeout=5)
-
-        pin(app, MUTE).drive_low()  # the switch closes: muted, and locked
-        await wait_for(lambda: app.muted and app.board.mute_locked, timeout=5)
-        with pytest.raises(CommandError) as refused:
-            await app.commands.execute("mute", {"state": "OFF"})
-        assert refused.value.code == "muted-by-switch"
-        assert app.muted
-        assert await app.commands.execute("mute", {"state": "ON"}) == {"muted": True}
-        pin(app, MUTE).drive_high()  # the switch opens: unmuted
-        await wait_for(lambda: not app.muted, timeout=5)
-        assert await app.commands.execute("mute", {"state": "toggle"}) == {"muted": True}
     finally:
         await stop_app(app)
 
@@ -222,11 +117,9 @@ async def test_mute_switch_locks_the_mute_and_camera_switch_calls_camera(engines
 def test_a_pin_that_cannot_be_opened_is_a_hardware_error():
     from appliance.gpio import open_board
 
-    class Host:
-        muted = False
-
+    control = FakeControl()
     profile = replace(load_profile("raspberry-pi-5", gpio_override="mock"))
-    board = open_board(profile, HardwareSettings(), Host())  # type: ignore[arg-type]
+    board = open_board(profile, HardwareSettings(), control=control, commands=Commands(control), bus=Bus())
     assert board is not None
     from gpiozero import Button
 
@@ -250,3 +143,139 @@ async def test_in_process_tools_leave_the_pins_to_the_daemon(engines, registry, 
         assert app.status()["hardware"] == {"profile": "Raspberry Pi 5", "gpio": "none"}
     finally:
         await stop_app(app)
+
+
+# -- unit tests: the board against a fake ControlApi and the real command layer ------------------
+
+
+class Board:
+    """BoardControls on the mock pin factory, bound to a FakeControl, a real Commands and a real Bus."""
+
+    def __init__(self, profile_path: Path | None = None) -> None:
+        profile = load_profile(str(profile_path) if profile_path else "raspberry-pi-5", gpio_override="mock")
+        self.control = FakeControl()
+        self.commands = Commands(self.control)
+        self.bus = Bus()
+        from appliance.board import BoardFeature
+
+        self.feature = BoardFeature(
+            profile,
+            HardwareSettings(gpio="mock", long_press_s=LONG_PRESS_S, error_hold_s=0.3),
+            control=self.control,
+            commands=self.commands,
+            bus=self.bus,
+            open_gpio=True,
+        )
+        for name, guard in self.feature.guards().items():
+            self.commands.add_guard(name, guard)
+        self.leds_task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Board:
+        self.bus.bind(asyncio.get_running_loop())
+        await self.feature.start()
+        assert self.feature.board is not None
+        self.board = self.feature.board
+        self.leds_task = asyncio.create_task(self.feature.loops()["leds"]())
+        await until(lambda: "leds" in self.bus.stats(), what="the LED loop subscribed")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        assert self.leds_task is not None
+        self.leds_task.cancel()
+        await self.feature.stop()
+
+    def pin(self, number: int):
+        return self.board.factory.pin(number)
+
+    async def press(self, number: int, *, hold_s: float = 0.0) -> None:
+        self.pin(number).drive_low()
+        await asyncio.sleep(hold_s or 0.12)  # a finger holds it this long (longer than the 50 ms debounce)
+        self.pin(number).drive_high()
+
+
+async def test_mute_button_toggles_the_mute():
+    async with Board() as b:
+        await b.press(MUTE)
+        await until(lambda: b.control.muted, what="muted")
+        await b.press(MUTE)
+        await until(lambda: not b.control.muted, what="unmuted")
+        assert b.board.status()["presses"]["mute"] == 2
+
+
+async def test_short_press_listens_and_long_press_stops():
+    async with Board() as b:
+        await b.press(ACTION)
+        await until(lambda: b.control.listens == 1, what="listen")
+        b.pin(ACTION).drive_low()
+        await until(lambda: b.control.stops == 1, what="stop on a long press")
+        b.pin(ACTION).drive_high()
+        await until(lambda: b.board.presses["stop"] == 1 and not b.board._action_held, what="release handled")
+        assert b.control.listens == 1  # releasing after a long press does not listen
+
+
+async def test_leds_follow_stage_mute_and_errors():
+    from appliance.events import ErrorRaised
+
+    async with Board() as b:
+        b.bus.publish(StageChanged(stage=Stage.THINKING))
+        await until(lambda: b.board.shown == "thinking", what="thinking")
+        b.bus.publish(StageChanged(stage=Stage.SPEAKING))
+        await until(lambda: b.board.shown == "speaking", what="speaking")
+        assert b.board.leds.led.color == PATTERNS["speaking"].colour  # type: ignore[attr-defined]
+        b.bus.publish(StageChanged(stage=Stage.IDLE))
+        b.bus.publish(MuteChanged(muted=True))
+        await until(lambda: b.board.shown == "muted", what="muted")
+        b.bus.publish(MuteChanged(muted=False))
+        b.bus.publish(ErrorRaised(code="stt-failed", message="test"))
+        await until(lambda: b.board.shown == "error", what="error")
+        await until(lambda: b.board.shown == "idle", what="idle after error_hold_s")
+
+
+def switches_profile(tmp_path: Path) -> Path:
+    text = (Path(__file__).resolve().parent.parent / "hardware" / "raspberry-pi-5.toml").read_text()
+    path = tmp_path / "switches.toml"
+    path.write_text(text.replace('mode = "toggle"', 'mode = "switch"'))
+    return path
+
+
+async def test_mute_switch_locks_the_mute(tmp_path):
+    async with Board(switches_profile(tmp_path)) as b:
+        b.pin(MUTE).drive_low()  # the switch closes: muted, and locked
+        await until(lambda: b.control.muted and b.board.mute_locked, what="locked")
+        with pytest.raises(CommandError) as refused:
+            await b.commands.execute("mute", {"state": "OFF"})
+        assert refused.value.code == "muted-by-switch" and b.control.muted
+        with pytest.raises(CommandError):
+            await b.commands.execute("mute", {"state": "toggle"})
+        assert await b.commands.execute("mute", {"state": "ON"}) == {"muted": True}
+        b.pin(MUTE).drive_high()  # the switch opens: unmuted, and free again
+        await until(lambda: not b.control.muted, what="unmuted")
+        assert await b.commands.execute("mute", {"state": "toggle"}) == {"muted": True}
+
+
+async def test_camera_switch_is_applied_at_boot_and_guards_camera_and_snapshot(tmp_path):
+    calls: list[dict] = []
+
+    async def camera(args):
+        calls.append(dict(args))
+        return {"camera": args["state"]}
+
+    async def snapshot(args):
+        return {"path": "snapshots/x.jpg"}
+
+    b = Board(switches_profile(tmp_path))
+    b.commands.register("camera", camera)
+    b.commands.register("snapshot", snapshot)
+    async with b:
+        # The mock pin floats high: the (pull-up) switch reads open, so the camera starts off.
+        await until(lambda: calls == [{"state": "OFF"}], what="camera off at boot")
+        for args in ({"state": "ON"}, {"state": "toggle"}):
+            with pytest.raises(CommandError) as refused:
+                await b.commands.execute("camera", args)
+            assert refused.value.code == "camera-off-by-switch"
+        with pytest.raises(CommandError):
+            await b.commands.execute("snapshot", {})
+        assert await b.commands.execute("camera", {"state": "OFF"}) == {"camera": "OFF"}
+        b.pin(CAMERA).drive_low()  # the switch closes: camera on, and remote commands are free again
+        await until(lambda: calls[-1] == {"state": "ON"}, what="camera on")
+        assert await b.commands.execute("snapshot", {}) == {"path": "snapshots/x.jpg"}

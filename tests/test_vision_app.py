@@ -18,7 +18,7 @@ from appliance.settings import PathSettings, Settings, VadSettings, VisionSettin
 from appliance.vad import load_detector as load_speech_detector
 from appliance.vision.bench import SceneCamera, scene_frames
 from appliance.wake import load_detector as load_wake_detector
-from tests.fakes import FakeLlm, FakeStt, FakeTts, wait_for
+from tests.fakes import FakeLlm, FakeStt, FakeTts, until
 
 
 @pytest.fixture
@@ -62,16 +62,16 @@ async def test_vision_in_the_running_appliance(app_factory, tmp_path):
     app = app_factory(vision, camera)
     runner = asyncio.create_task(app.run())
     try:
-        await wait_for(lambda: app.vision is not None and app.vision.frames > 3, timeout=20)
+        await until(lambda: app.vision is not None and app.vision.frames > 3, timeout=20)
         assert app.frontend.wake_enabled is False  # nobody seen yet: wake words are ignored
         assert "Nobody has been seen" in app.conversation.messages("hello")[0]["content"]
         answer = await _ask(app, "What do you see?")
         assert answer["intent"] == "vision.describe" and answer["reply"] == "I don't see anyone right now."
 
         camera.show("person")
-        await wait_for(lambda: app.vision.presence.present, timeout=20)
+        await until(lambda: app.vision.presence.present, timeout=20)
         assert app.frontend.wake_enabled is True
-        assert app.presence_summary() == "Someone is in the room."
+        assert app.vision.summary() == "Someone is in the room."
         assert "Someone is in the room." in app.conversation.messages("hello")[0]["content"]
         assert (await _ask(app, "Hey, what can you see?"))["reply"] == "I can see one person."
 
@@ -92,7 +92,7 @@ async def test_vision_in_the_running_appliance(app_factory, tmp_path):
         status = app.status()["vision"]
         assert status["enabled"] and status["camera"] == "OFF"
         assert (await app.commands.execute("camera", {"state": "toggle"}))["camera"] == "ON"
-        await wait_for(lambda: app.vision.available, timeout=10)
+        await until(lambda: app.vision.available, timeout=10)
     finally:
         app.stop()
         await asyncio.wait_for(runner, 20)
@@ -100,7 +100,7 @@ async def test_vision_in_the_running_appliance(app_factory, tmp_path):
 
 async def test_vision_is_optional_and_off_by_default(app_factory):
     app = app_factory(VisionSettings(), None)
-    assert app.vision is None and app.presence_summary() is None
+    assert app.vision is None
     assert "camera" not in app.commands.names and app.status()["vision"] == {"enabled": False}
     assert app.frontend.wake_enabled is True
     assert app.conversation.messages("hi")[0]["content"] == app.settings.llm.system_prompt

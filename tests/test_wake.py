@@ -121,14 +121,14 @@ async def test_reload_and_sensitivity_keep_per_word_tuning(tmp_path, engines, re
     config.write_text(plain)
     async with running(load_settings(config, env={}), engines, registry) as app:
         app.config_path = config
-        rule = lambda: app.wake.models[0].decider.rule  # noqa: E731
+        rule = lambda: app.core.wake.models[0].decider.rule  # noqa: E731
         try:
             config.write_text(plain + '[[wake.tuning]]\nname = "hey_jarvis"\nthreshold = 0.8\ntrigger_level = 3\n')
             assert (await app.reload())["applied"] == ["wake"]
             assert rule() == WakeRule(0.8, 3, 2.0)
-            app.set_sensitivity(0.6)  # the HA slider: every word, over its tuning, until the next reload
+            app.controller.set_sensitivity(0.6)  # the HA slider: every word, over its tuning, until the next reload
             assert rule() == WakeRule(0.4, 3, 2.0) and app.status()["sensitivity"] == 0.6
-            await app.set_wake_words(("hey_jarvis",))
+            await app.controller.set_wake_words(("hey_jarvis",))
             assert rule() == WakeRule(0.4, 3, 2.0)
             config.write_text(plain + '[[wake.tuning]]\nname = "hey_jarvis"\nrefractory_s = 5\n')
             await app.reload()

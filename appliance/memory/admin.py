@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import args as a
 from ..errors import CommandError
 from . import records, transfer
 from .intents import start_of_today
@@ -24,6 +25,8 @@ Items = list[dict[str, Any]]  # (a plain alias: ``list`` is a command name insid
 Handler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LIMIT = 1000
+MAX_TIME = 1e11
+"""Unix seconds accepted in a `since` argument (year 5138)."""
 
 
 class MemoryAdmin:
@@ -40,8 +43,8 @@ class MemoryAdmin:
     # -- reading ---------------------------------------------------------------
     async def list(self, args: Mapping[str, Any]) -> dict[str, Any]:
         kinds = _kinds(args.get("kind"))
-        limit = _limit(args, 20)
-        since = _number(args, "since", 0.0)
+        limit = a.integer(args, "limit", 1, MAX_LIMIT, default=20)
+        since = a.number(args, "since", 0, MAX_TIME, default=0.0)
 
         def read() -> list[dict[str, Any]]:
             conn = self.memory.store.reader()
@@ -52,9 +55,12 @@ class MemoryAdmin:
         return {"items": await asyncio.to_thread(read)}
 
     async def search(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        query = _text(args, "query")
+        query = a.text(args, "query")
         hits = await asyncio.to_thread(
-            self.memory.search, query, limit=_limit(args, 10), kinds=_kinds(args.get("kind"))
+            self.memory.search,
+            query,
+            limit=a.integer(args, "limit", 1, MAX_LIMIT, default=10),
+            kinds=_kinds(args.get("kind")),
         )
         return {"query": query, "hits": [h.as_dict() for h in hits]}
 
@@ -76,15 +82,15 @@ class MemoryAdmin:
     async def forget(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if "since" in args:
             since = args["since"]
-            ts = start_of_today(time.time()) if since == "today" else _number(args, "since", None)
+            ts = start_of_today(time.time()) if since == "today" else a.number(args, "since", 0, MAX_TIME)
             return {"forgotten": await self.memory.forget_since(ts)}
         if "id" in args:
             kind = _kinds(args.get("kind"))[0] if args.get("kind") else "fact"
-            ref = int(_number(args, "id", None))
+            ref = a.integer(args, "id", 0, 2**62)
             done = await asyncio.wrap_future(self.memory.store.submit(lambda c: records.delete_items(c, [(kind, ref)])))
             self.memory.index.remove(kind, ref)
             return {"forgotten": {kind: done}}
-        items = await self.memory.forget(_text(args, "query"))
+        items = await self.memory.forget(a.text(args, "query"))
         return {"forgotten": [{"kind": k, "id": r, "text": t} for k, r, t in items]}
 
     async def export(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,31 +179,5 @@ def _kinds(value: Any) -> tuple[str, ...]:
         return records.KINDS
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(n in records.KINDS for n in names):
-        raise CommandError("bad-arguments", f"kind must be one of {', '.join(records.KINDS)} or all, got {value!r}")
+        raise a.bad(f"kind must be one of {', '.join(records.KINDS)} or all, got {value!r}")
     return tuple(names)
-
-
-def _text(args: Mapping[str, Any], key: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not value.strip() or len(value) > 2000:
-        raise CommandError("bad-arguments", f"{key} must be a non-empty string (at most 2000 characters)")
-    return value.strip()
-
-
-def _limit(args: Mapping[str, Any], default: int) -> int:
-    value = args.get("limit", default)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_LIMIT:
-        raise CommandError("bad-arguments", f"limit must be an integer 1..{MAX_LIMIT}, got {value!r}")
-    return value
-
-
-def _number(args: Mapping[str, Any], key: str, default: float | None) -> float:
-    value = args.get(key, default)
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise CommandError("bad-arguments", f"{key} must be a number, got {value!r}") from None

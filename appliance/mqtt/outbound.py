@@ -20,6 +20,7 @@ from ..events import (
     Event,
     IntentExecuted,
     MuteChanged,
+    PresenceChanged,
     Reply,
     StageChanged,
     Transcript,
@@ -78,9 +79,8 @@ def publications(topics: Topics, event: Event) -> list[Publication]:
         ]
     if isinstance(event, (IntentExecuted, ErrorRaised)):
         return [Publication(t.event(event.name), event_json(event), durable=True)]
-    present = getattr(event, "present", None)
-    if event.name == "presence" and isinstance(present, bool):  # from vision, when it runs
-        return [Publication(t.state("presence"), onoff(present), retain=True)]
+    if isinstance(event, PresenceChanged):  # from vision, when it runs
+        return [Publication(t.state("presence"), onoff(event.present), retain=True)]
     return []
 
 

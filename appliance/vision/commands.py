@@ -13,13 +13,16 @@ import asyncio
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..commands import Commands, _onoff
+from .. import args as a
 from ..errors import CommandError
 from ..reply import Intent
 from .service import VisionService
 from .snapshot import save_snapshot
+
+if TYPE_CHECKING:
+    from ..commands import Handler
 
 SNAPSHOT_WAIT_S = 5.0
 _SEE = re.compile(
@@ -58,15 +61,11 @@ class SceneIntent:
         return Intent("vision.describe", describe_scene(self.service))
 
 
-def register_commands(commands: Commands, service: VisionService, state_dir: Path) -> None:
-    """Add ``camera``, ``snapshot`` and ``vision.detect`` to the command layer."""
+def vision_commands(service: VisionService, state_dir: Path) -> dict[str, Handler]:
+    """``camera``, ``snapshot`` and ``vision.detect`` for the command layer."""
 
     async def camera(args: Mapping[str, Any]) -> dict[str, Any]:
-        value = args.get("state", args.get("value"))
-        if isinstance(value, str) and value.strip().lower() == "toggle":
-            on = not service.camera_on
-        else:
-            on = _onoff(value, "state")
+        on = a.on_off(args, "state", "value", current=service.camera_on)
         service.set_camera(on)
         return {"camera": "ON" if on else "OFF"}
 
@@ -80,9 +79,7 @@ def register_commands(commands: Commands, service: VisionService, state_dir: Pat
             raise CommandError("camera-off", "the camera is switched off")
         return status(service)
 
-    commands.register("camera", camera)
-    commands.register("snapshot", snapshot)
-    commands.register("vision.detect", detect)
+    return {"camera": camera, "snapshot": snapshot, "vision.detect": detect}
 
 
 def status(service: VisionService) -> dict[str, Any]:

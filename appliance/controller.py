@@ -1,0 +1,279 @@
+"""The running appliance's state API (:class:`~appliance.control_api.ControlApi`): what commands change.
+
+Mute, volume, wake words and sensitivity, the turns commands start, ``reload``
+(each part applies what it can of the new settings) and ``status`` (each part
+reports its own piece).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import resource
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .audio.sink import AudioSink
+from .audio.source import AudioSource
+from .bus import Bus
+from .control_api import TurnResult
+from .conversation import Conversation
+from .engines import Engines
+from .errors import ConfigError
+from .events import MuteChanged, VolumeChanged, WakeWordChanged
+from .feature import Feature
+from .frontend import FrontEnd
+from .llm import LlamaLlm
+from .models import ModelRegistry
+from .pipeline import Pipeline
+from .settings import Settings, load_settings
+from .turns import Source, TurnRecord
+from .wake import BUILTIN, WakeWordDetector, load_models, wake_rules
+
+LIVE_SECTIONS = ("wake", "vad", "llm", "audio")
+"""Settings sections the core applies on ``reload``; features apply their own."""
+
+
+@dataclass
+class Core:
+    """The voice loop's parts, built by the composition root."""
+
+    settings: Settings
+    bus: Bus
+    registry: ModelRegistry
+    frontend: FrontEnd
+    wake: WakeWordDetector
+    llm: LlamaLlm
+    conversation: Conversation
+    pipeline: Pipeline
+    sink: AudioSink
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        engines: Engines,
+        *,
+        registry: ModelRegistry,
+        bus: Bus,
+        sink: AudioSink,
+        source: Callable[[], AudioSource],
+    ) -> Core:
+        """The front end, the running conversation and the pipeline, on the loaded engines."""
+        sink.volume = settings.audio.volume
+        frontend = FrontEnd(
+            source, engines.wake, engines.speech, settings.vad, lambda msg: None, preroll_s=settings.audio.preroll_s
+        )
+        frontend.retry_s = settings.audio.retry_s
+        llm = settings.llm
+        conversation = Conversation(llm.system_prompt, max_turns=llm.history_turns, timeout_s=llm.history_timeout_s)
+        pipeline = Pipeline(
+            settings=settings,
+            frontend=frontend,
+            stt=engines.stt,
+            llm=engines.llm,
+            tts=engines.tts,
+            sink=sink,
+            bus=bus,
+            conversation=conversation,
+        )
+        return cls(settings, bus, registry, frontend, engines.wake, engines.llm, conversation, pipeline, sink)
+
+
+def result(record: TurnRecord) -> TurnResult:
+    return TurnResult(
+        record.turn_id, record.outcome.value, record.transcript, record.reply, record.intent, dict(record.extra)
+    )
+
+
+class Controller:
+    """Implements ControlApi over the core and the features."""
+
+    def __init__(
+        self,
+        core: Core,
+        features: Sequence[Feature],
+        *,
+        config_path: Path | None,
+        request_restart: Callable[[], None],
+        health: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.core = core
+        self.features = features
+        self.config_path = config_path
+        self._request_restart = request_restart
+        self._health = health
+        self.started_at = time.time()
+        self.last_errors: deque[dict[str, Any]] = deque(maxlen=5)
+        self._threshold_override: float | None = None
+        """Threshold from a sensitivity command, for every word until the next reload."""
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    # -- mute, volume, wake words -------------------------------------------------------
+    @property
+    def muted(self) -> bool:
+        return self.core.frontend.muted
+
+    def set_muted(self, muted: bool) -> None:
+        self.core.frontend.set_muted(muted)
+        if muted:
+            self.core.frontend.cancel_capture()
+        self.core.bus.publish(MuteChanged(muted=muted))
+
+    @property
+    def volume(self) -> int:
+        return self.core.sink.volume
+
+    def set_volume(self, level: int) -> None:
+        self.core.sink.volume = level
+        self.core.bus.publish(VolumeChanged(volume=level))
+
+    @property
+    def wake_words(self) -> tuple[str, ...]:
+        return tuple(self.core.wake.names)
+
+    @property
+    def available_wake_words(self) -> tuple[str, ...]:
+        return tuple(BUILTIN)
+
+    async def set_wake_words(self, names: tuple[str, ...]) -> None:
+        core = self.core
+        wake_settings = replace(core.settings.wake, models=names)
+        models = await asyncio.to_thread(load_models, wake_settings, core.registry.resolve)
+        core.wake.set_models(models)
+        if self._threshold_override is not None:  # a sensitivity command outlives a change of word
+            core.wake.set_threshold(self._threshold_override)
+        core.settings = replace(core.settings, wake=wake_settings)
+        core.pipeline.wake_words = names
+        core.bus.publish(WakeWordChanged(models=names, sensitivity=self.sensitivity))
+
+    @property
+    def sensitivity(self) -> float:
+        """1 - the (first) wake word's threshold: what the sensitivity command and entity show."""
+        models = self.core.wake.models
+        return round(1 - (models[0].decider.rule.threshold if models else 0.5), 3)
+
+    def set_sensitivity(self, value: float) -> None:
+        """Every active wake word gets threshold 1 - value, over per-word tuning, until a reload."""
+        self._threshold_override = round(1.0 - value, 3)
+        self.core.wake.set_threshold(self._threshold_override)
+        self.core.bus.publish(WakeWordChanged(models=self.wake_words, sensitivity=self.sensitivity))
+
+    # -- turns ------------------------------------------------------------------------
+    async def say(self, text: str) -> TurnResult:
+        return result(await self.core.pipeline.say(text))
+
+    async def ask(self, text: str, *, speak: bool = True) -> TurnResult:
+        return result(await self.core.pipeline.ask(text, speak=speak))
+
+    async def listen(self, *, source: str = "listen") -> int:
+        await self.core.pipeline.interrupt()
+        return self.core.pipeline.listen(Source(source))
+
+    async def stop(self) -> bool:
+        return await self.core.pipeline.interrupt()
+
+    def request_restart(self) -> None:
+        self._request_restart()
+
+    # -- reload -----------------------------------------------------------------------
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file; the core and every feature apply what they can change live."""
+        if self.config_path is None:
+            raise ConfigError("config-none", "the daemon was started without --config; nothing to reload")
+        new = load_settings(self.config_path)
+        old = self.core.settings
+        changed = [f.name for f in dataclasses.fields(Settings) if getattr(new, f.name) != getattr(old, f.name)]
+        applied = set(await self._apply_core(new, old))
+        for feature in self.features:
+            applied.update(feature.apply(new))
+        wake = new.wake if "wake" in applied else replace(new.wake, models=old.wake.models)
+        self.core.settings = replace(new, wake=wake)
+        return {
+            "applied": [s for s in changed if s in applied],
+            "needs_restart": [s for s in changed if s not in applied],
+        }
+
+    async def _apply_core(self, new: Settings, old: Settings) -> list[str]:
+        core, applied = self.core, []
+        if new.wake != old.wake:
+            self._threshold_override = None  # the file's thresholds win again
+            core.settings = replace(core.settings, wake=new.wake)
+            if new.wake.models != old.wake.models:
+                await self.set_wake_words(new.wake.models)
+            else:
+                core.wake.set_rules(wake_rules(new.wake))
+            applied.append("wake")
+        if new.vad != old.vad:
+            core.frontend.vad = new.vad
+            applied.append("vad")
+        if new.llm != old.llm:
+            core.llm.settings = new.llm
+            core.conversation.system_prompt = new.llm.system_prompt
+            applied.append("llm")
+        if new.audio != old.audio:
+            core.sink.volume = new.audio.volume
+            core.pipeline.earcon = new.audio.earcon
+            applied.append("audio")
+        return applied
+
+    # -- status -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        core, fe = self.core, self.core.frontend
+        history = core.pipeline.history
+        last = history[-1] if history else None
+        s = core.settings
+        out: dict[str, Any] = {
+            "version": __version__,
+            "device_id": s.device_id,
+            "stage": core.pipeline.stage.value,
+            "muted": fe.muted,
+            "volume": core.sink.volume,
+            "wake_words": core.wake.names,
+            "sensitivity": self.sensitivity,
+            "capture": {
+                "available": fe.capture_available,
+                "device": fe.capture_message,
+                "dropped_frames": getattr(fe.source, "dropped", 0) if fe.source else 0,
+                "wake_duty": round(core.wake.duty, 3),
+            },
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "turns": len(history),
+            "last_turn": None
+            if last is None
+            else {
+                "transcript": last.transcript,
+                "reply": last.reply,
+                "outcome": last.outcome.value,
+                "timings": last.timings(),
+            },
+            "models": {
+                "wake": core.wake.names,
+                "stt": s.stt.model if s.stt.engine == "whisper" else s.stt.vosk_model,
+                "llm": s.llm.model,
+                "tts": s.tts.voice,
+            },
+            "vision": {"enabled": False},
+            "memory": None,
+            "mqtt": None,
+            "last_errors": list(self.last_errors),
+            "memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "threads": threading.active_count(),
+            "pid": os.getpid(),
+            **self._health(),
+        }
+        for feature in self.features:
+            part = feature.status()
+            if part is not None:
+                out[feature.name] = dict(part)
+        return out

@@ -1,0 +1,69 @@
+"""Load every engine the voice loop needs from the settings (blocking, timed, warmed up)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .llm import LlamaLlm
+from .memory.embedding import MiniLmEmbedder, load_embedder
+from .memory.emotion import EmotionAnalyzer
+from .models import ModelRegistry
+from .settings import Settings
+from .stt import SttEngine
+from .stt.factory import load_stt
+from .tts import PiperTts
+from .vad import SpeechDetector
+from .vad import load_detector as load_speech_detector
+from .wake import WakeWordDetector
+from .wake import load_detector as load_wake_detector
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class Engines:
+    """Every loaded model, ready to use."""
+
+    wake: WakeWordDetector
+    speech: SpeechDetector
+    stt: SttEngine
+    llm: LlamaLlm
+    tts: PiperTts
+    load_s: dict[str, float]
+    embedder: MiniLmEmbedder | None = None
+    """The memory's sentence-embedding model (None when memory is off)."""
+    emotion: EmotionAnalyzer | None = None
+
+
+def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool = True) -> Engines:
+    """Load (and warm up) all engines; blocking, seconds per engine in ``load_s``."""
+    times: dict[str, float] = {}
+
+    def timed(name: str, build: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        value = build()
+        times[name] = round(time.perf_counter() - start, 3)
+        _LOGGER.info("Loaded %s in %.2f s", name, times[name])
+        return value
+
+    wake = timed("wake", lambda: load_wake_detector(settings.wake, registry.resolve))
+    speech = timed("vad", lambda: load_speech_detector(settings.vad, registry.resolve))
+    stt = timed("stt", lambda: load_stt(settings.stt, registry))
+    llm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
+    tts = timed("tts", lambda: PiperTts(registry.resolve(settings.tts.voice), settings.tts))
+    embedder, emotion = None, None
+    m = settings.memory
+    if m.enabled:
+        embedder = timed(
+            "embedding",
+            lambda: load_embedder(m.embedding_model, registry.resolve, m.embedding_backend),
+        )
+        if settings.memory.emotion:
+            emotion = timed("emotion", lambda: EmotionAnalyzer(embedder.embed_batch))
+    if warm_up:
+        timed("warm_up", lambda: (stt.warm_up(), llm.warm_up(), tts.warm_up()))
+    return Engines(wake, speech, stt, llm, tts, times, embedder, emotion)

@@ -1,0 +1,55 @@
+"""Which features the settings ask for, built in the order their intents are tried.
+
+Part of the composition root: ``app.py`` calls :func:`build_features` once and
+plugs each result in.  Optional features import their packages only when
+enabled, so a box without a camera never loads the vision code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .board import BoardFeature
+from .feature import Feature
+
+if TYPE_CHECKING:
+    from .app import Appliance
+    from .vision.camera import FrameSource
+
+
+def build_features(
+    app: Appliance, *, gpio: bool, frame_source_factory: Callable[[], FrameSource] | None, debug_hooks: bool
+) -> list[Feature]:
+    """Memory, MQTT, home control, vision, the board and debug hooks, as configured."""
+    s, core, bus = app.core.settings, app.core, app.bus
+    out: list[Feature] = []
+    if s.memory.enabled and app.engines.embedder is not None:
+        from .memory.feature import MemoryFeature
+
+        out.append(MemoryFeature(s, app.engines, bus, core.registry, core.conversation))
+    mqtt = None
+    if s.mqtt.enabled:
+        from .mqtt.feature import MqttFeature
+
+        mqtt = MqttFeature(s, bus, execute=app.commands.execute, snapshot=app.controller.status)
+        out.append(mqtt)
+    if s.mqtt.devices:
+        from .home.feature import HomeFeature
+
+        out.append(HomeFeature(s, bus, mqtt, model=app.engines.llm))
+    if s.vision.enabled:
+        from .vision.feature import VisionFeature
+
+        def gate(allowed: bool) -> None:
+            core.frontend.wake_enabled = allowed
+
+        out.append(VisionFeature(s, bus, core.registry, set_wake_allowed=gate, source_factory=frame_source_factory))
+    out.append(
+        BoardFeature(app.profile, s.hardware, control=app.controller, commands=app.commands, bus=bus, open_gpio=gpio)
+    )
+    if debug_hooks:
+        from .debug import DebugFeature
+
+        out.append(DebugFeature(core.pipeline, core.frontend))
+    return out

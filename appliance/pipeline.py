@@ -270,6 +270,45 @@ class Pipeline:
             turn.record.outcome = Outcome.FAILED
             self.report(err, stage="tts")
 
+    async def alert(self, text: str, sound: np.ndarray, *, ring_s: float, every_s: float = 1.5) -> TurnRecord:
+        """Ring: ``sound`` then ``text``, again and again, until stopped or ``ring_s`` has passed.
+
+        A ringing timer or alarm interrupts whatever is speaking.  It is a turn, so
+        everything that stops a reply stops it too: a wake word (then "stop"), the
+        action button, the ``stop`` command.  ``sound`` is at the voice's sample rate.
+        """
+        await self.interrupt()
+        turn = Turn(self._context(), self._record(Source.ALERT))
+        turn.record.reply = text
+        self._start(turn, "alert", lambda t: self._ring(t, text, sound, ring_s, every_s))
+        assert turn.task is not None
+        await asyncio.wait({turn.task})
+        return turn.record
+
+    async def _ring(self, turn: Turn, text: str, sound: np.ndarray, ring_s: float, every_s: float) -> None:
+        rate, r = self.tts.sample_rate, turn.record
+        deadline = time.monotonic() + ring_s
+        self.set_stage(Stage.SPEAKING, r.turn_id)
+        self.sink.play(sound, rate)  # the first sample goes out before the words are synthesized
+        r.first_audio_mono = time.monotonic()
+        try:
+            speech = await asyncio.to_thread(self.tts.synthesize_all, text)
+            while True:
+                self.sink.play(speech, rate)
+                await asyncio.to_thread(self.sink.wait_done, ring_s)
+                left = deadline - time.monotonic()
+                if left <= every_s:
+                    break
+                await asyncio.sleep(every_s)
+                self.sink.play(sound, rate)
+            r.outcome = Outcome.ANSWERED  # it rang out unanswered
+        except asyncio.CancelledError:
+            r.outcome = Outcome.INTERRUPTED
+            self.sink.stop()
+        except ApplianceError as err:
+            r.outcome = Outcome.FAILED
+            self.report(err, stage="alert")
+
     async def _text_turn(self, label: str, body: Callable[[Turn], Coroutine[Any, Any, None]]) -> TurnRecord:
         async with self._text_lock:
             await self._wait_idle()

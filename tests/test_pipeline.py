@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from appliance.bus import Bus
@@ -224,3 +225,29 @@ async def test_a_failing_stage_is_reported_and_apologised_for():
     assert record.outcome == "failed"
     assert errors.get_nowait().code == "llm-failed"
     assert pipeline.tts.spoken[-1] == "Sorry, something went wrong."
+
+
+async def test_an_alert_rings_until_stopped_and_interrupts_a_reply(running):
+    long_reply = " ".join(["This is a long sentence that keeps going."] * 8)
+    pipeline, _bus = make(reply=long_reply)
+    post_all(running(pipeline), wake(), began(), ended(at_s=3.0))
+    await until(lambda: pipeline.stage == Stage.SPEAKING, what="speaking")
+    tone = np.full(1600, 1000, dtype=np.int16)
+    queued: list[np.ndarray] = []
+    play = pipeline.sink.play
+    pipeline.sink.play = lambda samples, rate: (queued.append(samples), play(samples, rate))  # type: ignore[method-assign]
+    ringing = asyncio.create_task(pipeline.alert("Your pasta timer is done.", tone, ring_s=60, every_s=0.05))
+    await until(lambda: pipeline.history and pipeline.history[-1].outcome == "interrupted", what="reply interrupted")
+    await until(lambda: sum(c is tone for c in queued) >= 2, what="rang twice")
+    assert await pipeline.interrupt()  # the stop command, the button or a wake word
+    record = await asyncio.wait_for(ringing, 5)
+    assert record.source == "alert" and record.outcome == "interrupted"
+    assert pipeline.tts.spoken.count("Your pasta timer is done.") == 1  # synthesized once, played each round
+
+
+async def test_an_alert_rings_out_by_itself(running):
+    pipeline, _bus = make()
+    running(pipeline)
+    tone = np.full(800, 1000, dtype=np.int16)
+    record = await asyncio.wait_for(pipeline.alert("Reminder: bins.", tone, ring_s=0.5, every_s=0.05), 10)
+    assert record.outcome == "answered" and pipeline.stage == Stage.IDLE

@@ -21,6 +21,7 @@ import numpy as np
 
 from .audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from .audio.buffer import SampleRing
+from .audio.echo import EchoCanceller
 from .audio.source import AudioSource
 from .capture import (
     CaptureAudio,
@@ -86,6 +87,10 @@ class FrontEnd:
         """Hand every captured frame to the event loop too (streaming STT engines)."""
         self.after_eof: Callable[[], AudioSource] | None = None
         """Source to continue with when the current one ends."""
+        self.echo: EchoCanceller | None = None
+        """Takes the appliance's own voice out of every frame before anything listens to it."""
+        self.echo_for: Callable[[AudioSource], bool] = lambda source: True
+        """Whether a source, as it opens, needs its echo cancelled (``audio.aec = "auto"``)."""
         self._stop = threading.Event()
         self._muted = threading.Event()
         self._pending_capture: tuple[int, bool] | None = None
@@ -190,6 +195,8 @@ class FrontEnd:
             self.capture_message = err.message
             return False
         self.source = source
+        if self.echo is not None:
+            self.echo.cancel = self.echo_for(source)
         self.last_frame_mono = time.monotonic()  # a source just opened gets the full grace for its first frame
         self.capture_available = True
         self.capture_message = source.name
@@ -217,8 +224,14 @@ class FrontEnd:
         self.last_frame_mono = time.monotonic()
         self.process(self._frame)
 
-    def process(self, frame: np.ndarray) -> None:
-        """Handle one frame (public for tests that drive the front end directly)."""
+    def process(self, frame: np.ndarray, heard_mono: float | None = None) -> None:
+        """Handle one frame (public for tests that drive the front end directly).
+
+        ``heard_mono`` is when its first sample reached the microphone (default: one frame before it
+        was read); with echo cancellation on, ``frame`` is cleaned in place first.
+        """
+        if self.echo is not None:
+            self.echo.process(frame, self.last_frame_mono - FRAME_SECONDS if heard_mono is None else heard_mono)
         self._history.extend(frame)
         pending = self._pending_capture
         if pending is not None:

@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,6 +45,9 @@ class AudioSink:
         self._offset = 0  # samples of _chunks[0] already played
         self._cond = threading.Condition()
         self.samples_played = 0
+        self.on_played: list[Callable[[np.ndarray, int, float], None]] = []
+        """Reference taps (echo cancellation): ``(samples, rate, at_mono)`` for each block handed to the
+        device, ``at_mono`` being when it becomes audible; called on the player thread, must return at once."""
 
     # -- producer side ------------------------------------------------------
     def play(self, samples: np.ndarray, rate: int) -> None:
@@ -107,6 +111,10 @@ class AudioSink:
     def _open(self, rate: int) -> None:
         self.rate = rate
 
+    def _tap(self, samples: np.ndarray, at_mono: float) -> None:
+        for callback in self.on_played:
+            callback(samples, self.rate, at_mono)
+
     def close(self) -> None:
         self.stop()
 
@@ -138,6 +146,7 @@ class PacedSink(AudioSink):
             n = self._take(block)
             if n:
                 self._emit(block[:n])
+                self._tap(block[:n], time.monotonic())
             if self.realtime:
                 next_due += n / self.rate
                 delay = next_due - time.monotonic()
@@ -241,8 +250,12 @@ class SpeakerSink(AudioSink):
             ) from err
         super()._open(rate)
 
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
-        self._take(outdata[:, 0])
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: object) -> None:
+        if self._take(outdata[:, 0]) and self.on_played:  # audible after the device's reported output latency
+            latency = time_info.outputBufferDacTime - time_info.currentTime
+            if not 0.0 <= latency < 1.0:  # some host APIs report no DAC time
+                latency = float(self._stream.latency)
+            self._tap(outdata[:, 0], time.monotonic() + latency)
 
     def close(self) -> None:
         super().close()

@@ -26,6 +26,8 @@ from .wav import WavWriter
 _LOGGER = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 0.02
+DUCK_GAIN = 10 ** (-30 / 20)
+"""Playback gain while someone talks over a reply (:meth:`AudioSink.duck`): -30 dB."""
 
 
 def volume_gain(volume: int) -> float:
@@ -45,6 +47,7 @@ class AudioSink:
         self._offset = 0  # samples of _chunks[0] already played
         self._cond = threading.Condition()
         self.samples_played = 0
+        self._duck_until = 0.0
         self.on_played: list[Callable[[np.ndarray, int, float], None]] = []
         """Reference taps (echo cancellation): ``(samples, rate, at_mono)`` for each block handed to the
         device, ``at_mono`` being when it becomes audible; called on the player thread, must return at once."""
@@ -64,6 +67,10 @@ class AudioSink:
         with self._cond:
             self._chunks.append(samples)
             self._cond.notify_all()
+
+    def duck(self, seconds: float) -> None:
+        """Play at DUCK_GAIN for the next ``seconds`` (any thread): someone is talking over the reply."""
+        self._duck_until = time.monotonic() + seconds
 
     def queued_seconds(self) -> float:
         with self._cond:
@@ -105,6 +112,8 @@ class AudioSink:
             if not self._chunks:
                 self._cond.notify_all()
         out[written:] = 0
+        if written and time.monotonic() < self._duck_until:
+            np.multiply(out[:written], DUCK_GAIN, out=out[:written], casting="unsafe")
         self.samples_played += written
         return written
 

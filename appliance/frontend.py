@@ -45,7 +45,10 @@ _LOGGER = logging.getLogger(__name__)
 
 WAKE_TAIL_S = 0.5
 """After a wake word, speech is ignored until the first pause or this long, so
-the end of the wake phrase itself never opens (or closes) the request."""
+the end of the wake phrase itself never opens (or closes) the request.  Speech
+that runs on past it without a pause is the request, said straight after the
+wake word (as people do when they talk over a reply): it is kept from the wake
+frame on, not lost to the tail."""
 
 
 class Mode(str, Enum):
@@ -101,6 +104,7 @@ class FrontEnd:
         self._utt_len = 0
         self._segmenter: Segmenter | None = None
         self._tail_left = 0.0
+        self._ran_on = False  # speech ran on through the whole wake tail without a pause
         self._capture_began = 0
         self._after_wake = False
         self.input_ended = False
@@ -264,6 +268,7 @@ class FrontEnd:
         self._capture_began = self.frames
         self._after_wake = after_wake
         self._tail_left = WAKE_TAIL_S if after_wake else 0.0
+        self._ran_on = False
         self.speech.reset()
 
     def _capture_frame(self, frame: np.ndarray) -> None:
@@ -271,6 +276,7 @@ class FrontEnd:
         is_speech = self.speech.probability(frame) >= self.vad.threshold
         if self._tail_left > 0:
             self._tail_left = 0.0 if not is_speech else self._tail_left - FRAME_SECONDS
+            self._ran_on = is_speech and self._tail_left <= 0
             return
         seg = self._segmenter
         decision = seg.process(FRAME_SECONDS, is_speech)
@@ -308,7 +314,8 @@ class FrontEnd:
         voiced = seg.elapsed_s - seg.speech_start_at_s
         take = int((voiced + self.preroll_s) * SAMPLE_RATE)
         if self._after_wake:  # never reach back past the frame the wake word fired on
-            take = min(take, (self.frames - self._capture_began + 1) * FRAME_SAMPLES)
+            since_wake = (self.frames - self._capture_began + 1) * FRAME_SAMPLES
+            take = since_wake if self._ran_on else min(take, since_wake)
         seed = self._history.latest(take)
         self._utterance[: len(seed)] = seed
         self._utt_len = len(seed)

@@ -74,6 +74,7 @@ class LoopbackRoom:
 
     def __init__(self, seconds: float, rir: np.ndarray, *, echo_gain: float, seed: int = 0) -> None:
         self.name = "room"
+        self.realtime = True
         self.rir = rir
         self.echo_gain = echo_gain
         n = int(seconds * SAMPLE_RATE) + len(rir)

@@ -13,6 +13,7 @@ reply.  Self-wakes are counted over ten minutes of the appliance's own speech on
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import sys
@@ -270,18 +271,16 @@ def self_wakes(settings: Settings, registry: ModelRegistry, minutes: float, echo
 
     lines = [s.strip() + "." for s in LONG_REPLY.split(".") if s.strip()] + list(SELF_WAKE_LINES)
     clips: list[tuple[np.ndarray, int]] = []
-    total = 0.0
-    for scale in (1.0, 0.85, 1.2, 0.95, 1.1, 0.9, 1.3):  # speaking rates, each with Piper's own variation
-        tts = PiperTts(registry.resolve(settings.tts.voice), replace(settings.tts, length_scale=scale))
+    for name in ("two-cities", "endgame", "beckett"):
+        clips.append(((read_wav(registry.resolve(f"speech-{name}"), SAMPLE_RATE) * 0.64).astype(np.int16), SAMPLE_RATE))
+    total = sum(len(c) / r for c, r in clips)
+    scales = itertools.cycle((1.0, 0.85, 1.2, 0.95, 1.1, 0.9, 1.3))  # speaking rates, with Piper's own variation
+    while total < minutes * 60:
+        tts = PiperTts(registry.resolve(settings.tts.voice), replace(settings.tts, length_scale=next(scales)))
         for line in lines:
             audio = tts.synthesize_all(line)
             clips.append(((audio * 0.64).astype(np.int16), tts.sample_rate))
             total += len(audio) / tts.sample_rate
-        if total >= minutes * 60 - 200:
-            break
-    for name in ("two-cities", "endgame", "beckett"):
-        clips.append(((read_wav(registry.resolve(f"speech-{name}"), SAMPLE_RATE) * 0.64).astype(np.int16), SAMPLE_RATE))
-        total += len(clips[-1][0]) / SAMPLE_RATE
     reply = np.concatenate([resample(c, r, SAMPLE_RATE) for c, r in clips])
     gain = 10 ** ((SPEECH_DBFS + echo_db - dbfs(reply)) / 20)
     result: dict[str, Any] = {"minutes_of_own_speech": round(len(reply) / SAMPLE_RATE / 60, 1), "echo_db": echo_db}

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check audio devices, models, disk and config")
     doctor.add_argument("--json", action="store_true")
+    doctor.add_argument(
+        "--echo", action="store_true", help="one-minute echo-cancellation self-test: plays sweeps, reports ERLE, delay"
+    )
 
     models = sub.add_parser("models", help="list, verify, locate, prepare or fetch models")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")

@@ -116,3 +116,12 @@ def test_hey_jarvis_over_a_reply_6_db_louder_is_heard(reply, speak, wake_detecto
     assert len(wakes) == 1
     assert 3.0 < wakes[0].at_s - began_s < 3.0 + len(barge) / SAMPLE_RATE
     assert any(isinstance(m, SpeechBegan) for m in messages)  # the request after it is listened to
+
+
+def test_the_doctor_check_finds_the_rooms_delay():
+    from appliance.audio.echo_check import estimate_delay_s, sweep
+
+    reference = np.concatenate([sweep(SAMPLE_RATE), silence(0.5)]).astype(np.float32)
+    mic = np.convolve(reference, room_response(4, delay_s=0.045))[: len(reference)]
+    delay, confidence = estimate_delay_s(reference, mic)
+    assert delay == pytest.approx(0.045, abs=0.002) and confidence > 0.3

@@ -13,7 +13,7 @@ import pytest
 from appliance.audio import SAMPLE_RATE
 from appliance.audio.echo import ACTIVE_AFTER_PLAY_S, EchoCanceller, cancels_echo, erle_db
 from appliance.audio.room import SimulatedLoop, dbfs, room_response
-from appliance.capture import FrontEndMessage, SpeechBegan, WakeHeard
+from appliance.capture import CaptureTimedOut, FrontEndMessage, SpeechBegan, WakeHeard
 from appliance.frontend import FrontEnd
 from appliance.settings import VadSettings
 from appliance.vad import load_detector
@@ -125,3 +125,17 @@ def test_the_doctor_check_finds_the_rooms_delay():
     mic = np.convolve(reference, room_response(4, delay_s=0.045))[: len(reference)]
     delay, confidence = estimate_delay_s(reference, mic)
     assert delay == pytest.approx(0.045, abs=0.002) and confidence > 0.3
+
+
+def test_the_vad_ignores_residual_echo(reply, wake_detector_factory, registry):
+    """Listening for a request (push-to-talk) while a reply plays: the cleaned echo never opens it."""
+    messages: list[FrontEndMessage] = []
+    frontend = front_end(wake_detector_factory, registry, messages)
+    assert frontend.echo is not None
+    loop = SimulatedLoop(room_response(5), echo_gain=echo_gain(reply, 12.0), canceller=frontend.echo)
+    seconds = len(reply[0]) / reply[1]
+    loop.run(*reply, silence(seconds + 1.0), feed(frontend))  # the canceller adapts on a first reply
+    frontend.request_capture()
+    loop.run(*reply, silence(seconds), feed(frontend), reply_at_s=0.0, clock_s=seconds + 10.0)
+    assert any(isinstance(m, CaptureTimedOut) for m in messages)
+    assert not any(isinstance(m, SpeechBegan) for m in messages)

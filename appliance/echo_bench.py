@@ -218,12 +218,17 @@ def make_trials(engines: Engines, registry: ModelRegistry) -> list[Trial]:
     return trials
 
 
-def first_phrase(samples: np.ndarray, most_s: float = 4.0) -> np.ndarray:
-    """The recording's voiced stretches up to the last pause before ``most_s`` (no word cut in half)."""
+def first_phrase(samples: np.ndarray, most_s: float = 4.0, pause_s: float = 0.4) -> np.ndarray:
+    """The recording's first utterance: voiced stretches up to the first pause of ``pause_s`` (shorter
+    than the 0.6 s endpoint, so the request is one) or ``most_s``, never a word cut in half."""
     from .converse import voiced_segments
 
     segments = voiced_segments(samples)
-    end = max((e for s, e in segments if e <= segments[0][0] + most_s), default=segments[0][1])
+    end = segments[0][1]
+    for (_, prev_end), (start, stop) in itertools.pairwise(segments):
+        if start - prev_end >= pause_s or stop > segments[0][0] + most_s:
+            break
+        end = stop
     return samples[int(max(segments[0][0] - 0.1, 0) * SAMPLE_RATE) : int((end + 0.1) * SAMPLE_RATE)]
 
 

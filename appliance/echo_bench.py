@@ -103,7 +103,7 @@ class Trial:
     question: np.ndarray
     barge: np.ndarray
     reference: str
-    """What the request says (for a real recording: its transcript spoken in silence, filled in later)."""
+    """What the request says (for a real recording: Whisper's transcript of the clean phrase alone)."""
 
 
 async def _until(check: Callable[[], bool], timeout: float) -> bool:
@@ -123,9 +123,11 @@ async def run_session(
     *,
     echo_db: float | None,
     barge: bool = True,
+    drr_db: float = 6.0,
+    decay_s: float = 0.05,
 ) -> dict[str, Any]:
     """One appliance, one room, the trials in turn; what was heard, and the canceller's cost."""
-    rir = room_response(1)
+    rir = room_response(1, drr_db=drr_db, decay_s=decay_s)
     reply_level = dbfs((engines.tts.synthesize_all(LONG_REPLY) * 0.64).astype(np.int16))
     gain = 0.0 if echo_db is None else 10 ** ((SPEECH_DBFS + echo_db - reply_level) / 20)
     room = LoopbackRoom(40.0 + 30.0 * len(trials), rir, echo_gain=gain)
@@ -214,7 +216,8 @@ def make_trials(engines: Engines, registry: ModelRegistry) -> list[Trial]:
     for name in RECORDINGS:
         phrase = first_phrase(read_wav(registry.resolve(f"speech-{name}"), SAMPLE_RATE))
         question = np.concatenate([wake, gap, speak(QUESTIONS[0])])
-        trials.append(Trial(level(question), level(np.concatenate([wake, gap, phrase])), ""))
+        reference = engines.stt.transcribe(phrase).text  # Whisper's reading of the clean clip alone
+        trials.append(Trial(level(question), level(np.concatenate([wake, gap, phrase])), reference))
     return trials
 
 
@@ -269,85 +272,17 @@ def erle_of(room: LoopbackRoom, cleaned: np.ndarray) -> float | None:
     return round(10 * np.log10(np.sum(mic**2) / max(np.sum(out**2), 1e-9)), 1)
 
 
-def self_wakes(settings: Settings, registry: ModelRegistry, minutes: float, echo_db: float) -> dict[str, Any]:
-    """Wake words heard in ``minutes`` of the appliance's own speech through the room (simulated clock):
-    Piper reading replies (some naming "Jarvis") at three speaking rates, and the real recordings played."""
-    from .tts import PiperTts
-
-    lines = [s.strip() + "." for s in LONG_REPLY.split(".") if s.strip()] + list(SELF_WAKE_LINES)
-    clips: list[tuple[np.ndarray, int]] = []
-    for name in ("two-cities", "endgame", "beckett"):
-        clips.append(((read_wav(registry.resolve(f"speech-{name}"), SAMPLE_RATE) * 0.64).astype(np.int16), SAMPLE_RATE))
-    total = sum(len(c) / r for c, r in clips)
-    scales = itertools.cycle((1.0, 0.85, 1.2, 0.95, 1.1, 0.9, 1.3))  # speaking rates, with Piper's own variation
-    while total < minutes * 60:
-        tts = PiperTts(registry.resolve(settings.tts.voice), replace(settings.tts, length_scale=next(scales)))
-        for line in lines:
-            audio = tts.synthesize_all(line)
-            clips.append(((audio * 0.64).astype(np.int16), tts.sample_rate))
-            total += len(audio) / tts.sample_rate
-    reply = np.concatenate([resample(c, r, SAMPLE_RATE) for c, r in clips])
-    gain = 10 ** ((SPEECH_DBFS + echo_db - dbfs(reply)) / 20)
-    result: dict[str, Any] = {"minutes_of_own_speech": round(len(reply) / SAMPLE_RATE / 60, 1), "echo_db": echo_db}
-    for label, canceller in (("with_aec", EchoCanceller()), ("without_aec", None)):
-        hits = _wakes_heard(registry, reply, gain, canceller)
-        result[label] = {"wakes": len(hits), "at_s": hits[:10]}
-        if canceller is not None:
-            result[label]["dips"] = canceller.near_end_frames
-        log(f"self-wakes {label}: {len(hits)}")
-    minutes_played = len(reply) / SAMPLE_RATE / 60
-    result["per_hour_with_aec"] = round(result["with_aec"]["wakes"] * 60 / minutes_played, 1)
-    return result
-
-
-def _wakes_heard(
-    registry: ModelRegistry, reply: np.ndarray, gain: float, canceller: EchoCanceller | None
-) -> list[float]:
-    from .audio.room import SimulatedLoop
-    from .settings import WakeSettings
-    from .wake import load_detector
-
-    wake = load_detector(WakeSettings(), registry.resolve)
-    hits: list[float] = []
-    frames = 0
-
-    def process(frame: np.ndarray, heard: float) -> None:
-        nonlocal frames
-        if canceller is not None:
-            canceller.process(frame, heard)
-        frames += 1
-        found = wake.process(frame, frames * 0.08)
-        if found is not None:
-            hits.append(round(found.at_s, 1))
-
-    loop = SimulatedLoop(room_response(3), echo_gain=gain, canceller=canceller)
-    loop.run(reply, SAMPLE_RATE, np.zeros(len(reply) + SAMPLE_RATE, dtype=np.float32), process, reply_at_s=0.5)
-    return hits
-
-
-SELF_WAKE_LINES = (
-    "My name is Jarvis, and I am happy to help.",
-    "You can call me Jarvis any time you need me.",
-    "Hey, that is a good question.",
-    "The timer for your pasta is set for ten minutes.",
-    "Tomorrow will be cloudy in the morning, with sunny spells in the afternoon and a high of eighteen degrees.",
-    "The kitchen light is on.",
-    "Romeo and Juliet was written by William Shakespeare, early in his career.",
-    "The moon is about three hundred and eighty four thousand kilometres away from the earth.",
-    "Here is a joke. Why did the cat sit on the computer? To keep an eye on the mouse.",
-    "I have added milk, eggs and bread to your shopping list.",
-    "Your next alarm will ring at seven thirty tomorrow morning.",
-    "Jarvis is listening. What would you like to do?",
-)
-
-
-CONDITIONS: tuple[tuple[str, str, float | None], ...] = (
-    ("no_echo", "off", None),
-    ("echo_minus_40db_no_aec", "off", -40.0),
-    ("today_6db_no_aec", "off", 6.0),
-    ("aec_0db", "on", 0.0),
-    ("aec_6db", "on", 6.0),
-    ("aec_12db", "on", 12.0),
+CONDITIONS: tuple[tuple[str, str, float | None, float], ...] = (
+    # name, audio.aec, echo over speech (dB; None = no echo at all), direct-to-reverberant ratio (dB)
+    ("no_echo", "off", None, 6.0),
+    ("echo_minus_40db_no_aec", "off", -40.0, 6.0),
+    ("today_6db_no_aec", "off", 6.0, 6.0),
+    ("aec_0db", "on", 0.0, 6.0),
+    ("aec_6db", "on", 6.0, 6.0),
+    ("aec_12db", "on", 12.0, 6.0),
+    ("today_12db_no_aec", "off", 12.0, 6.0),
+    ("reverberant_6db_no_aec", "off", 6.0, -6.0),
+    ("reverberant_6db_aec", "on", 6.0, -6.0),
 )
 
 
@@ -363,22 +298,29 @@ async def bench_echo(
     log(f"echo: {len(chosen)} requests spoken in silence (the baseline)")
     quiet = [Trial(t.barge, t.barge, t.reference) for t in chosen]
     base = await run_session(bench_settings(settings, "on"), engines, registry, quiet, echo_db=6.0, barge=False)
-    for trial, row in zip(chosen, base["trials"], strict=True):
-        if not trial.reference:  # a real recording: its words are what Whisper heard in silence
-            trial.reference = row["reference"] = row["transcript"]
-            row["wer"] = 0.0
     report: dict[str, Any] = {"baseline_in_silence": _summary(base)}
-    for name, aec, echo_db in CONDITIONS:
+    for name, aec, echo_db, drr_db in CONDITIONS:
         log(f"echo: barge-in, {name}")
-        session = await run_session(bench_settings(settings, aec), engines, registry, chosen, echo_db=echo_db)
+        decay_s = 0.05 if drr_db > 0 else 0.08  # the reverberant room: RT60 0.55 s
+        session = await run_session(
+            bench_settings(settings, aec), engines, registry, chosen, echo_db=echo_db, drr_db=drr_db, decay_s=decay_s
+        )
         report[name] = _summary(session)
     log(f"echo: self-wakes over {self_wake_minutes:.0f} minutes of the appliance's own speech, +12 dB")
+    from .self_wake_bench import self_wakes
+
     report["self_wakes"] = await asyncio.to_thread(self_wakes, settings, registry, self_wake_minutes, 12.0)
     log("echo: idle listening CPU with the canceller on (quiet room)")
     report["idle_cpu_percent_of_one_core_aec_on"] = await measure_idle(
         bench_settings(settings, "on"), engines, registry, 15.0
     )
-    report["room"] = {"delay_s": 0.03, "decay_s": 0.05, "drr_db": 6.0, "speech_dbfs": SPEECH_DBFS}
+    report["room"] = {
+        "delay_s": 0.03,
+        "rt60_s": {"drr_6db": 0.35, "drr_minus_6db": 0.55},
+        "speech_dbfs": SPEECH_DBFS,
+        "barge_after_s": BARGE_AFTER_S,
+        "gap_after_wake_s": GAP_S,
+    }
     return report
 
 

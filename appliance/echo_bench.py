@@ -149,6 +149,7 @@ async def run_session(
         row: dict[str, Any] = {"reference": trial.reference}
         asked = _transcribed(records, start, start + len(trial.question) / SAMPLE_RATE)
         if i and barge:
+            await _until(_started(app, start), 30.0)  # this question's turn, not the stage the last one left
             await _until(lambda: app.pipeline.stage == Stage.SPEAKING, 30.0)
             at = room.at_s(time.monotonic()) + BARGE_AFTER_S
             room.say(trial.barge, at)
@@ -188,6 +189,14 @@ async def run_session(
 
 def _active_s(canceller: EchoCanceller | None) -> float:
     return 0.0 if canceller is None else canceller.frames_processed * 0.08
+
+
+def _started(app: Appliance, start: float) -> Callable[[], bool]:
+    def check() -> bool:
+        turn = app.pipeline.turn
+        return turn is not None and turn.record.wake_at_s is not None and turn.record.wake_at_s >= start
+
+    return check
 
 
 def _transcribed(records: list[TurnRecord], start: float, end: float) -> Callable[[], bool]:

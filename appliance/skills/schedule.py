@@ -274,7 +274,7 @@ class Schedule:
             found = [i for i in found if i.id == item_id]
         if name:
             wanted = name.strip().lower()
-            found = [i for i in found if i.name.lower() == wanted or wanted in i.text.lower().split()]
+            found = [i for i in found if i.name.lower() == wanted or wanted in i.text.lower()]
         return found
 
     def remove(self, items: Iterable[Item]) -> list[Item]:

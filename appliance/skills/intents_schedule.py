@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 
 from ..reply import Intent
 from .clock import spoken_moment, spoken_time
@@ -33,7 +34,8 @@ def match_timer(ctx: SkillContext, s: str) -> Intent | None:
     name = name_before(tokens, "timer")
     if _CANCEL.search(s):
         every = bool(_EVERY.search(s))
-        return acting("timer.cancel", "Okay.", lambda: _cancel(ctx, Kind.TIMER, name, every), {"name": name})
+        work = lambda: _cancel(ctx, Kind.TIMER, name, every)  # noqa: E731
+        return _cancelling(ctx, "timer.cancel", Kind.TIMER, work, {"name": name, "every": every})
     if re.search(r"\b(?:pause|hold|freeze|suspend)\b", s):
         return acting("timer.pause", "Paused.", lambda: f"Paused {ctx.skills.pause(name or None).label}.")
     if re.search(r"\b(?:resume|continue|unpause|restart|carry on)\b|\bstart .*again\b", s):
@@ -91,12 +93,23 @@ def _remaining(ctx: SkillContext, name: str) -> str:
     return "; ".join(f"{spoken_duration(t.remaining(now))} on {t.label}" for t in timers) + "."
 
 
+def _cancelling(ctx: SkillContext, name: str, kind: Kind, work: Callable[[], str], data: dict[str, object]) -> Intent:
+    """Cancel, except that 'stop the timer' while one rings silences it instead."""
+    intent = acting(name, "Okay.", work, data)
+    cancel = intent.action
+    assert cancel is not None
+    said_which = bool(data.get("name") or data.get("text") or data.get("every"))
+
+    async def act() -> str | None:
+        if not said_which and any(i.kind is kind for i in ctx.skills.ringing()) and await ctx.stop_ringing():
+            return "Okay."
+        return await cancel()
+
+    intent.action = act
+    return intent
+
+
 def _cancel(ctx: SkillContext, kind: Kind, name: str, every: bool) -> str:
-    ringing = [i for i in ctx.skills.ringing() if i.kind is kind]
-    if ringing and not every and not name:
-        for item in ringing:
-            ctx.skills.finish(item)
-        return "Okay."
     gone = ctx.skills.cancel(kind=kind, name=name or None, every=every)
     if len(gone) > 1:
         return f"Cancelled {len(gone)} {kind.value}s."
@@ -228,7 +241,8 @@ def _cancel_alarm(ctx: SkillContext, s: str) -> Intent:
             return f"Cancelled {_describe(ctx, target)}."
         return _cancel(ctx, Kind.ALARM, "", every)
 
-    return acting("alarm.cancel", "Okay.", cancel, {"every": every})
+    data = {"every": every, "time": _said_time(wanted) if wanted else ""}
+    return _cancelling(ctx, "alarm.cancel", Kind.ALARM, cancel, data)
 
 
 def _said_time(time: TimeOfDay) -> str:
@@ -256,7 +270,8 @@ def match_reminder(ctx: SkillContext, s: str) -> Intent | None:
         about = re.search(r"\b(?:about|to|for) (.+)$", s)
         name = about[1] if about else ""
         every = bool(_EVERY.search(s)) and not name
-        return acting("reminder.cancel", "Okay.", lambda: _cancel(ctx, Kind.REMINDER, name, every), {"text": name})
+        work = lambda: _cancel(ctx, Kind.REMINDER, name, every)  # noqa: E731
+        return _cancelling(ctx, "reminder.cancel", Kind.REMINDER, work, {"text": name, "every": every})
     if _REMINDER.search(s) and _LIST.search(s):
         return acting("reminders.list", "Let me check.", lambda: _list_kind(ctx, Kind.REMINDER))
     m = _REMIND.match(s)

@@ -187,7 +187,7 @@ _STOP = re.compile(
     r"stop the (?:ringing|music|sound|noise)|turn it off|off|hush|stop now)$"
 )
 _NEVER_MIND = re.compile(
-    r"^(?:cancel|never ?mind|nevermind|forget it|forget about it|cancel that|nothing|no thanks|no thank you|not now|"
+    r"^(?:cancel|no|never ?mind|nevermind|forget it|forget about it|cancel that|nothing|no thanks|no thank you|not now|"
     r"it's ok|it's okay|never mind that)$"
 )
 _REPEAT = re.compile(

@@ -44,8 +44,11 @@ def match_timer(ctx: SkillContext, s: str) -> Intent | None:
         r"\bhow (?:much time|long|many (?:minutes|seconds|hours))\b|\btime (?:is )?(?:left|remaining)\b", s
     ) or (re.search(r"\b(?:check|status of)\b", s)):
         return acting("timer.remaining", "Let me check.", lambda: _remaining(ctx, name), {"name": name})
-    if re.search(r"^(?:add|put|extend|give)\b", s) or re.search(r"\bmore (?:minutes?|seconds?|hours?)\b", s):
-        span = find_duration(tokens)
+    span = find_duration(tokens)
+    duration_first = span is not None and "timer" in tokens[span.end :]
+    if (re.search(r"^(?:add|put|extend|give)\b", s) and (duration_first or span is None)) or re.search(
+        r"\bmore (?:minutes?|seconds?|hours?)\b", s
+    ):
         if span is None:
             return saying("timer.add", NOT_HOW_LONG, {"error": "duration"})
         seconds = span.value
@@ -160,7 +163,7 @@ def repeat_days(s: str) -> tuple[int, ...]:
         return WEEKENDS
     if re.search(r"\bevery ?day\b|\bdaily\b|\beach day\b|\bevery (?:morning|night|evening|afternoon)\b", s):
         return EVERY_DAY
-    said = re.findall(r"\b(?:every|on|each) ((?:" + _DAY + r"(?:,? and |, | )?)+)", s)
+    said = re.findall(r"\b(?:every|each) ((?:" + _DAY + r"(?:,? and |, | )?)+)", s)
     said += re.findall(r"\b(" + _DAY[:-5] + r"days)\b", s)  # "on mondays"
     days = {n for chunk in said for n, day in enumerate(DAYS) if day in chunk}
     return tuple(sorted(days))
@@ -185,7 +188,7 @@ def match_alarm(ctx: SkillContext, s: str) -> Intent | None:
     setting = wake or re.search(
         r"\b(?:set|create|make|add|schedule|new|put)\b|^alarms? (?:for|at)\b|\balarm (?:for|at)\b", s
     )
-    if (_LIST.search(s) and not setting) or re.search(r"\bwhen(?:'s| is) my (?:next )?alarm\b|\bwhat time is my\b", s):
+    if (_LIST.search(s) and not wake) or re.search(r"\bwhen(?:'s| is) my (?:next )?alarm\b|\bwhat time is my\b", s):
         return acting("alarms.list", "Let me check.", lambda: _list_kind(ctx, Kind.ALARM))
     if not setting:
         return None
@@ -298,6 +301,6 @@ def match_reminder(ctx: SkillContext, s: str) -> Intent | None:
 def _reminder_text(rest: list[str]) -> str:
     while rest and rest[0] in ("to", "that", "about", "for", "me", "i", "need", "should", "have", "must", "at", "on"):
         rest = rest[1:]
-    while rest and rest[-1] in ("at", "on", "in", "by", "please", "to", "for", "the", "this", "next"):
+    while rest and rest[-1] in ("at", "by", "please", "to", "this", "next"):
         rest = rest[:-1]
     return second_person(" ".join(rest))

@@ -74,7 +74,7 @@ PERSON = {"my": "your", "i": "you", "i'm": "you're", "me": "you", "mine": "yours
 
 def clean(text: str) -> str:
     """Lower-case words without fillers ('Hey, could you please set a timer?' → 'set a timer')."""
-    said = " ".join(words(text))
+    said = " ".join(words(re.sub(r"(?<!\d),|,(?!\d)", " and ", text)))  # "eggs, bread and cheese": keep the list
     said = _LEADING.sub("", said)
     return _TRAILING.sub("", said).strip()
 
@@ -84,7 +84,9 @@ def name_before(tokens: list[str], noun: str) -> str:
     for marker in ("called", "named", "labelled", "labeled"):
         if marker in tokens:
             rest = tokens[tokens.index(marker) + 1 :]
-            return " ".join(t for t in rest if t not in (noun, "please")).strip()
+            for end in ("for", "at", "in", "please"):  # "called bread for 35 minutes"
+                rest = rest[: rest.index(end)] if end in rest else rest
+            return " ".join(t for t in rest if t != noun).strip()
     if noun in tokens:
         before = tokens[: tokens.index(noun)]
         name: list[str] = []

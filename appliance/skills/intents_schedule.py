@@ -22,7 +22,20 @@ _TIMER = re.compile(r"\btimers?\b")
 _ALARM = re.compile(r"\balarms?\b")
 _REMINDER = re.compile(r"\breminders?\b")
 _EVERY = re.compile(r"\b(?:all|every|both)\b|\b(?:timers|alarms|reminders)\b")
-_LIST = re.compile(r"^(?:what|which|list|show|tell me|read|are there|do i have|have i got|how many|any)\b")
+_START = re.compile(
+    r"\b(?:set|start|create|make|begin|put|new|add|need|want|give me)\b"
+    r"|^(?:a |an )?(?:\w+ )?timer (?:for|of)\b|^timer\b"
+)
+
+
+def asks_for_list(s: str, noun: str) -> bool:
+    """'what timers do I have', 'do I have any alarms', 'list my reminders' (not 'what is a timer')."""
+    return bool(
+        re.search(rf"\b(?:what|which|how many|list|show|read|tell me)\b.*\b{noun}s\b", s)
+        or re.search(rf"\b(?:do i have|have i got|are there|is there|any)\b.*\b{noun}s?\b", s)
+    )
+
+
 _DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
 
 
@@ -59,8 +72,10 @@ def match_timer(ctx: SkillContext, s: str) -> Intent | None:
             return f"Added {spoken_duration(seconds)} to {timer.label}; {left} left."
 
         return acting("timer.add", "Okay.", add, {"duration_s": seconds, "name": name})
-    if _LIST.search(s) and re.search(r"\btimers\b|\bany timers?\b|\ba timer\b", s) and not find_duration(tokens):
+    if asks_for_list(s, "timer") and span is None:
         return acting("timers.list", "Let me check.", lambda: _list_kind(ctx, Kind.TIMER))
+    if span is None and not _START.search(s) and not s.startswith(("count", "countdown")):
+        return None
     return _start_timer(ctx, s, tokens)
 
 
@@ -121,8 +136,8 @@ def _cancel(ctx: SkillContext, kind: Kind, name: str, every: bool) -> str:
 
 def _describe(ctx: SkillContext, item: object) -> str:
     if isinstance(item, Alarm):
-        moment = dt.datetime.fromtimestamp(item.due, ctx.skills.tz)
-        return f"your {spoken_time(moment, clock_24h=ctx.settings.clock_24h)} alarm"
+        wall = dt.datetime(2000, 1, 1, item.hour, item.minute)
+        return f"your {spoken_time(wall, clock_24h=ctx.settings.clock_24h)} alarm"
     label = getattr(item, "label", None)
     if label:
         return str(label)
@@ -188,7 +203,9 @@ def match_alarm(ctx: SkillContext, s: str) -> Intent | None:
     setting = wake or re.search(
         r"\b(?:set|create|make|add|schedule|new|put)\b|^alarms? (?:for|at)\b|\balarm (?:for|at)\b", s
     )
-    if (_LIST.search(s) and not wake) or re.search(r"\bwhen(?:'s| is) my (?:next )?alarm\b|\bwhat time is my\b", s):
+    if (asks_for_list(s, "alarm") and not wake) or re.search(
+        r"\bwhen(?:'s| is) my (?:next )?alarm\b|\bwhat time is my\b", s
+    ):
         return acting("alarms.list", "Let me check.", lambda: _list_kind(ctx, Kind.ALARM))
     if not setting:
         return None
@@ -224,7 +241,8 @@ def _set_alarm(ctx: SkillContext, s: str, *, prefer_morning: bool) -> Intent:
     def one_off() -> str:
         alarm = ctx.skills.alarm_set(due.timestamp(), label=label)
         wall = dt.datetime.fromtimestamp(alarm.due, ctx.skills.tz)
-        return f"Alarm set for {spoken_moment(wall, ctx.now(), clock_24h=ctx.settings.clock_24h)}."
+        moment = spoken_moment(wall, ctx.now(), clock_24h=ctx.settings.clock_24h)
+        return f"Alarm set for {moment.removeprefix('at ').removeprefix('on ')}."
 
     return acting("alarm.set", "Alarm set.", one_off, {"due": due.isoformat(), "label": label})
 
@@ -255,8 +273,7 @@ def _said_time(time: TimeOfDay) -> str:
 def _alarm_at(ctx: SkillContext, time: TimeOfDay) -> Alarm | None:
     hours = {time.hour} if time.fixed else {time.hour24(False), time.hour24(True)}
     for item in ctx.skills.schedule.of_kind(Kind.ALARM):
-        wall = dt.datetime.fromtimestamp(item.due, ctx.skills.tz)
-        if isinstance(item, Alarm) and wall.hour in hours and wall.minute == time.minute:
+        if isinstance(item, Alarm) and item.hour in hours and item.minute == time.minute:
             return item
     return None
 
@@ -275,7 +292,7 @@ def match_reminder(ctx: SkillContext, s: str) -> Intent | None:
         every = bool(_EVERY.search(s)) and not name
         work = lambda: _cancel(ctx, Kind.REMINDER, name, every)  # noqa: E731
         return _cancelling(ctx, "reminder.cancel", Kind.REMINDER, work, {"text": name, "every": every})
-    if _REMINDER.search(s) and _LIST.search(s):
+    if asks_for_list(s, "reminder"):
         return acting("reminders.list", "Let me check.", lambda: _list_kind(ctx, Kind.REMINDER))
     m = _REMIND.match(s)
     if m is None:

@@ -178,8 +178,15 @@ class SkillsFeature(Feature):
                 last_seen = now
             upcoming = self.skills.next_due()
             delay = IDLE_POLL_S if upcoming is None else min(IDLE_POLL_S, max(0.0, upcoming - self.skills.now()))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), delay)
+            await self._sleep(delay)
+
+    async def _sleep(self, delay: float) -> None:
+        """Until a change or ``delay`` seconds; asyncio.wait, not wait_for, which can swallow a cancel before 3.12."""
+        waiter = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait((waiter,), timeout=delay)
+        finally:
+            waiter.cancel()
 
     async def _ring_one(self, item: Item) -> None:
         speech = ring_speech(item, self.skills.tz, clock_24h=self.settings.clock_24h)

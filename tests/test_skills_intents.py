@@ -264,3 +264,23 @@ def test_device_by_voice(rig: Rig) -> None:
     assert rig.say("never mind") == "" and rig.device.stopped == 2
     assert rig.say("repeat that") == "It's 8:31 pm."
     assert "timers" in rig.say("what can you do?")
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "key", "value"),
+    [
+        ("What is 7×8?", "calc", "value", 56.0),
+        ("What's 5-3?", "calc", "value", 2.0),
+        ("What is 10 ÷ 4", "calc", "value", 2.5),
+        ("Set an alarm for 6.30am.", "alarm.set", "due", "2026-12-02T06:30:00+00:00"),
+        ("Set a timer for 10 minutes.", "timer.start", "duration_s", 600.0),
+        ("Hey Jarvis, what time is it?", "clock.time", None, None),
+        ("How long is left?", "timer.remaining", None, None),
+        ("Put butter, jam and bread on the shopping list.", "list.add", "items", ["butter", "jam", "bread"]),
+    ],
+)
+def test_transcripts_as_whisper_writes_them(rig: Rig, text: str, name: str, key: str | None, value: object) -> None:
+    intent = rig.intents.match(text)
+    assert intent is not None and intent.name == name
+    if key is not None:
+        assert intent.data[key] == value

@@ -41,6 +41,8 @@ _DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
 
 def match_timer(ctx: SkillContext, s: str) -> Intent | None:
     """Timers: start, cancel, pause, resume, add time, how long is left, list."""
+    if re.match(r"^how (?:long|much time|much longer|many minutes) (?:is |are )?(?:left|remaining|to go)$", s):
+        return acting("timer.remaining", "Let me check.", lambda: _remaining(ctx, ""), {"name": ""})
     if not _TIMER.search(s) and not re.match(r"^(?:count ?down|countdown)\b", s):
         return None
     tokens = s.split()

@@ -28,6 +28,9 @@ _ORDINAL_DIGITS = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
 _SIGN = {"minus": -1, "negative": -1}
 
 _SUBS = (
+    (re.compile(r"×"), " times "),
+    (re.compile(r"÷"), " divided by "),
+    (re.compile(r"√"), " square root of "),
     (re.compile(r"\b([ap])\.\s?m\b\.?"), r"\1m"),
     (re.compile(r"\bo'?\s?clock\b"), " oclock "),
     (re.compile(r"(\d)\s*(am|pm)\b"), r"\1 \2"),

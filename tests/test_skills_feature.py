@@ -32,6 +32,7 @@ class Ports:
         self.rung: list[tuple[Item, str]] = []
         self.said: list[str] = []
         self.events: list[Event] = []
+        self.changes = 0
         self.ringing = asyncio.Event()
         self.hold = True
 
@@ -47,6 +48,9 @@ class Ports:
     def publish(self, event: Event) -> None:
         self.events.append(event)
 
+    def state_changed(self) -> None:
+        self.changes += 1
+
 
 class Clock:
     def __init__(self) -> None:
@@ -58,7 +62,14 @@ class Clock:
 
 def make(tmp_path: Path, ports: Ports, clock: Clock, settings: SkillsSettings = SETTINGS) -> SkillsFeature:
     return SkillsFeature(
-        settings, tmp_path, ring=ports.ring, announce=ports.announce, publish=ports.publish, now=clock, tz=LONDON
+        settings,
+        tmp_path,
+        ring=ports.ring,
+        announce=ports.announce,
+        publish=ports.publish,
+        now=clock,
+        tz=LONDON,
+        state_changed=ports.state_changed,
     )
 
 
@@ -117,6 +128,7 @@ async def test_commands_and_list_shape(tmp_path: Path) -> None:
         assert (await asyncio.wait_for(cmd["list.show"]({}), 5)) == {"lists": {"shopping": ["butter"], "to-do": []}}
         assert (await asyncio.wait_for(cmd["list.clear"]({"list": "shopping"}), 5))["cleared"] == 1
         assert feature.lists_state() == {"lists": {"shopping": [], "to-do": []}}
+        await until(lambda: ports.changes == 9)  # 4 sets, pause, cancel, add, remove, clear: retained state refreshed
         kinds = [(e.kind, e.action) for e in ports.events if isinstance(e, TimerEvent)]
         started = TimerAction.STARTED
         assert kinds[:4] == [("timer", started), ("alarm", started), ("alarm", started), ("reminder", started)]

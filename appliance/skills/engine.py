@@ -253,12 +253,16 @@ class Skills:
         with self._lock:
             if len(self.store.list_items(key)) + len(entries) > MAX_LIST_ITEMS:
                 raise _refuse("list-full", f"Your {key} list can hold {MAX_LIST_ITEMS} things.")
-            return self.store.list_add(key, entries, self.now())
+            added = self.store.list_add(key, entries, self.now())
+        self.on_change()
+        return added
 
     def list_remove(self, name: str, entries: list[str]) -> list[str]:
         """Remove entries from a list; returns those that were on it."""
         with self._lock:
-            return self.store.list_remove(list_name(name), entries)
+            gone = self.store.list_remove(list_name(name), entries)
+        self.on_change()
+        return gone
 
     def list_show(self, name: str) -> list[str]:
         """A list's entries in the order added."""
@@ -268,7 +272,9 @@ class Skills:
     def list_clear(self, name: str) -> int:
         """Empty a list; returns how many entries went."""
         with self._lock:
-            return self.store.list_clear(list_name(name))
+            count = self.store.list_clear(list_name(name))
+        self.on_change()
+        return count
 
     def lists(self) -> dict[str, list[str]]:
         """Every list (empty ones included), for the retained ``…/state/lists``."""

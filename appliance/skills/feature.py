@@ -6,6 +6,8 @@ Ports, all injected by the composition root:
   between rings, until cancelled; the feature cancels it after ``skills.ring_s`` or on :meth:`stop_ringing`;
 - ``announce(text)``: say one line (reminders, missed alarms);
 - ``publish(event)``: the bus (``TimerEvent``);
+- ``state_changed()``: called on the event loop after any change to timers, alarms, reminders or lists
+  (republish the retained ``…/state/timers`` and ``…/state/lists`` from :meth:`timers_state` / :meth:`lists_state`);
 - ``device``: a :class:`.voice.DevicePort` for volume, stop and "repeat that".
 """
 
@@ -74,6 +76,7 @@ class SkillsFeature(Feature):
         ring: Ring = _silent_ring,
         announce: Announce = _silent_announce,
         publish: Callable[[Event], None] | None = None,
+        state_changed: Callable[[], None] | None = None,
         device: DevicePort | None = None,
         now: Callable[[], float] = time.time,
         tz: dt.tzinfo | None = None,
@@ -82,6 +85,7 @@ class SkillsFeature(Feature):
         self._ring = ring
         self._announce = announce
         self._publish = publish or (lambda event: None)
+        self._state_changed = state_changed or (lambda: None)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
         self._ringing: dict[int, asyncio.Task[None]] = {}
@@ -103,6 +107,7 @@ class SkillsFeature(Feature):
     def _on_change(self) -> None:
         if self._loop is not None and self._loop.is_running():
             self._loop.call_soon_threadsafe(self._changed.set)
+            self._loop.call_soon_threadsafe(self._state_changed)
 
     # -- Feature ------------------------------------------------------------------------
     def intents(self) -> Sequence[IntentMatcher]:

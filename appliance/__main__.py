@@ -105,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     vdetect.add_argument("--fps", type=float, help="video frames analysed per second (default: vision.fps)")
     vdetect.add_argument("--json", action="store_true")
     from .memory.cli import add_parser as add_memory_parser
+    from .skills.cli import add_parser as add_timers_parser
 
     add_memory_parser(sub)
+    add_timers_parser(sub)
 
     config = sub.add_parser("config", help="show, check or print the default configuration")
     config.add_argument("action", choices=("show", "defaults", "check"))
@@ -196,6 +198,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, path: Path | None) ->
         from .memory.cli import memory_command
 
         return memory_command(settings, args)
+    if command == "timers":
+        from .skills.cli import timers_command
+
+        return timers_command(settings, args)
     if command == "bench":
         from .bench import bench_command
 

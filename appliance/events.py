@@ -236,3 +236,13 @@ class MqttConnection(Event):
     reason: str = ""
     """Why it is not connected (refused, unreachable, …); empty when connected."""
     name = "mqtt"
+
+
+@dataclass(frozen=True)
+class RetainedState(Event):
+    """A feature's state for the broker's retained ``state/<key>`` topic (timers, lists)."""
+
+    key: str
+    payload: str
+    """JSON text."""
+    name = "retained_state"

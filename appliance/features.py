@@ -24,6 +24,8 @@ def build_features(
     """Memory, MQTT, home control, vision, the board and debug hooks, as configured."""
     s, core, bus = app.core.settings, app.core, app.bus
     out: list[Feature] = []
+    if s.skills.enabled:  # first: a timer or the time never reaches home control or the LLM
+        out.append(build_skills(app))
     if s.memory.enabled and app.engines.embedder is not None:
         from .memory.feature import MemoryFeature
 
@@ -32,7 +34,10 @@ def build_features(
     if s.mqtt.enabled:
         from .mqtt.feature import MqttFeature
 
-        mqtt = MqttFeature(s, bus, execute=app.commands.execute, snapshot=app.controller.status)
+        def retained() -> dict[str, str]:
+            return {k: v for feature in app.features for k, v in feature.retained().items()}
+
+        mqtt = MqttFeature(s, bus, execute=app.commands.execute, snapshot=app.controller.status, retained=retained)
         out.append(mqtt)
     if s.mqtt.devices:
         from .home.feature import HomeFeature
@@ -53,3 +58,46 @@ def build_features(
 
         out.append(DebugFeature(core.pipeline, core.frontend))
     return out
+
+
+class ControlDevice:
+    """The skills' device port ("volume up", "repeat that", "stop") over the ControlApi."""
+
+    def __init__(self, app: Appliance) -> None:
+        self.app = app
+
+    def volume(self) -> int:
+        return self.app.controller.volume
+
+    def set_volume(self, level: int) -> None:
+        self.app.controller.set_volume(level)
+
+    async def stop(self) -> bool:
+        """Drop queued audio; the request itself is the running turn, so it is not interrupted."""
+        sink = self.app.core.sink
+        playing = sink.queued_seconds() > 0
+        sink.stop()
+        return playing
+
+    def last_reply(self) -> str:
+        said = [r.reply for r in self.app.core.pipeline.history if r.reply and r.outcome == "answered"]
+        return said[-1] if said else ""
+
+
+def build_skills(app: Appliance) -> Feature:
+    """Timers, alarms, reminders, clock, sums, units, lists: rings and speaks through the pipeline."""
+    from .skills.feature import SkillsFeature
+    from .skills.sound import alarm_tone
+
+    s, pipeline = app.core.settings, app.core.pipeline
+
+    async def ring(item: object, speech: str) -> None:
+        tone = alarm_tone(pipeline.tts.sample_rate)
+        await pipeline.alert(speech, tone, ring_s=s.skills.ring_s)
+
+    async def announce(text: str) -> None:
+        await pipeline.say(text)
+
+    return SkillsFeature(
+        s.skills, s.state_dir, ring=ring, announce=announce, publish=app.bus.publish, device=ControlDevice(app)
+    )

@@ -282,7 +282,11 @@ class Pipeline:
         turn.record.reply = text
         self._start(turn, "alert", lambda t: self._ring(t, text, sound, ring_s, every_s))
         assert turn.task is not None
-        await asyncio.wait({turn.task})
+        try:
+            await asyncio.wait({turn.task})
+        except asyncio.CancelledError:  # the caller gave up on it (the skill's own stop): stop ringing too
+            turn.task.cancel()
+            raise
         return turn.record
 
     async def _ring(self, turn: Turn, text: str, sound: np.ndarray, ring_s: float, every_s: float) -> None:

@@ -137,8 +137,9 @@ class ReplyAttempt:
         speech = intent.speech
         if intent.action is not None:
             speech = (await intent.action()) or speech
-        self.reply_parts.append(speech)
-        await self._synthesize(speech)
+        if speech.strip():  # "stop" and "never mind" are answered with silence
+            self.reply_parts.append(speech)
+            await self._synthesize(speech)
 
     async def _generate(self) -> None:
         chunker = SentenceChunker(self._first_chunk_chars, hold_chars=self._hold_chars)

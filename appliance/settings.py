@@ -478,6 +478,27 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class SkillsSettings:
+    enabled: bool = setting(True, "Answer timers, alarms, reminders, time, arithmetic, units and lists locally.")
+    timezone: str = setting("", "IANA time zone for the clock and alarms (e.g. Europe/London); empty = the device's.")
+    clock_24h: bool = setting(False, "Speak times as 19:05 instead of 7:05 pm.")
+    ring_s: float = setting(
+        60.0, "How long a finished timer or alarm rings unless stopped.", unit="s", min=5.0, max=600.0
+    )
+    snooze_min: int = setting(9, "Snooze length when none is said.", unit="min", min=1, max=60)
+    volume_step: int = setting(10, "How much 'volume up' / 'volume down' changes the volume.", unit="%", min=1, max=50)
+
+    def __post_init__(self) -> None:
+        if self.timezone:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone = {self.timezone!r} is not a known IANA time zone") from None
+
+
+@dataclass(frozen=True)
 class Settings:
     device: DeviceSettings = field(default_factory=DeviceSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -492,6 +513,7 @@ class Settings:
     control: ControlSettings = field(default_factory=ControlSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    skills: SkillsSettings = field(default_factory=SkillsSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     # -- derived values -------------------------------------------------

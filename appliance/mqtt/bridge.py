@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..bus import Bus, Subscription
@@ -43,6 +43,7 @@ class MqttBridge:
         execute: Execute,
         snapshot: Callable[[], dict[str, Any]],
         info: DeviceInfo,
+        retained: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
         self.settings = settings
         self.cfg = settings.mqtt
@@ -55,6 +56,8 @@ class MqttBridge:
         self.latency: dict[str, float | None] = {key: None for key, _ in LATENCIES}
         self.oversized = 0
         self._snapshot = snapshot
+        self._retained = retained
+        """Features' retained state (``state/<key>`` → JSON), re-sent on every connect."""
         self._client: MqttClient | None = None
         self._inflight: dict[int, Any] = {}
         """outbox entry id -> paho's MQTTMessageInfo, until its PUBACK."""
@@ -182,6 +185,7 @@ class MqttBridge:
         if last:
             pubs += text_state(t, "transcript", last["transcript"], {}, time.time())
             pubs += text_state(t, "reply", last["reply"], {}, time.time())
+        pubs += [Publication(t.state(key), payload.encode(), retain=True) for key, payload in self._retained().items()]
         return pubs
 
     # -- sending ----------------------------------------------------------------------------------

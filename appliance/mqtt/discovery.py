@@ -33,6 +33,8 @@ class DeviceInfo:
     """Options of the wake-word select."""
     presence: bool = False
     """Whether a camera provides presence (adds the occupancy binary sensor)."""
+    skills: bool = False
+    """Whether timers and alarms run (adds next alarm, active timers and the timer event)."""
 
 
 def discovery_payload(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
@@ -41,6 +43,8 @@ def discovery_payload(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
     cmps.update(_controls(topics, info))
     cmps.update(_sensors(topics, info))
     cmps.update(_events(topics, info))
+    if info.skills:
+        cmps.update(_skills(topics, info))
     if info.presence:
         cmps["presence"] = _entity(
             info, "binary_sensor", "presence", "Person present", stat_t=topics.state("presence"), dev_cla="occupancy"
@@ -188,4 +192,37 @@ def _events(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
             info, "event", "intent_event", "Home control", stat_t=t.event("intent"), event_types=["intent_executed"]
         ),
         "error_event": _entity(info, "event", "error_event", "Error", stat_t=t.event("error"), event_types=["error"]),
+    }
+
+
+TIMER_ACTIONS = ("started", "finished", "cancelled", "snoozed", "missed")
+
+
+def _skills(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
+    timers = topics.state("timers")
+    return {
+        "next_alarm": _entity(
+            info,
+            "sensor",
+            "next_alarm",
+            "Next alarm",
+            stat_t=timers,
+            val_tpl="{{ value_json.next_alarm }}",
+            dev_cla="timestamp",
+            ic="mdi:alarm",
+        ),
+        "active_timers": _entity(
+            info,
+            "sensor",
+            "active_timers",
+            "Active timers",
+            stat_t=timers,
+            val_tpl="{{ value_json.active }}",
+            json_attr_t=timers,
+            json_attr_tpl="{{ {'timers': value_json.timers} | tojson }}",
+            ic="mdi:timer-outline",
+        ),
+        "timer_event": _entity(
+            info, "event", "timer_event", "Timer", stat_t=topics.event("timer"), event_types=list(TIMER_ACTIONS)
+        ),
     }

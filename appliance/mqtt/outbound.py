@@ -22,6 +22,7 @@ from ..events import (
     MuteChanged,
     PresenceChanged,
     Reply,
+    RetainedState,
     StageChanged,
     Transcript,
     TranscriptPartial,
@@ -29,6 +30,7 @@ from ..events import (
     WakeDetected,
     WakeWordChanged,
 )
+from ..skills.events import TimerEvent
 from .topics import Topics, encode
 
 HA_STATE_LIMIT = 255
@@ -79,6 +81,12 @@ def publications(topics: Topics, event: Event) -> list[Publication]:
         ]
     if isinstance(event, (IntentExecuted, ErrorRaised)):
         return [Publication(t.event(event.name), event_json(event), durable=True)]
+    if isinstance(event, TimerEvent):
+        data = event.as_dict()
+        data.pop("event", None)
+        return [Publication(t.event(event.name), encode({**data, "event_type": event.action.value}), durable=True)]
+    if isinstance(event, RetainedState):
+        return [Publication(t.state(event.key), event.payload.encode(), retain=True)]
     if isinstance(event, PresenceChanged):  # from vision, when it runs
         return [Publication(t.state("presence"), onoff(event.present), retain=True)]
     return []

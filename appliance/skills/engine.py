@@ -69,6 +69,10 @@ class Skills:
         self.schedule = Schedule(self.tz, self.store.load_items())
         return self
 
+    @property
+    def is_open(self) -> bool:
+        return self.store.is_open
+
     def close(self) -> None:
         """Close the store."""
         self.store.close()

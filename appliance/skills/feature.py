@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..events import Event
+from ..errors import ApplianceError
+from ..events import ErrorRaised, Event, RetainedState
 from ..feature import Feature, Loop
 from ..reply import IntentMatcher
 from .clock import spoken_time, zone
@@ -107,7 +109,7 @@ class SkillsFeature(Feature):
     def _on_change(self) -> None:
         if self._loop is not None and self._loop.is_running():
             self._loop.call_soon_threadsafe(self._changed.set)
-            self._loop.call_soon_threadsafe(self._state_changed)
+            self._loop.call_soon_threadsafe(self._publish_state)
 
     # -- Feature ------------------------------------------------------------------------
     def intents(self) -> Sequence[IntentMatcher]:
@@ -124,6 +126,8 @@ class SkillsFeature(Feature):
 
     def status(self) -> Mapping[str, Any] | None:
         """Counts, the next alarm and whether the database was quarantined at start."""
+        if not self.skills.is_open:
+            return {"available": False}
         items = self.skills.list_timers()
         alarms = [i["due"] for i in items if i["kind"] == Kind.ALARM.value]
         quarantined = self.skills.store.quarantined
@@ -131,28 +135,48 @@ class SkillsFeature(Feature):
             "timers": sum(i["kind"] == Kind.TIMER.value for i in items), "alarms": len(alarms),
             "reminders": sum(i["kind"] == Kind.REMINDER.value for i in items), "ringing": len(self._ringing),
             "next_alarm": min(alarms, default=None), "quarantined": str(quarantined) if quarantined else None,
+            "missed_checked": self._missed_done,
         }  # fmt: skip
 
     async def start(self) -> None:
-        """Open ``skills.db`` (quarantining a corrupt one)."""
+        """Open ``skills.db`` (quarantining a corrupt one); any other failure leaves the rest running."""
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self.skills.open)
+        try:
+            await asyncio.to_thread(self.skills.open)
+        except ApplianceError as err:
+            _LOGGER.error("Timers, alarms and lists are unavailable: %s [%s]", err.message, err.code)
+            self._publish(ErrorRaised(code=err.code, message=err.message, stage="skills"))
 
     async def stop(self) -> None:
         """Stop ringing and close the store."""
         for task in list(self._ringing.values()):
             task.cancel()
         self._ringing.clear()
-        await asyncio.to_thread(self.skills.close)
+        if self.skills.is_open:
+            await asyncio.to_thread(self.skills.close)
 
     # -- retained MQTT state ------------------------------------------------------------
     def timers_state(self) -> dict[str, Any]:
-        """The ``…/state/timers`` payload."""
-        return {"timers": self.skills.list_timers()}
+        """The ``…/state/timers`` payload: every item, how many run, and the next alarm (ISO 8601, or null)."""
+        items = self.skills.list_timers()
+        alarms = [i["due"] for i in items if i["kind"] == Kind.ALARM.value and i["state"] != "cancelled"]
+        next_alarm = dt.datetime.fromtimestamp(min(alarms), self.skills.tz).isoformat() if alarms else None
+        return {"timers": items, "active": sum(i["kind"] == Kind.TIMER.value for i in items), "next_alarm": next_alarm}
 
     def lists_state(self) -> dict[str, Any]:
         """The ``…/state/lists`` payload."""
         return {"lists": self.skills.lists()}
+
+    def retained(self) -> Mapping[str, str]:
+        """``state/timers`` and ``state/lists`` for the broker (re-sent on every connect)."""
+        if not self.skills.is_open:
+            return {}
+        return {"timers": json.dumps(self.timers_state()), "lists": json.dumps(self.lists_state())}
+
+    def _publish_state(self) -> None:
+        for key, payload in self.retained().items():
+            self._publish(RetainedState(key=key, payload=payload))
+        self._state_changed()
 
     # -- ringing ---------------------------------------------------------------------------
     async def stop_ringing(self) -> bool:
@@ -167,6 +191,8 @@ class SkillsFeature(Feature):
 
     async def scheduler(self) -> None:
         """Announce what was missed while down (once), then ring each item as it falls due."""
+        if not self.skills.is_open:
+            await asyncio.Event().wait()  # unavailable (reported at start): nothing will fall due
         if not self._missed_done:
             for text in await asyncio.to_thread(self.skills.missed_at_start, self.skills.now()):
                 await self._announce(text)

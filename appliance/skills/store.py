@@ -127,6 +127,10 @@ class SkillStore:
             raise SkillStoreError("skills-db-unavailable", f"cannot open {self.path}: {err}") from err
         return conn
 
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
     def close(self) -> None:
         """Close the connection (everything is already committed)."""
         with self._lock:

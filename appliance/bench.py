@@ -355,6 +355,10 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         report["memory"]["end_of_speech_to_first_audio_s"] = await memory_on_off(
             settings, engines, registry, recordings[: args.memory_recordings]
         )
+    if want("skills"):
+        from .skills.bench import measure_skills
+
+        report["skills"] = await measure_skills(settings, engines, registry, log)
     if want("mqtt"):
         from .mqtt.benchmark import measure_mqtt
 

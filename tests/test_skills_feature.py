@@ -284,3 +284,12 @@ def test_labelled_phrasings_reach_98_percent() -> None:
     report = evaluate()
     assert report.total >= 120
     assert report.accuracy >= 0.98, report.failures
+
+
+def test_held_out_phrasings_reach_98_percent() -> None:
+    """The batch nobody tuned the parser on (tests/data/skills_heldout.tsv)."""
+    from appliance.skills.evaluate import HELD_OUT_SET
+
+    report = evaluate(HELD_OUT_SET)
+    assert report.total >= 80
+    assert report.accuracy >= 0.98, report.failures

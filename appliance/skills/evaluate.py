@@ -27,6 +27,8 @@ EVAL_ZONE = ZoneInfo("Europe/London")
 EVAL_NOW = dt.datetime(2026, 12, 1, 20, 31, tzinfo=EVAL_ZONE)
 """Tuesday 1 December 2026, 20:31: the moment every labelled phrasing is said at."""
 DEFAULT_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "skills_labelled.tsv"
+HELD_OUT_SET = DEFAULT_SET.with_name("skills_heldout.tsv")
+"""A batch written by someone else after the parser was done, and never used to tune it."""
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ async def run_latency(
                 "outcome": turn["outcome"],
                 "transcript": turn["transcript"],
                 "reply": turn.get("reply", ""),
+                "intent": turn.get("intent"),
                 "timings": turn["timings"],
             }
         )

@@ -38,6 +38,13 @@ class Intent:
     action: Callable[[], Awaitable[str | None]] | None = None
     """Side effects, run only once the request is committed; may return the speech."""
     data: dict[str, object] = field(default_factory=dict)
+    pure: bool = False
+    """The action only reads (the time, a list): it may run, and its answer be synthesized, speculatively."""
+
+    @property
+    def speculative(self) -> bool:
+        """Safe to answer before the request is committed: nothing happens to the world."""
+        return self.action is None or self.pure
 
 
 class IntentMatcher(Protocol):
@@ -122,7 +129,8 @@ class ReplyAttempt:
                 return
             self.intent = next((i for m in self._intents if (i := m.match(self.transcript)) is not None), None)
             if self.intent is not None:
-                await self.committed.wait()  # intents act on the world: only once committed
+                if not self.intent.speculative:
+                    await self.committed.wait()  # this one acts on the world: only once committed
                 await self._speak_intent(self.intent)
             else:
                 await self._generate()

@@ -86,14 +86,11 @@ async def skill_turns(settings: Settings, engines: Engines, registry: ModelRegis
     ]
     return {
         "runs": len(rows),
-        "answered_locally": sum(r["outcome"] == "answered" and r.get("reply") for r in rows),
+        "answered_without_llm": sum(r["outcome"] == "answered" and r.get("intent") is not None for r in rows),
         "end_of_speech_to_first_audio_s": {"p50": percentile(values("end_of_speech_to_first_audio_s"), 0.5)},
         "endpoint_delay_s": {"p50": percentile(values("endpoint_delay_s"), 0.5)},
         "beyond_endpoint_s": {"p50": percentile(over, 0.5), "max": round(max(over), 4) if over else None},
-        "per_request": [
-            {"request": r["request"], "transcript": r["transcript"], "reply": r["reply"], "timings": r["timings"]}
-            for r in rows
-        ],
+        "per_request": [{k: r.get(k) for k in ("request", "transcript", "intent", "reply", "timings")} for r in rows],
     }
 
 

@@ -57,11 +57,11 @@ def match_clock(ctx: SkillContext, s: str) -> Intent | None:
     """Time, date, day of the week, the date of a named day, days until a date."""
     h24 = ctx.settings.clock_24h
     if _TIME.match(s):
-        return Intent("clock.time", "", _answer(lambda: time_answer(ctx.now(), clock_24h=h24)))
+        return Intent("clock.time", "", _answer(lambda: time_answer(ctx.now(), clock_24h=h24)), pure=True)
     if _DATE.match(s):
-        return Intent("clock.date", "", _answer(lambda: date_answer(ctx.now())))
+        return Intent("clock.date", "", _answer(lambda: date_answer(ctx.now())), pure=True)
     if _WEEKDAY.match(s):
-        return Intent("clock.weekday", "", _answer(lambda: weekday_answer(ctx.now())))
+        return Intent("clock.weekday", "", _answer(lambda: weekday_answer(ctx.now())), pure=True)
     for pattern, name in ((_UNTIL, "clock.days_until"), (_DATE_OF, "clock.date_of")):
         m = pattern.match(s)
         if m is None:
@@ -74,7 +74,8 @@ def match_clock(ctx: SkillContext, s: str) -> Intent | None:
             return None
         shown = " ".join(w.capitalize() if w in _PROPER else w for w in said.split())
         answer = days_until_answer if name == "clock.days_until" else date_of_answer
-        return Intent(name, "", _about_day(ctx, answer, shown, found.date), {"date": found.date.isoformat()})
+        data: dict[str, object] = {"date": found.date.isoformat()}
+        return Intent(name, "", _about_day(ctx, answer, shown, found.date), data, pure=True)
     return None
 
 

@@ -181,20 +181,13 @@ class MemoryStore:
     def open(self) -> MemoryStore:
         """Check (quarantining a corrupt file), create with mode 0600, migrate, start the writer.
 
-        Raises MemoryStoreError ``memory-unavailable`` (also reported through
-        ``on_error``) for any other failure, leaving the file as it was.
+        Raises MemoryStoreError ``memory-unavailable`` for any other failure,
+        leaving the file as it was (the caller reports it and runs without memory).
         """
         try:
             conn = self._open()
-        except MemoryStoreError as err:
-            if err.code == "memory-unavailable":
-                _LOGGER.error("Memory is off: %s", err.message)
-                self.on_error(err.code, err.message)
-            raise
         except (OSError, sqlite3.Error) as err:
             message = f"{self.path} cannot be opened ({err}); memory is off, the file is left as it is"
-            _LOGGER.error("%s", message)
-            self.on_error("memory-unavailable", message)
             raise MemoryStoreError("memory-unavailable", message) from err
         self._thread = threading.Thread(target=self._write_loop, args=(conn,), name="memory-writer", daemon=True)
         self._thread.start()

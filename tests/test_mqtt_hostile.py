@@ -81,6 +81,7 @@ async def test_a_status_flood_does_not_block_mute(tmp_path, mosquitto, engines, 
             assert limited["error"]["code"] == "rate-limited"
             muted = await ha.ask("mute", "ON", timeout=30)
             assert muted["ok"] and muted["result"]["muted"] is True
+            assert app.mqtt.network_alive()  # type: ignore[union-attr]
 
 
 async def test_remote_listen_can_be_turned_off_and_opt_ins_are_advertised(tmp_path, mosquitto, engines, registry):
@@ -126,3 +127,31 @@ async def test_fuzzed_payloads_over_every_command_topic(tmp_path, mosquitto, eng
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert not tracebacks, tracebacks[0].getMessage()
     assert grown <= 20
+
+
+def test_a_paho_callback_that_raises_is_counted_and_paho_keeps_running():
+    import asyncio
+
+    from appliance.mqtt.client import MqttClient
+    from appliance.settings import MqttSettings
+
+    class Broken:
+        @property
+        def topic(self) -> str:
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")  # paho decoding a bad topic
+
+    loop = asyncio.new_event_loop()
+    try:
+        client = MqttClient(
+            MqttSettings(host="127.0.0.1"),
+            client_id="t",
+            will_topic="x/availability",
+            subscriptions=list,
+            listener=None,  # type: ignore[arg-type]
+            loop=loop,
+        )
+        client._client.on_message(client._client, None, Broken())  # what paho's thread would call
+        assert client.callback_errors == 1
+        assert client.network_alive is False  # not started: the watchdog would see it
+    finally:
+        loop.close()

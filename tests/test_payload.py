@@ -131,3 +131,10 @@ def test_ten_thousand_fuzzed_payloads_decode_or_get_a_code():
     elapsed = time.monotonic() - start
     print(f"fuzz: 10000 payloads in {elapsed:.2f} s: {outcomes}")
     assert elapsed < 60 and outcomes.get("decoded", 0) > 100
+
+
+def test_text_state_with_a_surrogate_still_publishes():
+    from appliance.mqtt.outbound import text_state
+
+    pubs = text_state(T, "reply", "hi \ud800", {}, 1.0)
+    assert pubs[0].payload == "hi \ufffd".encode() and json.loads(pubs[1].payload)["text"] == "hi \ud800"

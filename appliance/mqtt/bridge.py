@@ -99,6 +99,10 @@ class MqttBridge:
         """The long-running loops for the supervisor."""
         return {"mqtt-events": self._events, "mqtt-speech": self.router.speech_worker, "mqtt-health": self._health}
 
+    def network_alive(self) -> bool:
+        """paho's network thread runs (a liveness check for the watchdog; connected or not)."""
+        return self._client is None or self._client.network_alive
+
     @property
     def connected(self) -> bool:
         return self._client is not None and self._client.connected
@@ -201,7 +205,7 @@ class MqttBridge:
         """A home device command (QoS 1, never queued for later: a stale "on" is worse than none)."""
         if not self.connected:
             return False
-        return self._publish(topic, payload.encode("utf-8"), retain=retain) is not None
+        return self._publish(topic, scrub(payload).encode("utf-8"), retain=retain) is not None
 
     def _publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, properties: Any = None
@@ -302,4 +306,5 @@ class MqttBridge:
             "refused_on_arrival": client.refused_backlog if client else 0,
             "publish_dropped": client.dropped if client else 0,
             "oversized": self.oversized,
+            "callback_errors": client.callback_errors if client else 0,
         }

@@ -175,6 +175,12 @@ class MqttClient:
         self._client.loop_stop()
         self.connected = False
 
+    @property
+    def network_alive(self) -> bool:
+        """True while paho's network thread runs (for the watchdog: a dead thread never reconnects)."""
+        thread = getattr(self._client, "_thread", None)  # paho 2.x keeps its loop_start() thread here
+        return self._stopping.is_set() or (isinstance(thread, threading.Thread) and thread.is_alive())
+
     # -- the event loop's side ---------------------------------------------------------
     def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, properties: Properties | None = None

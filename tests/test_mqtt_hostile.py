@@ -155,3 +155,25 @@ def test_a_paho_callback_that_raises_is_counted_and_paho_keeps_running():
         assert client.network_alive is False  # not started: the watchdog would see it
     finally:
         loop.close()
+
+
+async def test_packet_size_limits_both_ways(tmp_path, engines, registry):
+    from appliance.mqtt.broker import Mosquitto
+
+    with Mosquitto(tmp_path / "broker", max_packet_size=4096) as broker:
+        settings = mqtt_settings(tmp_path / "state", broker.port, max_inbound_packet_bytes=2048)
+        async with running(settings, engines, registry) as app:
+            await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+            bridge = app.mqtt
+            assert bridge is not None and bridge.max_packet_bytes == 4096  # the broker's CONNACK limit wins
+            with Probe(broker.port) as ha:
+                start = ha.mark()
+                assert bridge._publish(f"{ROOT}/event/test", b"x" * 4100) is None  # over the broker's limit
+                error = await ha.next(
+                    f"{ROOT}/event/error", lambda m: m.json()["code"] == "payload-too-large", after=start
+                )
+                assert "4096-byte packet limit" in error.json()["message"]
+                received = bridge.router.counters.received
+                ha.send(f"{ROOT}/cmd/say", json.dumps({"text": "x" * 2100}))  # > 2048 bytes on the wire
+                assert (await ha.ask("volume", "7"))["ok"]  # a small one still arrives (after the big one)
+                assert bridge.router.counters.received == received + 1  # the broker never delivered the big one

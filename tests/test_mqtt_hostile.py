@@ -177,3 +177,17 @@ async def test_packet_size_limits_both_ways(tmp_path, engines, registry):
                 ha.send(f"{ROOT}/cmd/say", json.dumps({"text": "x" * 2100}))  # > 2048 bytes on the wire
                 assert (await ha.ask("volume", "7"))["ok"]  # a small one still arrives (after the big one)
                 assert bridge.router.counters.received == received + 1  # the broker never delivered the big one
+
+
+async def test_forget_clears_the_retained_text_on_the_broker(tmp_path, mosquitto, engines, registry):
+    settings = mqtt_settings(tmp_path / "state", mosquitto.port)
+    async with running(settings, engines, registry) as app:
+        await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+        with Probe(mosquitto.port) as ha:
+            assert (await ha.ask("ask", '{"text": "What is two plus two?", "speak": false}', timeout=60))["ok"]
+            await ha.next(f"{ROOT}/state/reply")  # the retained last reply (an ask has no transcript)
+            assert app.mqtt.forget_text_state() == 4  # type: ignore[union-attr]
+            await ha.next(f"{ROOT}/state/reply/attributes", lambda m: m.payload == b"")
+        with Probe(mosquitto.port) as late:  # a new subscriber gets no retained text
+            await late.next(f"{ROOT}/state/health")
+            assert not late.on(f"{ROOT}/state/transcript") and not late.on(f"{ROOT}/state/reply")

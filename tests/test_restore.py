@@ -184,3 +184,33 @@ def test_sqlite_copy_refuses_a_link_as_its_destination(tmp_path):
     (tmp_path / "copy.db.part").symlink_to(victim)
     assert sqlite_copy.main(["backup", str(db), str(tmp_path / "copy.db")]) == 1
     assert victim.read_bytes() == b"untouched"
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "APPLIANCE_CONFIG")}
+    return subprocess.run(
+        [str(ROOT / "scripts" / name), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_backup_into_the_state_directory_is_private_and_follows_no_link(tmp_path, board):
+    prefix, state = board
+    (state / "memory.db").unlink()
+    make_db(state / "memory.db", 5)
+    made = run_script("backup", "--state-dir", str(state), "--prefix", str(prefix))
+    assert made.returncode == 0, made.stderr
+    archive = Path(made.stdout.strip())
+    assert archive.parent == state / "backups" and stat.S_IMODE(archive.stat().st_mode) == 0o600
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive.unlink()
+    (state / "backups").rmdir()
+    (state / "backups").symlink_to(outside)
+    refused = run_script("backup", "--state-dir", str(state), "--prefix", str(prefix))
+    assert refused.returncode == 1 and "symbolic link" in refused.stderr
+    assert list(outside.iterdir()) == []

@@ -79,7 +79,8 @@ def _keep_owner(source: Path, existed: dict[str, bool]) -> None:
     for suffix, was_there in existed.items():
         side = Path(f"{source}{suffix}")
         if not was_there and side.exists() and os.geteuid() == 0:
-            os.chown(side, owner.st_uid, owner.st_gid)
+            # lchown: the service may have swapped the new file for a link to /etc/shadow meanwhile
+            os.chown(side, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
 def main(argv: list[str]) -> int:

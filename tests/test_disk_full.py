@@ -53,4 +53,7 @@ async def test_a_full_state_disk_still_answers_a_spoken_question(tmp_path, mosqu
                 assert (await ha.ask("status", timeout=30))["ok"]
                 status = app.status()
                 assert "disk is full" in status["mqtt"]["outbox_unavailable"]  # in memory only, file left alone
+                (state / "filler").unlink()  # space freed: the outbox takes its file again
+                assert await app.mqtt.retry_outbox()  # type: ignore[union-attr]
+                assert app.status()["mqtt"]["outbox_unavailable"] is None
                 print(f"disk full: turn {turn.outcome!r}, memory {status.get('memory')}, mqtt {status['mqtt']}")

@@ -287,6 +287,13 @@ class MqttBridge:
                     self.send(pub)
                 self.router.report_suppressed(time.monotonic())
 
+    async def retry_outbox(self) -> bool:
+        """Try the outbox database again after it could not be opened; True once it is in use."""
+        opened = await asyncio.to_thread(self.outbox.connect_again)
+        if opened is not None:
+            self.outbox.adopt(*opened)
+        return self.outbox.unavailable is None
+
     def _record_latency(self, event: TurnFinished) -> None:
         for key, _ in LATENCIES:
             if event.timings.get(key) is not None:
@@ -301,6 +308,8 @@ class MqttBridge:
     async def _health(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.health_interval_s)
+            if self.outbox.unavailable:  # a full disk freed, a permission fixed: use the file again
+                await self.retry_outbox()
             self._publish_health()
             self.router.report_suppressed(time.monotonic())
 

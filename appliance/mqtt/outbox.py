@@ -72,8 +72,19 @@ class Outbox:
         """Open (or create) the database and load what an earlier run left; returns that count.
 
         Never raises for the database: when it cannot be used, ``unavailable``
-        holds why and the outbox keeps its entries in memory only.
+        holds why and the outbox keeps its entries in memory only (until
+        :meth:`connect_again` and :meth:`adopt` succeed).
         """
+        opened = self.connect_again()
+        if opened is None:
+            # Ids above any earlier run's, so that run's rows keep their place when adopted later.
+            self._next_id = int(time.time() * 1000)
+            return 0
+        self.adopt(*opened)
+        return len(self._pending)
+
+    def connect_again(self) -> tuple[sqlite3.Connection, list[Entry]] | None:
+        """Open the database and read its rows (blocking; any thread); None, with ``unavailable`` set, if it fails."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self._open_or_quarantine()
@@ -81,14 +92,31 @@ class Outbox:
         except (OSError, sqlite3.Error) as err:
             self.unavailable = f"{self.path} cannot be used ({err}); events are kept in memory only"
             _LOGGER.error("Outbox off: %s", self.unavailable)
-            return 0
-        for row_id, topic, payload, retain in rows:
-            self._pending[row_id] = Entry(row_id, topic, bytes(payload), bool(retain))
-        self._next_id = (rows[-1][0] + 1) if rows else 1
+            return None
+        return db, [Entry(row_id, topic, bytes(payload), bool(retain)) for row_id, topic, payload, retain in rows]
+
+    def adopt(self, db: sqlite3.Connection, rows: list[Entry]) -> None:
+        """Use ``db`` from now on (on the event loop): earlier rows join the queue, in-memory entries are written."""
+        if self._writer is not None:
+            db.close()
+            return
+        kept_in_memory = list(self._pending.values())
+        merged = {entry.id: entry for entry in rows}
+        merged.update({entry.id: entry for entry in kept_in_memory})
+        self._pending = OrderedDict(sorted(merged.items()))
+        self._next_id = max(self._next_id, max(merged, default=0) + 1)
         self._db = db
         self._writer = threading.Thread(target=self._write_loop, name="outbox", daemon=True)
         self._writer.start()
-        return len(rows)
+        for entry in kept_in_memory:
+            self._ops.put(("add", entry))
+        if self.unavailable is not None:
+            _LOGGER.info("Outbox %s is in use again (%d entries kept)", self.path, len(self._pending))
+        self.unavailable = None
+        while len(self._pending) > self.max_entries:
+            oldest, _ = self._pending.popitem(last=False)
+            self._queue_op("del", oldest)
+            self.dropped += 1
 
     def _open_or_quarantine(self) -> sqlite3.Connection:
         try:

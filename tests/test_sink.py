@@ -84,3 +84,15 @@ def test_barge_in_is_not_loss():
         assert sink.heard_since(0)
     finally:
         sink.close()
+
+
+def test_a_volume_floor_keeps_an_earcon_audible_at_volume_0(tmp_path):
+    from appliance.audio.sink import WavSink
+    from appliance.audio.wav import read_wav
+
+    sink = WavSink(tmp_path / "out.wav", volume=0)
+    sink.play(np.full(1600, 10000, np.int16), 16000)  # at volume 0: silence
+    sink.play(np.full(1600, 10000, np.int16), 16000, min_volume=50)  # the floor: a quarter of the amplitude
+    sink.close()
+    audio = read_wav(tmp_path / "out.wav")
+    assert not audio[:1600].any() and int(audio[1600:].max()) == 2500

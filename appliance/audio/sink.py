@@ -86,15 +86,19 @@ class AudioSink:
         return True
 
     # -- producer side ------------------------------------------------------
-    def play(self, samples: np.ndarray, rate: int) -> None:
-        """Queue audio for playback; returns immediately."""
+    def play(self, samples: np.ndarray, rate: int, *, min_volume: int = 0) -> None:
+        """Queue audio for playback; returns immediately.
+
+        ``min_volume`` is a floor under the user's volume: the earcon of a capture
+        not started by the wake word must be heard even at ``volume 0``.
+        """
         if not len(samples):
             return
         if not self.rate:
             self._open(rate)
         if rate != self.rate:
             samples = resample(samples, rate, self.rate)
-        gain = volume_gain(self.volume)
+        gain = volume_gain(max(self.volume, min_volume))
         if gain != 1.0:
             samples = (samples.astype(np.float32) * gain).astype(np.int16)
         with self._cond:

@@ -33,9 +33,9 @@ from .frontend import FrontEnd
 from .llm import LlamaLlm
 from .models import ModelRegistry
 from .pipeline import Pipeline
-from .settings import Settings, load_settings
+from .settings import Settings, load_settings, wake_word_name
 from .turns import Source, TurnRecord
-from .wake import BUILTIN, WakeWordDetector, load_models, wake_rules
+from .wake import BUILTIN, WakeModel, WakeWordDetector, load_models, wake_rules
 
 LIVE_SECTIONS = ("wake", "vad", "llm", "audio")
 """Settings sections the core applies on ``reload``; features apply their own."""
@@ -112,6 +112,8 @@ class Controller:
         self._health = health
         self.started_at = time.time()
         self.last_errors: deque[dict[str, Any]] = deque(maxlen=5)
+        self._wake_models: dict[tuple[str, int], WakeModel] = {}
+        """Every wake model loaded so far, by (name, threads): at most one per configured word."""
         self._threshold_override: float | None = None
         """Threshold from a sensitivity command, for every word until the next reload."""
 
@@ -149,8 +151,19 @@ class Controller:
     async def set_wake_words(self, names: tuple[str, ...]) -> None:
         core = self.core
         wake_settings = replace(core.settings.wake, models=names)
-        models = await asyncio.to_thread(load_models, wake_settings, core.registry.resolve)
+        for model in core.wake.models:  # a word switched away from is kept: switching back allocates nothing
+            self._wake_models.setdefault((model.name, core.settings.wake.threads), model)
+        cached = self._wake_models
+        missing = tuple(n for n in names if (wake_word_name(n), wake_settings.threads) not in cached)
+        if missing:
+            loaded = await asyncio.to_thread(load_models, replace(wake_settings, models=missing), core.registry.resolve)
+            for model in loaded:
+                cached[(model.name, wake_settings.threads)] = model
+        models = [cached[(wake_word_name(n), wake_settings.threads)] for n in names]
+        for model in models:
+            model.window[:] = 0  # no scores carried over from the last time it listened
         core.wake.set_models(models)
+        core.wake.set_rules(wake_rules(wake_settings))
         if self._threshold_override is not None:  # a sensitivity command outlives a change of word
             core.wake.set_threshold(self._threshold_override)
         core.settings = replace(core.settings, wake=wake_settings)

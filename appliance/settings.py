@@ -463,6 +463,24 @@ class MqttSettings:
     )
     health_interval_s: float = setting(60.0, "How often the health state is published.", unit="s", min=5.0, max=3600.0)
     disabled_commands: tuple[str, ...] = setting((), "Commands not reachable over MQTT: ['restart'].")
+    allowed_commands: tuple[str, ...] = setting(
+        (),
+        "Commands opted in over MQTT on top of the default remote set (say, ask, listen, stop, mute, volume, "
+        "wake_word, sensitivity, status, timer.*, alarm.*, reminder.*, timers.list, list.*): e.g. "
+        "['memory.list', 'camera', 'snapshot', 'reload', 'restart', 'debug.*', 'home.devices'].",
+    )
+    allow_listen: bool = setting(True, "Whether an MQTT client may start a capture (cmd/listen).")
+    reply_prefixes: tuple[str, ...] = setting(
+        (),
+        "Topic prefixes replies may go to besides <base_topic>/<device id>/.../reply: e.g. ['nodered/replies'].",
+    )
+    max_inbound_packet_bytes: int = setting(
+        131_072,
+        "Largest packet the broker may send us (MQTT 5 Maximum Packet Size in CONNECT); bigger ones it drops.",
+        unit="bytes",
+        min=1024,
+        max=268_435_455,
+    )
     devices: tuple[HomeDevice, ...] = setting(
         (), "Home devices for voice control, as [[mqtt.devices]] tables (name, command_topic, area, aliases, …)."
     )

@@ -4,6 +4,13 @@ All sinks share one queue discipline: ``play`` enqueues and returns at once,
 ``wait_done`` blocks until everything queued was played, ``stop`` drops what
 is queued (barge-in).  File and stdout sinks can be paced like a real speaker
 so timings and barge-in behave the same headless.
+
+The queue is bounded in seconds (``max_queue_s``: the oldest audio goes
+first); audio that was queued but never reached the speaker, because the
+queue overflowed or the device was lost, is counted in ``lost_samples``, so
+a caller can tell whether a reply was heard (:meth:`AudioSink.heard_since`).
+The speaker reports a lost device as ``playback-lost`` through ``on_error``
+and reopens it with a growing delay.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +33,15 @@ from .wav import WavWriter
 _LOGGER = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 0.02
+MAX_QUEUE_S = 60.0
+"""Seconds of audio a sink holds; beyond that the oldest is dropped (and counted as lost)."""
+REOPEN_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""Waits between attempts to reopen a lost playback device (the last one repeats)."""
+WATCH_S = 0.25
+"""How often the speaker checks that its stream is still running."""
+
+ErrorReport = Callable[[str, str], None]
+"""``on_error(code, message)``: how a sink reports a problem (set by the composition root)."""
 
 
 def volume_gain(volume: int) -> float:
@@ -37,33 +54,88 @@ class AudioSink:
 
     name = "sink"
 
-    def __init__(self, *, volume: int = 100) -> None:
+    def __init__(self, *, volume: int = 100, max_queue_s: float = MAX_QUEUE_S) -> None:
         self.volume = volume
         self.rate = 0
+        self.max_queue_s = max_queue_s
         self._chunks: collections.deque[np.ndarray] = collections.deque()
         self._offset = 0  # samples of _chunks[0] already played
+        self._queued = 0  # samples in _chunks, not counting _offset
         self._cond = threading.Condition()
         self.samples_played = 0
+        self.lost_samples = 0
+        """Samples queued that never reached the output (overflow, device lost); barge-in is not loss."""
+        self.dropped_chunks = 0
+        """Chunks dropped because the queue was over ``max_queue_s``."""
+        self.on_error: ErrorReport | None = None
+
+    def heard_since(self, mark: int) -> bool:
+        """True if no queued audio was lost since ``mark`` (a ``lost_samples`` value taken before playing)."""
+        return self.lost_samples == mark
+
+    def _report(self, code: str, message: str) -> None:
+        _LOGGER.error("%s: %s", self.name, message)
+        if self.on_error is not None:
+            try:
+                self.on_error(code, message)
+            except Exception:  # a report must never stop playback
+                _LOGGER.exception("Reporting %s failed", code)
+
+    def _accepting(self) -> bool:
+        """False while the output is gone: play() then counts the audio as lost instead of queueing it."""
+        return True
 
     # -- producer side ------------------------------------------------------
-    def play(self, samples: np.ndarray, rate: int) -> None:
-        """Queue audio for playback; returns immediately."""
+    def play(self, samples: np.ndarray, rate: int, *, min_volume: int = 0) -> None:
+        """Queue audio for playback; returns immediately.
+
+        ``min_volume`` is a floor under the user's volume: the earcon of a capture
+        not started by the wake word must be heard even at ``volume 0``.
+        """
         if not len(samples):
             return
         if not self.rate:
             self._open(rate)
         if rate != self.rate:
             samples = resample(samples, rate, self.rate)
-        gain = volume_gain(self.volume)
+        gain = volume_gain(max(self.volume, min_volume))
         if gain != 1.0:
             samples = (samples.astype(np.float32) * gain).astype(np.int16)
         with self._cond:
+            if not self._accepting():
+                self.lost_samples += len(samples)
+                return
             self._chunks.append(samples)
+            self._queued += len(samples)
+            limit = int(self.max_queue_s * self.rate)
+            while self._queued - self._offset > limit and len(self._chunks) > 1:
+                self._drop_head()
+            self._cond.notify_all()
+
+    def _drop_head(self) -> None:
+        """Drop the oldest chunk as lost (the lock is held)."""
+        head = self._chunks.popleft()
+        self._queued -= len(head)
+        self.lost_samples += len(head) - self._offset
+        self._offset = 0
+        self.dropped_chunks += 1
+        if self.dropped_chunks in (1, 10, 100) or self.dropped_chunks % 1000 == 0:
+            _LOGGER.warning(
+                "%s: over %.0f s queued; %d chunks dropped", self.name, self.max_queue_s, self.dropped_chunks
+            )
+
+    def _lose_queue(self) -> None:
+        """Everything queued is lost (the device went away); waiters are released."""
+        with self._cond:
+            self.lost_samples += self._queued - self._offset
+            self._chunks.clear()
+            self._queued = 0
+            self._offset = 0
             self._cond.notify_all()
 
     def queued_seconds(self) -> float:
         with self._cond:
-            total = sum(len(c) for c in self._chunks) - self._offset
+            total = self._queued - self._offset
         return total / self.rate if self.rate else 0.0
 
     def wait_done(self, timeout: float | None = None) -> bool:
@@ -81,6 +153,7 @@ class AudioSink:
         """Drop everything queued (barge-in)."""
         with self._cond:
             self._chunks.clear()
+            self._queued = 0
             self._offset = 0
             self._cond.notify_all()
 
@@ -97,6 +170,7 @@ class AudioSink:
                 self._offset += n
                 if self._offset >= len(head):
                     self._chunks.popleft()
+                    self._queued -= len(head)
                     self._offset = 0
             if not self._chunks:
                 self._cond.notify_all()
@@ -204,35 +278,79 @@ class NullSink(PacedSink):
         pass
 
 
-class SpeakerSink(AudioSink):
-    """PortAudio output stream whose callback drains the queue."""
+StreamFactory = Callable[[int, Callable[..., None]], tuple[Any, int]]
+"""``factory(rate, callback) -> (started stream, rate it plays at)``; raises when the device cannot be opened."""
 
-    def __init__(self, device: str = "default", *, volume: int = 100) -> None:
-        super().__init__(volume=volume)
-        self.name = f"speaker:{device}"
-        self._device_spec = device
-        self._stream: Any = None
 
-    def _open(self, rate: int) -> None:
+def sounddevice_stream(device_spec: str) -> StreamFactory:
+    """The real output: a started PortAudio stream on ``device_spec`` (at ``rate``, else the device's own)."""
+
+    def open_stream(rate: int, callback: Callable[..., None]) -> tuple[Any, int]:
+        import sounddevice as sd
+
         from .source import find_device
 
+        device = find_device(device_spec, kind="output")
         try:
-            import sounddevice as sd
+            sd.check_output_settings(device=device, samplerate=rate, channels=1, dtype="int16")
+        except Exception:  # noqa: BLE001 - play at the device's rate instead
+            rate = int(sd.query_devices(device, "output")["default_samplerate"])
+        stream = sd.OutputStream(
+            samplerate=rate,
+            channels=1,
+            dtype="int16",
+            device=device,
+            callback=callback,
+            blocksize=int(rate * BLOCK_SECONDS),
+        )
+        stream.start()
+        return stream, rate
 
-            device = find_device(self._device_spec, kind="output")
-            try:
-                sd.check_output_settings(device=device, samplerate=rate, channels=1, dtype="int16")
-            except Exception:  # noqa: BLE001 - play at the device's rate instead
-                rate = int(sd.query_devices(device, "output")["default_samplerate"])
-            self._stream = sd.OutputStream(
-                samplerate=rate,
-                channels=1,
-                dtype="int16",
-                device=device,
-                callback=self._callback,
-                blocksize=int(rate * BLOCK_SECONDS),
-            )
-            self._stream.start()
+    return open_stream
+
+
+def reopen_delay(failures: int) -> float:
+    """Seconds before the next attempt after ``failures`` failed reopens (0 = the first attempt)."""
+    return REOPEN_DELAYS_S[min(failures, len(REOPEN_DELAYS_S) - 1)]
+
+
+class SpeakerSink(AudioSink):
+    """PortAudio output stream whose callback drains the queue; a lost device is reopened with backoff.
+
+    A watcher thread checks the stream every ``WATCH_S``: once it is no longer
+    active (unplugged, ALSA error, a callback that raised), the queue is lost
+    (``lost_samples``), ``playback-lost`` is reported through ``on_error``,
+    and the device is reopened after ``REOPEN_DELAYS_S``; meanwhile ``play``
+    counts audio as lost at once, so ``wait_done`` never waits for a speaker
+    that is not there.
+    """
+
+    def __init__(
+        self,
+        device: str = "default",
+        *,
+        volume: int = 100,
+        max_queue_s: float = MAX_QUEUE_S,
+        stream_factory: StreamFactory | None = None,
+    ) -> None:
+        super().__init__(volume=volume, max_queue_s=max_queue_s)
+        self.name = f"speaker:{device}"
+        self._device_spec = device
+        self._factory = stream_factory or sounddevice_stream(device)
+        self._stream: Any = None
+        self._lost = False
+        self._failures = 0
+        self._retry_at = 0.0
+        self.lost_count = 0
+        """Times the device was lost."""
+        self.reopened = 0
+        """Times it came back."""
+        self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def _open(self, rate: int) -> None:
+        try:
+            self._stream, rate = self._factory(rate, self._callback)
         except AudioError:
             raise
         except Exception as err:
@@ -240,16 +358,71 @@ class SpeakerSink(AudioSink):
                 "playback-unavailable", f"cannot open playback device {self._device_spec!r}: {err}"
             ) from err
         super()._open(rate)
+        self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-watch", daemon=True)
+        self._watcher.start()
+
+    def _accepting(self) -> bool:
+        return not self._lost
+
+    @property
+    def lost(self) -> bool:
+        """True while the device is gone (and being reopened)."""
+        return self._lost
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
         self._take(outdata[:, 0])
 
+    def _watch(self) -> None:
+        while not self._closing.wait(WATCH_S):
+            try:
+                if not self._lost:
+                    if self._stream is not None and not bool(getattr(self._stream, "active", True)):
+                        self._device_lost("the output stream stopped")
+                elif time.monotonic() >= self._retry_at:
+                    self._try_reopen()
+            except Exception:  # the watcher must outlive any surprise from the audio stack
+                _LOGGER.exception("%s: watching the stream failed", self.name)
+
+    def _device_lost(self, why: str) -> None:
+        with self._cond:
+            self._lost = True
+        self.lost_count += 1
+        self._failures = 0
+        self._retry_at = time.monotonic() + reopen_delay(0)
+        self._lose_queue()
+        self._close_stream()
+        self._report("playback-lost", f"playback device {self._device_spec!r} lost ({why}); reopening")
+
+    def _try_reopen(self) -> None:
+        try:
+            stream, rate = self._factory(self.rate, self._callback)
+        except Exception as err:  # noqa: BLE001 - still gone (logged): try again later, a little later each time
+            self._failures += 1
+            self._retry_at = time.monotonic() + reopen_delay(self._failures)
+            _LOGGER.debug("%s: reopen failed (%s); next try in %.1f s", self.name, err, reopen_delay(self._failures))
+            return
+        with self._cond:
+            self._stream, self.rate = stream, rate
+            self._lost = False
+        self.reopened += 1
+        _LOGGER.info("%s: playback device is back (reopened after %d failed tries)", self.name, self._failures)
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        for step in ("stop", "close"):
+            try:
+                getattr(stream, step)()
+            except Exception as err:  # noqa: BLE001 - a lost device often fails to stop cleanly (logged)
+                _LOGGER.debug("%s: %s of the lost stream failed: %s", self.name, step, err)
+
     def close(self) -> None:
+        self._closing.set()
         super().close()
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
+        if self._watcher is not None:
+            self._watcher.join(timeout=2.0)
+        self._close_stream()
 
 
 def earcon(rate: int) -> np.ndarray:

@@ -8,6 +8,7 @@ Pure: builds a dict, publishes nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +38,15 @@ class DeviceInfo:
     """Whether timers and alarms run (adds next alarm, active timers and the timer event)."""
 
 
-def discovery_payload(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
-    """The ``homeassistant/device/<id>/config`` payload."""
+def discovery_payload(
+    topics: Topics, info: DeviceInfo, *, permits: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """The ``homeassistant/device/<id>/config`` payload; controls MQTT may not run (``permits``) are left out."""
     cmps: dict[str, dict[str, Any]] = {}
-    cmps.update(_controls(topics, info))
+    for key, entity in _controls(topics, info).items():
+        command = topics.command_name(entity["cmd_t"])
+        if permits is None or (command is not None and permits(command)):
+            cmps[key] = entity
     cmps.update(_sensors(topics, info))
     cmps.update(_events(topics, info))
     if info.skills:

@@ -30,6 +30,7 @@ from ..events import (
     WakeDetected,
     WakeWordChanged,
 )
+from ..payload import scrub
 from ..skills.events import TimerEvent
 from .topics import Topics, encode
 
@@ -104,7 +105,7 @@ def event_json(event: Event, **extra: Any) -> bytes:
 def wake_word_state(topics: Topics, models: tuple[str, ...] | list[str], sensitivity: float) -> list[Publication]:
     first = models[0] if models else ""
     return [
-        Publication(topics.state("wake_word"), first.encode(), retain=True),
+        Publication(topics.state("wake_word"), scrub(first).encode(), retain=True),
         Publication(topics.state("sensitivity"), f"{sensitivity:g}".encode(), retain=True),
     ]
 
@@ -113,7 +114,7 @@ def text_state(topics: Topics, key: str, text: str, attributes: dict[str, Any], 
     """A text sensor: state cut to Home Assistant's limit, the full text in its attributes."""
     short = text if len(text) <= HA_STATE_LIMIT else text[: HA_STATE_LIMIT - 1] + "…"
     return [
-        Publication(topics.state(key), short.encode(), retain=True),
+        Publication(topics.state(key), scrub(short).encode(), retain=True),  # never a surrogate on the wire
         Publication(topics.state(f"{key}/attributes"), encode({"text": text, "ts": ts, **attributes}), retain=True),
     ]
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -283,7 +283,10 @@ def earcon(rate: int) -> np.ndarray:
     return (np.concatenate(tones) * 32767).astype(np.int16)
 
 
-# The speaker lives in its own module; importing it from here keeps ``audio.sink.SpeakerSink``.
-from .speaker import SpeakerSink  # noqa: E402
+def __getattr__(name: str) -> Any:
+    """``audio.sink.SpeakerSink`` still works: the speaker lives in ``speaker`` (imported late: it imports us)."""
+    if name == "SpeakerSink":
+        from .speaker import SpeakerSink
 
-__all__ = ["AudioSink", "NullSink", "PacedSink", "PcmStreamSink", "SpeakerSink", "WavSink", "earcon", "volume_gain"]
+        return SpeakerSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

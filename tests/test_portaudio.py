@@ -128,7 +128,7 @@ def test_speaker_comes_back_after_its_stream_dies(tmp_path):
         tone(SAMPLE_RATE, 0.1),
         """
         import json, time, numpy as np
-        from appliance.audio import sink as sink_module
+        from appliance.audio import speaker as sink_module
         from appliance.audio.sink import SpeakerSink
         sink_module.WATCH_S = 0.02
         sink = SpeakerSink("appliance_test_speaker", volume=100)

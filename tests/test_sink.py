@@ -7,8 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from appliance.audio import sink as sink_module
-from appliance.audio.sink import NullSink, SpeakerSink, reopen_delay
+from appliance.audio import speaker as sink_module
+from appliance.audio.sink import NullSink
+from appliance.audio.speaker import SpeakerSink, reopen_delay
 
 from .fakes import FlakyOutputDevice
 

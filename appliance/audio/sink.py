@@ -1,4 +1,4 @@
-"""Audio sinks: speaker (PortAudio), WAV file, raw PCM to stdout, and nowhere.
+"""Audio sinks: WAV file, raw PCM to stdout, and nowhere; the speaker (PortAudio) is in ``speaker``.
 
 All sinks share one queue discipline: ``play`` enqueues and returns at once,
 ``wait_done`` blocks until everything queued was played, ``stop`` drops what
@@ -10,7 +10,7 @@ first); audio that was queued but never reached the speaker, because the
 queue overflowed or the device was lost, is counted in ``lost_samples``, so
 a caller can tell whether a reply was heard (:meth:`AudioSink.heard_since`).
 The speaker reports a lost device as ``playback-lost`` through ``on_error``
-and reopens it with a growing delay.
+and reopens it with a growing delay (:mod:`.speaker`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import AudioError
 from .buffer import resample
 from .wav import WavWriter
 
@@ -35,10 +34,6 @@ _LOGGER = logging.getLogger(__name__)
 BLOCK_SECONDS = 0.02
 MAX_QUEUE_S = 60.0
 """Seconds of audio a sink holds; beyond that the oldest is dropped (and counted as lost)."""
-REOPEN_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-"""Waits between attempts to reopen a lost playback device (the last one repeats)."""
-WATCH_S = 0.25
-"""How often the speaker checks that its stream is still running."""
 
 ErrorReport = Callable[[str, str], None]
 """``on_error(code, message)``: how a sink reports a problem (set by the composition root)."""
@@ -278,153 +273,6 @@ class NullSink(PacedSink):
         pass
 
 
-StreamFactory = Callable[[int, Callable[..., None]], tuple[Any, int]]
-"""``factory(rate, callback) -> (started stream, rate it plays at)``; raises when the device cannot be opened."""
-
-
-def sounddevice_stream(device_spec: str) -> StreamFactory:
-    """The real output: a started PortAudio stream on ``device_spec`` (at ``rate``, else the device's own)."""
-
-    def open_stream(rate: int, callback: Callable[..., None]) -> tuple[Any, int]:
-        import sounddevice as sd
-
-        from .source import find_device
-
-        device = find_device(device_spec, kind="output")
-        try:
-            sd.check_output_settings(device=device, samplerate=rate, channels=1, dtype="int16")
-        except Exception:  # noqa: BLE001 - play at the device's rate instead
-            rate = int(sd.query_devices(device, "output")["default_samplerate"])
-        stream = sd.OutputStream(
-            samplerate=rate,
-            channels=1,
-            dtype="int16",
-            device=device,
-            callback=callback,
-            blocksize=int(rate * BLOCK_SECONDS),
-        )
-        stream.start()
-        return stream, rate
-
-    return open_stream
-
-
-def reopen_delay(failures: int) -> float:
-    """Seconds before the next attempt after ``failures`` failed reopens (0 = the first attempt)."""
-    return REOPEN_DELAYS_S[min(failures, len(REOPEN_DELAYS_S) - 1)]
-
-
-class SpeakerSink(AudioSink):
-    """PortAudio output stream whose callback drains the queue; a lost device is reopened with backoff.
-
-    A watcher thread checks the stream every ``WATCH_S``: once it is no longer
-    active (unplugged, ALSA error, a callback that raised), the queue is lost
-    (``lost_samples``), ``playback-lost`` is reported through ``on_error``,
-    and the device is reopened after ``REOPEN_DELAYS_S``; meanwhile ``play``
-    counts audio as lost at once, so ``wait_done`` never waits for a speaker
-    that is not there.
-    """
-
-    def __init__(
-        self,
-        device: str = "default",
-        *,
-        volume: int = 100,
-        max_queue_s: float = MAX_QUEUE_S,
-        stream_factory: StreamFactory | None = None,
-    ) -> None:
-        super().__init__(volume=volume, max_queue_s=max_queue_s)
-        self.name = f"speaker:{device}"
-        self._device_spec = device
-        self._factory = stream_factory or sounddevice_stream(device)
-        self._stream: Any = None
-        self._lost = False
-        self._failures = 0
-        self._retry_at = 0.0
-        self.lost_count = 0
-        """Times the device was lost."""
-        self.reopened = 0
-        """Times it came back."""
-        self._closing = threading.Event()
-        self._watcher: threading.Thread | None = None
-
-    def _open(self, rate: int) -> None:
-        try:
-            self._stream, rate = self._factory(rate, self._callback)
-        except AudioError:
-            raise
-        except Exception as err:
-            raise AudioError(
-                "playback-unavailable", f"cannot open playback device {self._device_spec!r}: {err}"
-            ) from err
-        super()._open(rate)
-        self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-watch", daemon=True)
-        self._watcher.start()
-
-    def _accepting(self) -> bool:
-        return not self._lost
-
-    @property
-    def lost(self) -> bool:
-        """True while the device is gone (and being reopened)."""
-        return self._lost
-
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
-        self._take(outdata[:, 0])
-
-    def _watch(self) -> None:
-        while not self._closing.wait(WATCH_S):
-            try:
-                if not self._lost:
-                    if self._stream is not None and not bool(getattr(self._stream, "active", True)):
-                        self._device_lost("the output stream stopped")
-                elif time.monotonic() >= self._retry_at:
-                    self._try_reopen()
-            except Exception:  # the watcher must outlive any surprise from the audio stack
-                _LOGGER.exception("%s: watching the stream failed", self.name)
-
-    def _device_lost(self, why: str) -> None:
-        with self._cond:
-            self._lost = True
-        self.lost_count += 1
-        self._failures = 0
-        self._retry_at = time.monotonic() + reopen_delay(0)
-        self._lose_queue()
-        self._close_stream()
-        self._report("playback-lost", f"playback device {self._device_spec!r} lost ({why}); reopening")
-
-    def _try_reopen(self) -> None:
-        try:
-            stream, rate = self._factory(self.rate, self._callback)
-        except Exception as err:  # noqa: BLE001 - still gone (logged): try again later, a little later each time
-            self._failures += 1
-            self._retry_at = time.monotonic() + reopen_delay(self._failures)
-            _LOGGER.debug("%s: reopen failed (%s); next try in %.1f s", self.name, err, reopen_delay(self._failures))
-            return
-        with self._cond:
-            self._stream, self.rate = stream, rate
-            self._lost = False
-        self.reopened += 1
-        _LOGGER.info("%s: playback device is back (reopened after %d failed tries)", self.name, self._failures)
-
-    def _close_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        for step in ("stop", "close"):
-            try:
-                getattr(stream, step)()
-            except Exception as err:  # noqa: BLE001 - a lost device often fails to stop cleanly (logged)
-                _LOGGER.debug("%s: %s of the lost stream failed: %s", self.name, step, err)
-
-    def close(self) -> None:
-        self._closing.set()
-        super().close()
-        if self._watcher is not None:
-            self._watcher.join(timeout=2.0)
-        self._close_stream()
-
-
 def earcon(rate: int) -> np.ndarray:
     """A short rising two-tone chime, generated (no asset file)."""
     tones = []
@@ -433,3 +281,12 @@ def earcon(rate: int) -> np.ndarray:
         envelope = np.sin(np.pi * t / t[-1]) ** 2
         tones.append(0.25 * envelope * np.sin(2 * np.pi * freq * t))
     return (np.concatenate(tones) * 32767).astype(np.int16)
+
+
+def __getattr__(name: str) -> Any:
+    """``audio.sink.SpeakerSink`` still works: the speaker lives in ``speaker`` (imported late: it imports us)."""
+    if name == "SpeakerSink":
+        from .speaker import SpeakerSink
+
+        return SpeakerSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,6 +51,7 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
         control=not args.no_control,
         profile=profile,
         gpio=True,
+        metrics=True,
     )
     if args.demo:
         demo = demo_recording(settings, engines.tts)

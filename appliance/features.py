@@ -19,9 +19,14 @@ if TYPE_CHECKING:
 
 
 def build_features(
-    app: Appliance, *, gpio: bool, frame_source_factory: Callable[[], FrameSource] | None, debug_hooks: bool
+    app: Appliance,
+    *,
+    gpio: bool,
+    frame_source_factory: Callable[[], FrameSource] | None,
+    debug_hooks: bool,
+    metrics: bool = False,
 ) -> list[Feature]:
-    """Memory, MQTT, home control, vision, the board and debug hooks, as configured."""
+    """Memory, MQTT, home control, vision, the board, metrics and debug hooks, as configured."""
     s, core, bus = app.core.settings, app.core, app.bus
     out: list[Feature] = []
     if s.memory.enabled and app.engines.embedder is not None:
@@ -48,8 +53,27 @@ def build_features(
     out.append(
         BoardFeature(app.profile, s.hardware, control=app.controller, commands=app.commands, bus=bus, open_gpio=gpio)
     )
+    if metrics and s.metrics.listen:
+        out.append(_metrics(app))
     if debug_hooks:
         from .debug import DebugFeature
 
         out.append(DebugFeature(core.pipeline, core.frontend))
     return out
+
+
+def _metrics(app: Appliance) -> Feature:
+    from .metrics import MetricsFeature, configured_models, manifest_identity
+
+    core = app.core
+
+    def models() -> list[tuple[str, str, str]]:
+        return [manifest_identity(core.registry, role, ref) for role, ref in configured_models(core.settings)]
+
+    return MetricsFeature(
+        core.settings.metrics,
+        app.bus,
+        snapshot=app.controller.status,
+        generation=lambda: getattr(core.pipeline.llm, "last", None),
+        models=models,
+    )

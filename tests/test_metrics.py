@@ -147,3 +147,21 @@ def test_a_listen_address_that_is_not_host_port_is_refused(listen: str):
 
 def test_empty_turns_the_endpoint_off():
     assert settings_from_dict({"metrics": {"listen": ""}}).metrics.listen == ""
+
+
+def test_the_plot_reads_one_stage_out_of_cumulative_buckets():
+    from appliance.metrics_plot import stage_buckets
+
+    text = "\n".join(
+        [
+            "# TYPE appliance_stage_seconds histogram",
+            'appliance_stage_seconds_bucket{le="1.0",stage="stt"} 5.0',
+            'appliance_stage_seconds_bucket{le="1.0",stage="speech_end_to_first_audio"} 1.0',
+            'appliance_stage_seconds_bucket{le="2.0",stage="speech_end_to_first_audio"} 3.0',
+            'appliance_stage_seconds_bucket{le="+Inf",stage="speech_end_to_first_audio"} 4.0',
+            'appliance_stage_seconds_count{stage="speech_end_to_first_audio"} 4.0',
+            'appliance_stage_seconds_sum{stage="speech_end_to_first_audio"} 6.0',
+            "",
+        ]
+    )
+    assert stage_buckets(text, "speech_end_to_first_audio") == [(1.0, 1.0), (2.0, 2.0), (float("inf"), 1.0)]

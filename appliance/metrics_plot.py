@@ -39,6 +39,7 @@ def plot(buckets: list[tuple[float, float]], stage: str, path: Path, *, note: st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     labels = [f"≤{b:g}" if b != float("inf") else ">last" for b, _ in buckets]
     counts = [c for _, c in buckets]
@@ -48,7 +49,7 @@ def plot(buckets: list[tuple[float, float]], stage: str, path: Path, *, note: st
     ax.set_xlabel("seconds (bucket upper bound)")
     ax.set_ylabel("turns")
     total = int(sum(counts))
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f'appliance_stage_seconds{{stage="{stage}"}}: {total} turns' + (f"\n{note}" if note else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)

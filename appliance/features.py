@@ -53,6 +53,7 @@ def build_features(
     out.append(
         BoardFeature(app.profile, s.hardware, control=app.controller, commands=app.commands, bus=bus, open_gpio=gpio)
     )
+    out.append(_model_swaps(app))
     if metrics and s.metrics.listen:
         out.append(_metrics(app))
     if debug_hooks:
@@ -77,3 +78,15 @@ def _metrics(app: Appliance) -> Feature:
         generation=lambda: getattr(core.pipeline.llm, "last", None),
         models=models,
     )
+
+
+def _model_swaps(app: Appliance) -> Feature:
+    """``models use|rollback|history``; a reload's changed models go through the same swap."""
+    from .swap.feature import ModelsFeature
+    from .swap.state import ModelState
+    from .swap.swapper import ModelSwapper
+
+    core = app.core
+    swapper = ModelSwapper(core, app.engines, ModelState.for_settings(core.settings), core.settings.models)
+    app.controller.models = swapper
+    return ModelsFeature(swapper)

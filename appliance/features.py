@@ -37,7 +37,9 @@ def build_features(
     if s.mqtt.enabled:
         from .mqtt.feature import MqttFeature
 
-        mqtt = MqttFeature(s, bus, execute=app.commands.execute, snapshot=app.controller.status)
+        mqtt = MqttFeature(
+            s, bus, execute=app.commands.execute, snapshot=app.controller.status, llm_models=_llm_choices(app)
+        )
         out.append(mqtt)
     if s.mqtt.devices:
         from .home.feature import HomeFeature
@@ -65,11 +67,19 @@ def build_features(
 
 def _metrics(app: Appliance) -> Feature:
     from .metrics import MetricsFeature, configured_models, manifest_identity
+    from .swap.swapper import ModelSwapper
 
-    core = app.core
+    core, swaps = app.core, app.controller.models
 
     def models() -> list[tuple[str, str, str]]:
-        return [manifest_identity(core.registry, role, ref) for role, ref in configured_models(core.settings)]
+        out = []
+        for role, ref in configured_models(core.settings):
+            if role != "wake" and isinstance(swaps, ModelSwapper):  # it knows the sha256 of a swapped-in path
+                running = swaps.running(role)
+                out.append((role, running.name, running.sha256))
+            else:
+                out.append(manifest_identity(core.registry, role, ref))
+        return out
 
     return MetricsFeature(
         core.settings.metrics,
@@ -90,3 +100,14 @@ def _model_swaps(app: Appliance) -> Feature:
     swapper = ModelSwapper(core, app.engines, ModelState.for_settings(core.settings), core.settings.models)
     app.controller.models = swapper
     return ModelsFeature(swapper)
+
+
+def _llm_choices(app: Appliance) -> tuple[str, ...]:
+    """Installed LLMs for Home Assistant's model select, only where ``models.use`` is allowed over MQTT.
+
+    ``mqtt.allowed_commands`` is the MQTT allowlist's setting; without it the select is never announced.
+    """
+    if "models.use" not in getattr(app.core.settings.mqtt, "allowed_commands", ()):
+        return ()
+    registry = app.core.registry
+    return tuple(n for n in registry.names("llm") if registry.status(n).state != "missing")

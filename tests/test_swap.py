@@ -288,3 +288,22 @@ async def test_a_slow_or_oversized_model_is_refused(make_app, tmp_path, default_
         assert app.status()["model_swap"]["llm"]["name"] == "smollm2-135m"
     finally:
         await _stopped(app, task)
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_history_reads_the_state_file_while_the_daemon_is_down(tmp_path: Path, monkeypatch, capsys):
+    from appliance.__main__ import main
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("APPLIANCE_PATHS_STATE_DIR", str(state))
+    monkeypatch.setenv("APPLIANCE_PATHS_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.delenv("APPLIANCE_CONFIG", raising=False)
+    chosen = Selection("llm", "/m/copy.gguf", "copy", "", "ab" * 32, 1_700_000_000.0, "smollm2-135m")
+    ModelState(state / "models" / "selected.json").record(chosen, running=None)
+    assert main(["--config", str(_file(tmp_path / "empty.toml", b"")), "models", "history"]) == 0
+    out = capsys.readouterr().out
+    assert "llm" in out and "copy" in out and "abababab" in out
+    assert main(["--config", str(tmp_path / "empty.toml"), "models", "use", "llm", "/m/copy.gguf"]) == 1
+    assert "daemon-not-running" in capsys.readouterr().err

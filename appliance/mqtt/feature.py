@@ -22,10 +22,18 @@ class MqttFeature(Feature):
     name = "mqtt"
 
     def __init__(
-        self, settings: Settings, bus: Bus, *, execute: Execute, snapshot: Callable[[], dict[str, Any]]
+        self,
+        settings: Settings,
+        bus: Bus,
+        *,
+        execute: Execute,
+        snapshot: Callable[[], dict[str, Any]],
+        llm_models: tuple[str, ...] = (),
     ) -> None:
         camera = bool(getattr(getattr(settings, "vision", None), "enabled", False))  # [vision] may be absent
-        info = DeviceInfo(settings.device_id, settings.device.name, tuple(BUILTIN), presence=camera)
+        info = DeviceInfo(
+            settings.device_id, settings.device.name, tuple(BUILTIN), presence=camera, llm_models=llm_models
+        )
         self.bridge = MqttBridge(settings, bus=bus, execute=execute, snapshot=snapshot, info=info)
 
     def publish_device(self, topic: str, payload: str, retain: bool) -> bool:

@@ -307,3 +307,15 @@ def test_history_reads_the_state_file_while_the_daemon_is_down(tmp_path: Path, m
     assert "llm" in out and "copy" in out and "abababab" in out
     assert main(["--config", str(tmp_path / "empty.toml"), "models", "use", "llm", "/m/copy.gguf"]) == 1
     assert "daemon-not-running" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+async def test_every_role_swaps_with_its_real_engine_while_turns_run(registry, tmp_path: Path):
+    from appliance.settings import MemorySettings
+    from appliance.swap.bench import measure_swaps
+
+    settings = Settings(paths=PathSettings(state_dir=str(tmp_path / "state")), memory=MemorySettings(enabled=False))
+    result = await asyncio.wait_for(measure_swaps(settings, registry, tmp_path), 400)
+    assert set(result["swaps"]) == {"llm", "stt", "tts", "wake"}
+    assert result["turns_during_swaps"] >= 1 and result["turns_failed"] == 0, result
+    assert all(s["probe_s"] < ModelSwapSettings().probe_max_s for s in result["swaps"].values())

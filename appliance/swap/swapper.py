@@ -112,13 +112,16 @@ class ModelSwapper:
         check_budget(candidate, self.settings.memory_margin_mb, self._available())
         engine, figures = await asyncio.to_thread(self._load_and_probe, role, candidate, settings)
         sha = candidate.sha256 or await asyncio.to_thread(_fingerprint, candidate)
-        await self._at_turn_boundary()
-        self._roles[role].install(engine, self.core, self.engines)  # references only: cannot fail half-way
-        self.core.settings = with_ref(self.core.settings, role, candidate.ref)
+
+        def install() -> None:  # references only: nothing here can fail half-way
+            self._roles[role].install(engine, self.core, self.engines)
+            self.core.settings = with_ref(self.core.settings, role, candidate.ref)
+
+        waited = await self._at_turn_boundary(install)
         chosen = Selection(role, candidate.ref, candidate.name, candidate.version or sha[:12], sha, time.time())
         over = self.file_refs[role]
         self.state.record(_over(chosen, over, via), running=running if running.ref != candidate.ref else None)
-        figures.update(role=role, name=candidate.name, sha256=sha, via=via, total_s=_since(started))
+        figures.update(role=role, name=candidate.name, sha256=sha, via=via, turn_wait_s=waited, total_s=_since(started))
         figures["previous"] = running.name
         self.last = figures
         _LOGGER.info("Swapped %s: %s -> %s (%s)", role, running.name, candidate.name, figures)
@@ -148,12 +151,33 @@ class ModelSwapper:
         rss_peak = max(rss_loaded, _rss_bytes())
         return engine, {"load_s": load_s, "probe_s": probe_s, "probe": answer[:80], "rss_peak_mb": rss_peak // 2**20}
 
-    async def _at_turn_boundary(self) -> None:
-        """Wait for the running turn to end; turns started later use the new engine."""
+    async def _at_turn_boundary(self, install: Callable[[], None]) -> float:
+        """Run ``install`` when no turn runs: now, or as the running turn finishes; returns seconds waited.
+
+        The running turn's end is the boundary: ``install`` runs inside its finish, before anything
+        can start the next turn, so that turn (and every later one) makes its attempts on the new engine.
+        A turn that outlasts the wait keeps the engines its attempts were made with.
+        """
+        pipeline, started = self.core.pipeline, time.monotonic()
+        if pipeline.turn is None:
+            install()
+            return 0.0
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def at_turn_end(record: object) -> None:
+            if not done.done():
+                install()
+                done.set_result(None)
+
+        pipeline.on_turn_finished.append(at_turn_end)
         try:
-            await self.core.pipeline.idle(timeout=TURN_BOUNDARY_WAIT_S)
+            await asyncio.wait_for(asyncio.shield(done), TURN_BOUNDARY_WAIT_S)
         except asyncio.TimeoutError:
-            _LOGGER.warning("No turn boundary within %.0f s: swapping under the running turn", TURN_BOUNDARY_WAIT_S)
+            _LOGGER.warning("No turn boundary in %.0f s: swapping beside the running turn", TURN_BOUNDARY_WAIT_S)
+            at_turn_end(None)
+        finally:
+            pipeline.on_turn_finished.remove(at_turn_end)
+        return round(time.monotonic() - started, 3)
 
     # -- reload -----------------------------------------------------------------------------
     async def reload(self, new_file: Settings) -> tuple[Settings, dict[str, Any]]:

@@ -37,6 +37,10 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
     profile = load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
     settings = apply_profile(settings, profile)
     settings = ModelState.for_settings(settings).effective(settings)  # models chosen with `models use` win
+    if settings.metrics.listen:  # a taken port is a configuration error now, not after a minute of loading
+        from .metrics import check_listen
+
+        check_listen(settings.metrics.listen)
     registry = ModelRegistry(settings.state_dir, show_progress=sys.stderr.isatty())
     with notifier.extending():  # a 3B model from an SD card can take minutes
         engines = load_engines(settings, registry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -88,9 +89,7 @@ class MetricsFeature(Feature):
         try:
             self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
         except OSError as err:
-            raise ConfigError(
-                "config-value", f"metrics.listen = {self.settings.listen!r} cannot be bound: {err.strerror or err}"
-            ) from err
+            raise _unbindable(self.settings.listen, err) from err
         self.port = self._server.server_address[1]
         _LOGGER.info("Metrics on http://%s:%d/metrics", host, self.port)
 
@@ -197,3 +196,21 @@ def manifest_identity(registry: ModelRegistry, role: str, ref: str) -> tuple[str
     if spec is not None:
         return role, ref, spec.files[0].sha256 if spec.files else ""
     return role, Path(ref).name, ""
+
+
+def check_listen(listen: str) -> None:
+    """Bind and release ``metrics.listen`` once, so a taken port or a foreign address fails start-up early."""
+    host, port = listen_address(listen)
+    try:
+        with socket.create_server((host, port), family=_family(host)):
+            pass
+    except OSError as err:
+        raise _unbindable(listen, err) from err
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _unbindable(listen: str, err: OSError) -> ConfigError:
+    return ConfigError("config-value", f"metrics.listen = {listen!r} cannot be bound: {err.strerror or err}")

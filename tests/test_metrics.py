@@ -165,3 +165,51 @@ def test_the_plot_reads_one_stage_out_of_cumulative_buckets():
         ]
     )
     assert stage_buckets(text, "speech_end_to_first_audio") == [(1.0, 1.0), (2.0, 2.0), (float("inf"), 1.0)]
+
+
+def test_the_daemon_stops_with_78_naming_the_key_before_loading_models(tmp_path: Path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "APPLIANCE_METRICS_LISTEN": f"127.0.0.1:{port}",
+            "APPLIANCE_PATHS_STATE_DIR": str(tmp_path),
+            "APPLIANCE_PATHS_RUNTIME_DIR": str(tmp_path),
+        }
+        run = subprocess.run(
+            [sys.executable, "-m", "appliance", "run", "--input", str(tmp_path / "none.wav")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 78, run.stderr[-2000:]
+    assert f"metrics.listen = '127.0.0.1:{port}' cannot be bound" in run.stderr
+    assert "Loaded" not in run.stderr  # refused before a single model was loaded
+
+
+def test_tokens_are_counted_once_per_generation():
+    from appliance.events import TurnFinished
+
+    class Stats:
+        completion_tokens = 7
+
+    current = Stats()
+    metrics = MetricsFeature(
+        LOOPBACK_ANY_PORT,
+        None,  # type: ignore[arg-type]
+        snapshot=dict,
+        generation=lambda: current,
+        models=lambda: [],
+    )
+    metrics.observe(TurnFinished(turn_id=1, outcome="answered"))
+    metrics.observe(TurnFinished(turn_id=2, outcome="answered", reply="from an intent: no generation"))
+    assert metrics.tokens._value.get() == 7
+    current = Stats()
+    metrics.observe(TurnFinished(turn_id=3, outcome="answered"))
+    assert metrics.tokens._value.get() == 14

@@ -94,13 +94,20 @@ def test_a_choice_is_remembered_privately_until_the_file_changes(tmp_path: Path)
     path = tmp_path / "models" / "selected.json"
     state = ModelState(path)
     old = Selection("llm", "smollm2-135m", "smollm2-135m", "b179", "b179", 1.0, "smollm2-135m", "config")
-    state.record(Selection("llm", "/m/new.gguf", "new", "", "ab", 2.0, "smollm2-135m"), running=old)
+    new = _file(tmp_path / "new.gguf", b"GGUF")
+    state.record(Selection("llm", str(new), "new", "", "ab", 2.0, "smollm2-135m"), running=old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = ModelState(path)
     assert again.previous["llm"].ref == "smollm2-135m" and [s.name for s in again.history] == ["new"]
-    assert again.effective(Settings()).llm.model == "/m/new.gguf"
+    assert again.effective(Settings()).llm.model == str(new)
     edited = Settings(llm=LlmSettings(model="qwen2.5-1.5b-instruct"))  # the owner edited the file since
     assert again.effective(edited).llm.model == "qwen2.5-1.5b-instruct"
+
+
+def test_a_remembered_file_that_is_gone_gives_way_to_the_config(tmp_path: Path):
+    state = ModelState(tmp_path / "selected.json")
+    state.record(Selection("llm", str(tmp_path / "gone.gguf"), "gone", "", "", 1.0, "smollm2-135m"), running=None)
+    assert state.effective(Settings()).llm.model == "smollm2-135m"
 
 
 def test_a_damaged_state_file_is_ignored(tmp_path: Path):

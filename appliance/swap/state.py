@@ -115,6 +115,14 @@ class ModelState:
     def effective(self, settings: Settings) -> Settings:
         """The settings with each remembered choice whose file value is unchanged since it was made."""
         for role, chosen in self.selected.items():
-            if configured_ref(settings, role) == chosen.over and chosen.ref != chosen.over:
-                settings = with_ref(settings, role, chosen.ref)
+            if configured_ref(settings, role) != chosen.over or chosen.ref == chosen.over:
+                continue
+            if _is_path(chosen.ref) and not Path(chosen.ref).expanduser().exists():  # deleted since: the file wins
+                _LOGGER.warning("The %s model chosen earlier, %s, is gone; using %s", role, chosen.ref, chosen.over)
+                continue
+            settings = with_ref(settings, role, chosen.ref)
         return settings
+
+
+def _is_path(ref: str) -> bool:
+    return "/" in ref or ref.endswith((".gguf", ".onnx", ".tflite"))

@@ -326,3 +326,77 @@ async def test_every_role_swaps_with_its_real_engine_while_turns_run(registry, t
     assert set(result["swaps"]) == {"llm", "stt", "tts", "wake"}
     assert result["turns_during_swaps"] >= 1 and result["turns_failed"] == 0, result
     assert all(s["probe_s"] < ModelSwapSettings().probe_max_s for s in result["swaps"].values())
+
+
+# -- the real daemon ---------------------------------------------------------------------------
+
+
+def _private_state(shared: Path, state: Path) -> None:
+    """A state dir of its own (selected.json must not land in the shared one) over the shared joined models."""
+    (state / "models").mkdir(parents=True)
+    for entry in (shared / "models").iterdir():
+        if entry.is_dir():
+            (state / "models" / entry.name).symlink_to(entry)
+        elif entry.name == "verified.json":
+            shutil.copy(entry, state / "models" / entry.name)
+
+
+@pytest.mark.integration
+def test_the_daemon_swaps_over_the_socket_and_keeps_the_model_after_a_restart(registry, tmp_path, default_gguf):
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from appliance.control import ControlClient
+
+    state, runtime = tmp_path / "state", tmp_path / "run"
+    _private_state(registry.state_dir, state)
+    second = tmp_path / "daemon-copy.gguf"
+    shutil.copy(default_gguf, second)
+    env = {**os.environ, "APPLIANCE_PATHS_STATE_DIR": str(state), "APPLIANCE_PATHS_RUNTIME_DIR": str(runtime)}
+    env.pop("INVOCATION_ID", None)  # not under systemd: `restart` re-executes the daemon itself
+    env["APPLIANCE_MEMORY_ENABLED"] = "false"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "appliance", *args], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    def up(client: ControlClient) -> None:
+        deadline = time.monotonic() + 180
+        while not client.available():
+            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "daemon did not come up"
+            time.sleep(0.2)
+
+    with open(tmp_path / "daemon.log", "w") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "run", "--output", str(tmp_path / "out.wav")],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        client = ControlClient(runtime / "control.sock", timeout=300)
+        try:
+            up(client)
+            used = cli("models", "use", "llm", str(second))
+            assert used.returncode == 0 and "smollm2-135m -> daemon-copy" in used.stdout, used.stderr
+            wrong = cli("models", "use", "tts", str(second))
+            assert wrong.returncode == 1 and "[model-wrong-kind]" in wrong.stderr
+            assert client.call("ask", {"text": "Say hi.", "speak": False})["outcome"] == "answered"
+            client.call("restart")
+            deadline = time.monotonic() + 30
+            while client.available():  # the old daemon's socket goes with the re-exec (models load for seconds)
+                assert time.monotonic() < deadline, "the daemon did not restart"
+                time.sleep(0.05)
+            up(client)
+            status = json.loads(cli("status", "--json").stdout)
+            assert status["model_swap"]["llm"]["name"] == "daemon-copy" and status["models"]["llm"] == str(second)
+            assert client.call("ask", {"text": "Say hi.", "speak": False})["outcome"] == "answered"
+            history = cli("models", "history")
+            assert "daemon-copy" in history.stdout and history.returncode == 0
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)

@@ -213,3 +213,13 @@ def test_tokens_are_counted_once_per_generation():
     current = Stats()
     metrics.observe(TurnFinished(turn_id=3, outcome="answered"))
     assert metrics.tokens._value.get() == 14
+
+
+def test_the_default_endpoint_is_loopback_and_the_unit_still_fences_the_network():
+    from appliance.settings import listen_address
+
+    assert listen_address(MetricsSettings().listen) == ("127.0.0.1", 9464)
+    unit = (Path(__file__).resolve().parent.parent / "systemd" / "appliance.service").read_text()
+    assert "IPAddressDeny=any" in unit
+    allow = next(line for line in unit.splitlines() if line.startswith("IPAddressAllow="))
+    assert "localhost" in allow and "0.0.0.0/0" not in allow and "any" not in allow

@@ -400,3 +400,44 @@ def test_the_daemon_swaps_over_the_socket_and_keeps_the_model_after_a_restart(re
         finally:
             daemon.terminate()
             daemon.wait(timeout=30)
+
+
+# -- probes -------------------------------------------------------------------------------------
+
+
+class _SilentVoice:
+    sample_rate = 22050
+
+    def synthesize_all(self, text: str) -> np.ndarray:
+        return np.zeros(self.sample_rate * 2, dtype=np.int16)
+
+
+class _MuteLlm:
+    def warm_up(self) -> float:
+        return 0.0
+
+    def system_messages(self) -> list:
+        return []
+
+    def stream(self, messages, cancel, *, max_tokens=None):
+        return iter(["", " "])
+
+
+class _DeafStt:
+    def transcribe(self, samples: np.ndarray):
+        from appliance.stt import SttResult
+
+        return SttResult(text="thank you", language="en")
+
+
+def test_a_probe_that_gets_no_proper_answer_fails_the_swap(voice):
+    from types import SimpleNamespace
+
+    from appliance.swap.roles import LlmRole, SttRole, TtsRole
+
+    core = SimpleNamespace(pipeline=SimpleNamespace(tts=voice))
+    for role, engine in ((TtsRole(), _SilentVoice()), (LlmRole(), _MuteLlm()), (SttRole(), _DeafStt())):
+        with pytest.raises(SwapError) as err:
+            role.probe(engine, core)  # type: ignore[arg-type]
+        assert err.value.code == "model-probe-failed", type(role).__name__
+    assert "speech" in TtsRole().probe(voice, core)  # type: ignore[arg-type]  # the real voice passes

@@ -213,6 +213,10 @@ def test_tokens_are_counted_once_per_generation():
     current = Stats()
     metrics.observe(TurnFinished(turn_id=3, outcome="answered"))
     assert metrics.tokens._value.get() == 14
+    from appliance.events import ModelSwapped
+
+    metrics.observe(ModelSwapped(role="llm", model="copy", previous="smollm2-135m"))
+    assert metrics.swaps.labels("llm")._value.get() == 1
 
 
 def test_the_default_endpoint_is_loopback_and_the_unit_still_fences_the_network():

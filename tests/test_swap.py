@@ -19,6 +19,7 @@ from appliance.app import Appliance, Engines
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
 from appliance.errors import CommandError
+from appliance.events import ModelSwapped
 from appliance.llm import LlamaLlm
 from appliance.settings import LlmSettings, ModelSwapSettings, PathSettings, Settings, VadSettings, WakeSettings
 from appliance.swap.checks import Candidate, SwapError, check_budget, check_model
@@ -219,7 +220,10 @@ async def test_a_second_gguf_is_swapped_in_during_a_conversation_rolled_back_and
 
         talker = asyncio.create_task(conversation())
         old = app.pipeline.llm
+        announced = app.bus.subscribe(ModelSwapped, name="test")
         swapped = (await _use(app, "llm", str(second)))["swapped"]
+        event = announced.get_nowait()
+        assert (event.role, event.model, event.previous) == ("llm", "smollm2-copy", "smollm2-135m")
         turns_at_swap = len(outcomes)
         while len(outcomes) < turns_at_swap + 2:  # the conversation goes on, on the new model
             await asyncio.sleep(0.05)

@@ -17,6 +17,7 @@ from typing import Any
 from ..controller import Core
 from ..engines import Engines
 from ..errors import ApplianceError
+from ..events import ModelSwapped
 from ..manifest import sha256_file
 from ..settings import ModelSwapSettings, Settings
 from .checks import ROLES, Candidate, SwapError, check_budget, check_model, check_role, mem_available
@@ -124,6 +125,11 @@ class ModelSwapper:
         figures.update(role=role, name=candidate.name, sha256=sha, via=via, turn_wait_s=waited, total_s=_since(started))
         figures["previous"] = running.name
         self.last = figures
+        self.core.bus.publish(
+            ModelSwapped(
+                role=role, model=candidate.name, previous=running.name, sha256=sha, via=via, seconds=figures["total_s"]
+            )
+        )
         _LOGGER.info("Swapped %s: %s -> %s (%s)", role, running.name, candidate.name, figures)
         return figures
 

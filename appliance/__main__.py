@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     mfetch = msub.add_parser("fetch", help="download a device-grade model (needs internet)")
     mfetch.add_argument("name")
     msub.add_parser("prepare", help="join and verify the default models so the daemon starts fast")
+    muse = msub.add_parser("use", help="swap a model into the running daemon (checked, probed, remembered)")
+    muse.add_argument("role", help="llm, stt, tts or wake")
+    muse.add_argument("model", help="manifest name or path")
+    mrollback = msub.add_parser("rollback", help="swap the running daemon back to the role's previous model")
+    mrollback.add_argument("role")
+    mhistory = msub.add_parser("history", help="models swapped in, per role, with sha256 and time")
+    mhistory.add_argument("--json", action="store_true")
 
     status = sub.add_parser("status", help="the running daemon's state")
     status.add_argument("--json", action="store_true")

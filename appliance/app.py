@@ -78,6 +78,7 @@ class Appliance:
         profile: BoardProfile | None = None,
         gpio: bool = False,
         frame_source_factory: Callable[[], FrameSource] | None = None,
+        metrics: bool = False,
     ) -> None:
         self.engines = engines
         self.notifier = notifier or Notifier()
@@ -94,7 +95,9 @@ class Appliance:
         self.commands = Commands(self.controller)
         self.profile = profile or load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
         self.features.extend(
-            build_features(self, gpio=gpio, frame_source_factory=frame_source_factory, debug_hooks=debug.enabled())
+            build_features(
+                self, gpio=gpio, frame_source_factory=frame_source_factory, debug_hooks=debug.enabled(), metrics=metrics
+            )
         )
         for feature in self.features:
             self._plug(feature)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import __version__
 from .audio.sink import AudioSink
@@ -39,6 +39,14 @@ from .wake import BUILTIN, WakeModel, WakeWordDetector, load_models, wake_rules
 
 LIVE_SECTIONS = ("wake", "vad", "llm", "audio")
 """Settings sections the core applies on ``reload``; features apply their own."""
+
+
+class ModelSwaps(Protocol):
+    """Live model swaps (``appliance.swap``): a reload's changed models go through them."""
+
+    async def reload(self, new_file: Settings) -> tuple[Settings, dict[str, Any]]:
+        """Swap the models the file changed; the settings to run with (refused ones kept) and a report."""
+        ...
 
 
 @dataclass
@@ -116,6 +124,8 @@ class Controller:
         """Every wake model loaded so far, by (name, threads): at most one per configured word."""
         self._threshold_override: float | None = None
         """Threshold from a sensitivity command, for every word until the next reload."""
+        self.models: ModelSwaps | None = None
+        """Set by the composition root; without it a changed model waits for a restart."""
 
     @property
     def settings(self) -> Settings:
@@ -206,16 +216,22 @@ class Controller:
             raise ConfigError("config-none", "the daemon was started without --config; nothing to reload")
         new = load_settings(self.config_path)
         old = self.core.settings
+        swaps: dict[str, Any] | None = None
+        if self.models is not None:  # changed models are loaded beside the running ones and swapped in
+            new, swaps = await self.models.reload(new)
         changed = [f.name for f in dataclasses.fields(Settings) if getattr(new, f.name) != getattr(old, f.name)]
         applied = set(await self._apply_core(new, old))
         for feature in self.features:
             applied.update(feature.apply(new))
         wake = new.wake if "wake" in applied else replace(new.wake, models=old.wake.models)
         self.core.settings = replace(new, wake=wake)
-        return {
+        report: dict[str, Any] = {
             "applied": [s for s in changed if s in applied],
             "needs_restart": [s for s in changed if s not in applied],
         }
+        if swaps is not None:
+            report["models"] = swaps
+        return report
 
     async def _apply_core(self, new: Settings, old: Settings) -> list[str]:
         core, applied = self.core, []
@@ -230,7 +246,7 @@ class Controller:
         if new.vad != old.vad:
             core.frontend.vad = new.vad
             applied.append("vad")
-        if new.llm != old.llm:
+        if new.llm != old.llm and new.llm.model == core.settings.llm.model:  # a new model is a swap, not this
             core.llm.settings = new.llm
             core.conversation.system_prompt = new.llm.system_prompt
             applied.append("llm")

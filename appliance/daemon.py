@@ -21,6 +21,7 @@ from .audio.wav import write_wav
 from .hardware import apply_profile, load_profile
 from .models import ModelRegistry
 from .settings import Settings
+from .swap.state import ModelState
 from .systemd import Notifier
 from .tts import PiperTts
 
@@ -35,6 +36,11 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
     notifier.status("loading models")
     profile = load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
     settings = apply_profile(settings, profile)
+    settings = ModelState.for_settings(settings).effective(settings)  # models chosen with `models use` win
+    if settings.metrics.listen:  # a taken port is a configuration error now, not after a minute of loading
+        from .metrics import check_listen
+
+        check_listen(settings.metrics.listen)
     registry = ModelRegistry(settings.state_dir, show_progress=sys.stderr.isatty())
     with notifier.extending():  # a 3B model from an SD card can take minutes
         engines = load_engines(settings, registry)
@@ -51,6 +57,7 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
         control=not args.no_control,
         profile=profile,
         gpio=True,
+        metrics=True,
     )
     if args.demo:
         demo = demo_recording(settings, engines.tts)

@@ -246,3 +246,18 @@ class RetainedState(Event):
     payload: str
     """JSON text."""
     name = "retained_state"
+
+
+@dataclass(frozen=True)
+class ModelSwapped(Event):
+    """A model was swapped in live (``models use``, ``rollback`` or a reload); engines holders re-point on it."""
+
+    role: str
+    """``llm``, ``stt``, ``tts`` or ``wake``."""
+    model: str
+    previous: str
+    sha256: str = ""
+    via: str = "use"
+    seconds: float = 0.0
+    """Load + probe + wait for the turn's end."""
+    name = "model_swapped"

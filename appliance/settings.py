@@ -517,6 +517,41 @@ class SkillsSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    listen: str = setting(
+        "127.0.0.1:9464",
+        "Prometheus metrics over HTTP on host:port (loopback by default); empty = no metrics endpoint.",
+    )
+
+    def __post_init__(self) -> None:
+        if self.listen:
+            listen_address(self.listen)
+
+
+def listen_address(spec: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) as (host, port); ValueError when it is not one."""
+    host, sep, port = spec.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen = {spec!r} is not allowed: expected host:port, e.g. 127.0.0.1:9464")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class ModelSwapSettings:
+    probe_max_s: float = setting(
+        20.0,
+        "A model swapped in live must answer its warm-up probe within this time, or the swap is refused.",
+        unit="s",
+        min=0.1,
+        max=600.0,
+    )
+    memory_margin_mb: int = setting(
+        256, "RAM that must stay free after loading a model beside the running one.", unit="MB", min=0, max=65536
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     device: DeviceSettings = field(default_factory=DeviceSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -533,6 +568,8 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     skills: SkillsSettings = field(default_factory=SkillsSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    models: ModelSwapSettings = field(default_factory=ModelSwapSettings)
 
     # -- derived values -------------------------------------------------
     @property

@@ -50,7 +50,10 @@ class MemoryFeature(Feature):
         self.bus = bus
         self.registry = registry
         self.fallback = fallback
-        self.memory = build_memory(settings, engines.embedder, engines.emotion, engines.llm.count_tokens, bus)
+        # The LLM is looked up at each call: a live model swap replaces engines.llm.
+        self.memory = build_memory(
+            settings, engines.embedder, engines.emotion, lambda text: engines.llm.count_tokens(text), bus
+        )
         self.active = False
         self._intents = MemoryIntents(self.memory)
 

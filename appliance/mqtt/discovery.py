@@ -36,6 +36,8 @@ class DeviceInfo:
     """Whether a camera provides presence (adds the occupancy binary sensor)."""
     skills: bool = False
     """Whether timers and alarms run (adds next alarm, active timers and the timer event)."""
+    llm_models: tuple[str, ...] = ()
+    """Installed LLMs for the model select; empty (no select) unless ``models.use`` is allowed over MQTT."""
 
 
 def discovery_payload(
@@ -51,6 +53,8 @@ def discovery_payload(
     cmps.update(_events(topics, info))
     if info.skills:
         cmps.update(_skills(topics, info))
+    if info.llm_models:
+        cmps["llm_model"] = _model_select(topics, info)
     if info.presence:
         cmps["presence"] = _entity(
             info, "binary_sensor", "presence", "Person present", stat_t=topics.state("presence"), dev_cla="occupancy"
@@ -132,6 +136,21 @@ def _controls(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
             info, "button", "restart", "Restart", cmd_t=t.command("restart"), dev_cla="restart", ent_cat="config"
         ),
     }
+
+
+def _model_select(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
+    """Choose the LLM among the installed ones: a live swap through ``models.use`` (optimistic: no state topic)."""
+    return _entity(
+        info,
+        "select",
+        "llm_model",
+        "Language model",
+        cmd_t=topics.command("models.use"),
+        cmd_tpl='{"role": "llm", "model": "{{ value }}"}',
+        options=list(info.llm_models),
+        ent_cat="config",
+        ic="mdi:brain",
+    )
 
 
 def _sensors(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:

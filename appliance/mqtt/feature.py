@@ -29,10 +29,16 @@ class MqttFeature(Feature):
         execute: Execute,
         snapshot: Callable[[], dict[str, Any]],
         retained: Callable[[], Mapping[str, str]] = dict,
+        llm_models: tuple[str, ...] = (),
     ) -> None:
         camera = bool(getattr(getattr(settings, "vision", None), "enabled", False))  # [vision] may be absent
         info = DeviceInfo(
-            settings.device_id, settings.device.name, tuple(BUILTIN), presence=camera, skills=settings.skills.enabled
+            settings.device_id,
+            settings.device.name,
+            tuple(BUILTIN),
+            presence=camera,
+            skills=settings.skills.enabled,
+            llm_models=llm_models,
         )
         self.bridge = MqttBridge(settings, bus=bus, execute=execute, snapshot=snapshot, info=info, retained=retained)
 

@@ -94,3 +94,8 @@ class CommandPolicy:
         raise CommandError(
             "forbidden", f"{shown(name)} is not allowed over {self.transport}; opt in with {self.setting}"
         )
+
+
+def socket_policy(allowed: Iterable[str] = ("*",)) -> CommandPolicy:
+    """The control socket's policy (``control.allowed_commands``): everything unless narrowed."""
+    return CommandPolicy(tuple(allowed), transport="the control socket", setting="control.allowed_commands")

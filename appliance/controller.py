@@ -27,7 +27,7 @@ from .control_api import TurnResult
 from .conversation import Conversation
 from .engines import Engines
 from .errors import ConfigError
-from .events import MuteChanged, VolumeChanged, WakeWordChanged
+from .events import ErrorRaised, MuteChanged, VolumeChanged, WakeWordChanged
 from .feature import Feature
 from .frontend import FrontEnd
 from .llm import LlamaLlm
@@ -76,6 +76,9 @@ class Core:
     ) -> Core:
         """The front end, the running conversation and the pipeline, on the loaded engines."""
         sink.volume = settings.audio.volume
+        sink.on_error = lambda code, message: bus.publish_threadsafe(
+            ErrorRaised(code=code, message=message, stage="playback")
+        )
         frontend = FrontEnd(
             source, engines.wake, engines.speech, settings.vad, lambda msg: None, preroll_s=settings.audio.preroll_s
         )

@@ -261,3 +261,11 @@ class ModelSwapped(Event):
     seconds: float = 0.0
     """Load + probe + wait for the turn's end."""
     name = "model_swapped"
+
+
+@dataclass(frozen=True)
+class Forgotten(Event):
+    """Something was forgotten on request: every copy of what was said is dropped (broker state, status)."""
+
+    items: int = 0
+    name = "forgotten"

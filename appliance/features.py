@@ -34,7 +34,9 @@ def build_features(
     if s.memory.enabled and app.engines.embedder is not None:
         from .memory.feature import MemoryFeature
 
-        out.append(MemoryFeature(s, app.engines, bus, core.registry, core.conversation))
+        memory = MemoryFeature(s, app.engines, bus, core.registry, core.conversation)
+        memory.on_forgotten.append(core.pipeline.forget_texts)
+        out.append(memory)
     mqtt = None
     if s.mqtt.enabled:
         from .mqtt.feature import MqttFeature

@@ -24,7 +24,7 @@ from .audio.sink import AudioSink, earcon
 from .bus import Bus
 from .capture import CaptureMessage, FrontEndMessage, InputEnded, InputStatus, LivenessPing, WakeHeard
 from .conversation import MessageSource
-from .errors import ApplianceError
+from .errors import ApplianceError, AudioError
 from .events import CaptureStatus, ErrorRaised, Reply, Stage, StageChanged, TurnFinished, WakeDetected
 from .frontend import FrontEnd
 from .handoff import LoopHandoff
@@ -39,6 +39,8 @@ _LOGGER = logging.getLogger(__name__)
 SORRY = "Sorry, something went wrong."
 HISTORY = 50
 """Finished turns kept for ``status`` and the benchmarks."""
+LISTEN_EARCON_FLOOR = 30
+"""Volume (%) the earcon of a remote or push-to-talk capture never drops below."""
 
 
 class Pipeline:
@@ -221,6 +223,11 @@ class Pipeline:
         for callback in self.on_utterance:
             callback(audio)
 
+    def forget_texts(self) -> None:
+        """Drop what was said from the kept turn history (after a "forget"); timings stay."""
+        for record in self.history:
+            record.transcript = record.reply = ""
+
     # -- commands ------------------------------------------------------------------
     async def interrupt(self) -> bool:
         """Cancel whatever turn is running (barge-in, stop button); True if one was."""
@@ -236,7 +243,13 @@ class Pipeline:
         return True
 
     def listen(self, source: Source = Source.LISTEN) -> int:
-        """Start a voice turn as if the wake word was heard (push-to-talk); returns the turn id."""
+        """Start a voice turn as if the wake word was heard (push-to-talk); returns the turn id.
+
+        A capture the wake word did not start always sounds the earcon, at least at
+        LISTEN_EARCON_FLOOR % whatever the volume, so nobody is listened to unawares.
+        """
+        rate = self.tts.sample_rate
+        self.sink.play(earcon(rate), rate, min_volume=LISTEN_EARCON_FLOOR)
         record = self._record(source)
         capture_id = self.frontend.request_capture(after_wake=False)
         self._start(Turn(self._context(), record, capture_id), "turn", lambda t: t.run_voice())
@@ -260,8 +273,11 @@ class Pipeline:
             self.set_stage(Stage.SPEAKING, turn.record.turn_id)
             audio = await asyncio.to_thread(self.tts.synthesize_all, text)
             turn.record.first_audio_mono = time.monotonic()
+            lost_mark = self.sink.lost_samples
             self.sink.play(audio, self.tts.sample_rate)
             await asyncio.to_thread(self.sink.wait_done, 120.0)
+            if not self.sink.heard_since(lost_mark):
+                raise AudioError("playback-lost", "could not say it: the playback device was lost")
             turn.record.outcome = Outcome.ANSWERED
         except asyncio.CancelledError:
             turn.record.outcome = Outcome.INTERRUPTED

@@ -360,6 +360,11 @@ class MemorySettings:
 class ControlSettings:
     enabled: bool = setting(True, "Serve the local control socket.")
     socket: str = setting("", "Socket path; empty = <runtime_dir>/control.sock.")
+    allowed_commands: tuple[str, ...] = setting(
+        ("*",),
+        "Commands the socket runs (names or ns.*). Its 0600 file mode already limits it to the service user and "
+        "root, so the default is every command.",
+    )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from .capture import (
     SpeechPaused,
     SpeechResumed,
 )
-from .errors import ApplianceError
+from .errors import ApplianceError, AudioError
 from .events import SpeechEnded, SpeechStarted, Stage, Transcript, TranscriptPartial
 from .handoff import call_soon
 from .reply import ReplyAttempt
@@ -185,6 +185,7 @@ class Turn:
     async def _respond(self, attempt: ReplyAttempt, speak: bool = True) -> None:
         ctx, r = self.ctx, self.record
         ctx.set_stage(Stage.THINKING, r.turn_id)
+        lost_mark = ctx.sink.lost_samples
         first = True
         async for chunk in attempt.chunks():
             if first:
@@ -205,6 +206,8 @@ class Turn:
         if speak:
             await asyncio.to_thread(ctx.sink.wait_done, 120.0)
             r.playback_end_mono = time.monotonic()
+            if not ctx.sink.heard_since(lost_mark):
+                raise AudioError("playback-lost", "the reply could not be played: the playback device was lost")
         r.outcome = Outcome.ANSWERED
         ctx.remember(r.transcript, r.reply)
 

@@ -268,3 +268,11 @@ async def test_a_read_only_intent_is_answered_speculatively(running):
     post_all(pipeline, ended(at_s=3.0))
     await idle(pipeline)
     assert pipeline.history[-1].speculated and pipeline.history[-1].reply == "It's noon."
+
+
+async def test_forgetting_drops_the_texts_of_the_kept_turns():
+    pipeline, _bus = make(reply="Paris.")
+    await asyncio.wait_for(pipeline.ask("What is the capital of France?", speak=False), 5)
+    pipeline.forget_texts()
+    record = pipeline.history[-1]
+    assert (record.transcript, record.reply, record.outcome) == ("", "", "answered")

@@ -42,7 +42,9 @@ def skills_dir(tmp_path: Path, registry) -> Path:
 
 def daemon(tmp_path: Path, registry):
     state = skills_dir(tmp_path, registry)
-    proc, sock, env = start_daemon(tmp_path, registry, "--output", str(tmp_path / "out.wav"), state_dir=state)
+    proc, sock, env = start_daemon(
+        tmp_path, registry, "--output", str(tmp_path / "out.wav"), state_dir=state, log_level="debug"
+    )
     return proc, ControlClient(sock, timeout=60), env
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from ..events import (
     ErrorRaised,
     Event,
+    Forgotten,
     IntentExecuted,
     MuteChanged,
     PresenceChanged,
@@ -86,6 +87,9 @@ def publications(topics: Topics, event: Event) -> list[Publication]:
         data = event.as_dict()
         data.pop("event", None)
         return [Publication(t.event(event.name), encode({**data, "event_type": event.action.value}), durable=True)]
+    if isinstance(event, Forgotten):  # an empty retained message deletes the retained last transcript and reply
+        keys = ("transcript", "transcript/attributes", "reply", "reply/attributes")
+        return [Publication(t.state(key), b"", retain=True) for key in keys]
     if isinstance(event, RetainedState):
         return [Publication(t.state(event.key), event.payload.encode(), retain=True)]
     if isinstance(event, PresenceChanged):  # from vision, when it runs

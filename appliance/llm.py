@@ -237,11 +237,12 @@ class LlamaLlm:
                 self.last = stats
                 self._keep_reply("".join(raw))
                 _LOGGER.info(
-                    "LLM turn: %d prompt tokens, %d evaluated, first token %.3f s, %d generated",
+                    "LLM turn: %d prompt tokens, %d evaluated, first token %.3f s, %d generated%s",
                     stats.prompt_tokens,
                     stats.evaluated_tokens,
                     stats.first_token_s,
                     stats.completion_tokens,
+                    " (cancelled)" if stats.cancelled else "",
                 )
 
     def _tokenize(self, prompt: str) -> list[int]:

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--memory-recordings", type=int, default=4, help="conversations run with memory off, then on (0 = none)"
     )
-    bench.add_argument("--session-turns", type=int, default=12, help="turns of the one-daemon session (at least 10)")
+    bench.add_argument("--session-turns", type=int, default=10, help="turns of the one-daemon session (at least 10)")
     return parser
 
 

@@ -382,7 +382,7 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         from .bench_session import measure_session
 
         report["session"] = await asyncio.to_thread(
-            measure_session, settings, engines, registry, log, getattr(args, "session_turns", 12)
+            measure_session, settings, engines, registry, log, getattr(args, "session_turns", 10)
         )
     return report
 

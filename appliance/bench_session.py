@@ -67,16 +67,16 @@ PIPER_REQUESTS = (
     "What is the capital of France?",
     "And how many people live there?",
     "When is Anna's birthday?",
+    "Where is the spare key for the shed?",
     "Tell me a joke about cats.",
     "Tell me another one.",
-    "Where is the spare key for the shed?",
     "Who wrote Romeo and Juliet?",
     "What else did he write?",
 )
 HUMAN = (("beckett", 1), ("two-cities", 2), ("endgame", 1))
 """Recordings and how many utterances to take from each."""
-ORDER = "PPHPPPHPHHPP"
-"""Piper (P) and human (H) requests interleaved; follow-ups stay right after what they follow."""
+ORDER = "PPHPPHPPHPPH"
+"""Piper (P) and human (H) requests interleaved; each follow-up comes right after what it follows."""
 _TURN_LINE = re.compile(r"event turn (\{.*\})\s*$")
 _LLM_LINE = re.compile(r"LLM turn: (\d+) prompt tokens, (\d+) evaluated")
 

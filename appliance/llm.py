@@ -41,12 +41,13 @@ USER_MARK = "\x00request\x00"
 PREFILL_BATCH = 32
 """Tokens per prefill step: a cancelled prefill stops within one of these."""
 REPLIES_KEPT = 16
-SMALL_EVAL = 128
+SMALL_EVAL = 256
 """Prompt evaluations up to this many tokens (a turn's notes and request, a prefill, a scoring
 prompt) run on the per-token thread count, not on every core.  Measured on the shared 2-core
 machine, 60 tokens after a cached history: 0.35-1.05 s with one thread against 0.27-4.2 s with
-two, the slow ones whenever another thread (here the audio loop, prosody, other processes) took
-a core, since llama.cpp's threads wait for each other at every layer."""
+two; in the session bench, turns of 142 and 150 tokens on two threads took 9.2 and 3.1 s to the
+first token while those under 128 on one took 0.36-1.06 s; the slow ones whenever another thread
+(the audio loop, prosody, other processes) took a core, since llama.cpp's threads wait for each other at every layer."""
 
 
 @dataclass

@@ -48,7 +48,7 @@ def test_the_history_is_plain_pairs_so_each_prompt_extends_the_last() -> None:
     second = conversation.messages("And you?", now=1.0)
     assert second[:2] == [*first[:1], {"role": "user", "content": "Hi"}]
     assert second[2] == {"role": "assistant", "content": "Hello!"}
-    assert second[-1]["content"].endswith("\n\nAnd you?") and second[-1]["content"].count("- ") == 1
+    assert second[-1]["content"] == '(Notes, not from the user: "Someone is in the room.")\n\nAnd you?'
     assert conversation.prefix_messages(now=1.0) == second[:-1]
 
 

@@ -128,7 +128,7 @@ def build_messages(
     for _, kind, item in candidates:
         if kind == "memory":
             assert isinstance(item, Hit)
-            cost = count_tokens(memory_line(item, now_s)) + 2  # the line's "- " and newline
+            cost = count_tokens(memory_line(item, now_s)) + 1  # and the space before it
             if cost > memory_left:
                 continue
         else:

@@ -23,7 +23,7 @@ from .chunker import SentenceChunker
 from .home.tools import choose
 from .llm import LlamaLlm
 from .memory.embedding import load_embedder
-from .memory.service import Memory
+from .memory.service import Clock, Memory
 from .memory.store import MemoryStore
 from .memory.synthetic import distractors
 from .models import ModelRegistry
@@ -43,6 +43,8 @@ REQUESTS = (
     "What else did he write?",
     "Thanks, that's all.",
 )
+NOW = 1795542120.0
+"""Tuesday 24 November 2026, 19:42 UTC."""
 DEVICES = [HomeDevice(name="kitchen light", command_topic="k/l"), HomeDevice(name="fan", command_topic="f/s")]
 
 
@@ -52,7 +54,8 @@ def main() -> int:
     llm = LlamaLlm(registry.resolve(llm_settings.model), llm_settings)
     embedder = load_embedder(MemorySettings().embedding_model, registry.resolve)
     store = MemoryStore(Path(tempfile.mkdtemp()) / "memory.db")
-    memory = Memory(MemorySettings(emotion=False), llm_settings, store, embedder, llm.count_tokens)
+    clock = Clock(lambda: NOW)  # a fixed evening: the time note, and so the replies, repeat from run to run
+    memory = Memory(MemorySettings(emotion=False), llm_settings, store, embedder, llm.count_tokens, clock=clock)
     memory.open()
 
     async def seed() -> None:

@@ -17,7 +17,7 @@
 - quality: the labelled household Q&A set scored with the LLM
   (``appliance/bench_quality.py``).
 - session: one ``appliance run`` daemon fed in real time from outside, a
-  dozen turns of one conversation with memory on, first audio timed on its
+  ten turns (--session-turns) of one conversation with memory on, first audio timed on its
   output stream, against the HA-style chain (``appliance/bench_session.py``).
 """
 

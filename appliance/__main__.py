@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--recordings", type=int, default=0, help="how many test recordings (0 = all)")
     bench.add_argument("--idle-seconds", type=float, default=20.0)
     bench.add_argument("--plot", type=Path, help="draw one conversation's stage timeline to this PNG")
-    sections = ("latency", "idle", "rss", "llm", "baseline", "vision", "memory", "mqtt", "skills")
+    sections = ("latency", "idle", "rss", "llm", "baseline", "vision", "memory", "mqtt", "skills", "quality", "session")
     bench.add_argument("--skip", action="append", default=[], choices=sections)
     bench.add_argument("--only", action="append", default=[], choices=sections, help="run just these sections")
     bench.add_argument("--out", type=Path, help="also write the JSON here")
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--memory-recordings", type=int, default=4, help="conversations run with memory off, then on (0 = none)"
     )
+    bench.add_argument("--session-turns", type=int, default=10, help="turns of the one-daemon session (at least 10)")
     return parser
 
 

@@ -14,6 +14,11 @@
 - mqtt: command -> acknowledgement latency while a reply streams, spoken
   intent -> MQTT publish, a 1,000 commands/s flood during a conversation
   (``appliance/mqtt/benchmark.py``; starts its own Mosquitto).
+- quality: the labelled household Q&A set scored with the LLM
+  (``appliance/bench_quality.py``).
+- session: one ``appliance run`` daemon fed in real time from outside, a
+  ten turns (--session-turns) of one conversation with memory on, first audio timed on its
+  output stream, against the HA-style chain (``appliance/bench_session.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from .audio import SAMPLE_RATE
 from .audio.sink import NullSink
 from .audio.source import ArraySource
 from .audio.wav import write_wav
+from .bench_session import HA_END_SILENCE_S, HA_HOLD_CHARS
 from .converse import TIMING_KEYS, ConverseResult, converse
 from .daemon import make_conversation_audio
 from .llm import generation_threads
@@ -323,11 +329,13 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
     if want("baseline"):
         base_settings = replace(
             settings,
-            vad=replace(settings.vad, end_silence_s=0.7, speculate_after_s=0.0),
+            vad=replace(settings.vad, end_silence_s=HA_END_SILENCE_S, speculate_after_s=0.0),
             stt=replace(settings.stt, short_window=False),
         )
         base_engines = replace(engines, stt=load_stt(base_settings.stt, registry))
-        rows, _ = await run_latency(base_settings, base_engines, registry, recordings, "ha-style", hold_chars=60)
+        rows, _ = await run_latency(
+            base_settings, base_engines, registry, recordings, "ha-style", hold_chars=HA_HOLD_CHARS
+        )
         report["ha_style_chain"] = summarize(rows)
     if want("idle"):
         log(f"idle CPU over {args.idle_seconds:.0f} s (voice gate on)")
@@ -370,6 +378,17 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)
     if want("vision"):
         report["vision"] = await bench_vision(settings, engines, registry, recordings, args.idle_seconds)
+    if want("quality"):
+        from .bench_quality import measure_quality
+
+        log("quality: the household Q&A set")
+        report["quality"] = await asyncio.to_thread(measure_quality, settings, engines, log)
+    if "session" in (getattr(args, "only", None) or []):  # five minutes of real time: only when asked for
+        from .bench_session import measure_session
+
+        report["session"] = await asyncio.to_thread(
+            measure_session, settings, engines, registry, log, getattr(args, "session_turns", 10)
+        )
     return report
 
 

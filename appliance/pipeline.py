@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -88,6 +89,8 @@ class Pipeline:
         self._turn_ids = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._prefilling: threading.Event | None = None
+        """Set to cancel the running prefill (a barge-in, or the turn ended before it finished)."""
         frontend.stream_capture = not stt.supports_speculation
         frontend.emit = self.post_threadsafe
 
@@ -167,7 +170,22 @@ class Pipeline:
             report=lambda err, stage: self.report(err, stage=stage),
             apologise=self.apologise,
             remember=self.conversation.add,
+            speech_began=self._prefill,
         )
+
+    def _prefill(self) -> None:
+        """While the user speaks, the LLM evaluates what every next prompt starts with (system, history)."""
+        start = getattr(self.llm, "start_prefill", None)
+        prefix = getattr(self.conversation, "prefix_messages", None)
+        if start is None or prefix is None:
+            return
+        self._cancel_prefill()
+        self._prefilling = start(prefix())
+
+    def _cancel_prefill(self) -> None:
+        if self._prefilling is not None:
+            self._prefilling.set()
+            self._prefilling = None
 
     def new_attempt(self) -> ReplyAttempt:
         return ReplyAttempt(
@@ -185,6 +203,7 @@ class Pipeline:
             self.bus.publish(StageChanged(stage=stage, turn_id=turn_id))
 
     def finish_turn(self, turn: Turn) -> None:
+        self._cancel_prefill()
         r = turn.record
         r.done_mono = time.monotonic()
         self.history.append(r)

@@ -76,6 +76,8 @@ class Marks:
     first_audio_ready: float | None = None
     tts_spans: list[tuple[float, float]] = field(default_factory=list)
     """(start, end) of each chunk's synthesis."""
+    llm_tokens_evaluated: int | None = None
+    """Prompt tokens the LLM evaluated for this reply (the rest came from its KV cache)."""
 
 
 class ReplyAttempt:
@@ -166,6 +168,8 @@ class ReplyAttempt:
             if rest:
                 sentences.put_nowait(rest)
             self.marks.llm_done = time.monotonic()
+            stats = getattr(self._llm, "last", None)
+            self.marks.llm_tokens_evaluated = getattr(stats, "evaluated_tokens", None)
         finally:
             sentences.put_nowait(None)
             await speaker

@@ -55,6 +55,8 @@ class TurnContext:
     report: Callable[[ApplianceError, str], None]
     apologise: Callable[[], Awaitable[None]]
     remember: Callable[[str, str], None]
+    speech_began: Callable[[], None] = lambda: None
+    """The request's speech started: the LLM may evaluate the prompt's stable start meanwhile."""
 
 
 class Turn:
@@ -117,6 +119,7 @@ class Turn:
                     await self._feed_stream(msg.audio)
                 case SpeechBegan():
                     ctx.bus.publish(SpeechStarted(at_s=msg.at_s))
+                    ctx.speech_began()
                 case SpeechPaused() if ctx.stt.supports_speculation:
                     self.attempt = ctx.new_attempt()
                     self.attempt.start(transcribe=self._transcriber(msg.audio))

@@ -57,7 +57,12 @@ class MemoryFeature(Feature):
         self.fallback = fallback
         # The LLM is looked up at each call: a live model swap replaces engines.llm.
         self.memory = build_memory(
-            settings, engines.embedder, engines.emotion, lambda text: engines.llm.count_tokens(text), bus
+            settings,
+            engines.embedder,
+            engines.emotion,
+            lambda text: engines.llm.count_tokens(text),
+            bus,
+            context=fallback.context,  # the one list of context providers, shared with the plain conversation
         )
         self.active = False
         self._intents = MemoryIntents(self.memory)
@@ -69,6 +74,9 @@ class MemoryFeature(Feature):
     # -- the conversation (MessageSource) ----------------------------------------------
     def messages(self, request: str) -> list[Message]:
         return self.memory.messages(request) if self.active else self.fallback.messages(request)
+
+    def prefix_messages(self) -> list[Message]:
+        return self.memory.prefix_messages() if self.active else self.fallback.prefix_messages()
 
     def add(self, user: str, assistant: str) -> None:
         (self.memory if self.active else self.fallback).add(user, assistant)

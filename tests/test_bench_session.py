@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.bench_session import (
+from appliance.bench_stream import (
     energy_voicing,
     first_audio_after,
     parse_llm,

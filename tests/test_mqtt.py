@@ -243,3 +243,51 @@ async def test_a_command_flood_is_answered_or_refused_and_the_daemon_carries_on(
         assert app.frontend.last_frame_mono > 0 and app.status()["mqtt"]["publish_dropped"] == 0
         answer = await asyncio.wait_for(app.commands.execute("ask", {"text": "Hello", "speak": False}), 60)
         assert answer["outcome"] == "answered"
+
+
+SKILL_COMMANDS = [
+    ("timer.start", b'{"duration_s": 600, "name": "pasta"}', True, {}),
+    ("timer.start", b'{"duration_s": -5}', False, "bad-arguments"),
+    ("timer.start", b'{"duration_s": "\\u00b2"}', False, "bad-arguments"),
+    ("timer.pause", b'{"name": "pasta"}', True, {}),
+    ("timer.resume", b'{"name": "pasta"}', True, {}),
+    ("timer.add", b'{"name": "pasta", "seconds": 60}', True, {}),
+    ("timer.add", b'{"name": "pasta"}', False, "bad-arguments"),
+    ("alarm.set", b'{"time": "07:30", "repeat": "weekdays"}', True, {}),
+    ("alarm.set", b'{"time": "25:99"}', False, "bad-arguments"),
+    ("alarm.snooze", b'{"minutes": 500}', False, "bad-arguments"),
+    ("reminder.set", b'{"text": "take the bins out", "in_s": 3600}', True, {}),
+    ("reminder.set", b'{"text": ""}', False, "bad-arguments"),
+    ("list.add", b'{"list": "shopping", "items": ["eggs", "butter"]}', True, {"items": ["eggs", "butter"]}),
+    ("list.remove", b'{"list": "shopping", "items": "eggs"}', True, {"items": ["butter"]}),
+    ("list.show", b'{"list": "shopping"}', True, {"items": ["butter"]}),
+    ("list.add", b'{"list": "garage", "items": ["x"]}', False, "bad-arguments"),
+    ("list.clear", b'{"list": "shopping"}', True, {}),
+    ("timers.list", b"", True, {}),
+    ("timer.cancel", b'{"id": "seven"}', False, "bad-arguments"),
+    ("timer.cancel", b'{"all": true, "kind": "any"}', True, {}),
+]
+
+
+async def test_skill_commands_events_and_retained_state_over_mqtt(tmp_path, mosquitto, engines, registry):
+    settings = mqtt_settings(tmp_path / "state", mosquitto.port)
+    async with running(settings, engines, registry) as app:
+        await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+        with Probe(mosquitto.port) as ha:
+            for command, payload, ok, expect in SKILL_COMMANDS:
+                answer = await ha.ask(command, payload, timeout=30)
+                assert answer["ok"] is ok, (command, payload, answer)
+                if ok:
+                    assert answer["result"].items() >= expect.items(), (command, answer)  # type: ignore[union-attr]
+                else:
+                    assert answer["error"]["code"] == expect, (command, payload, answer)
+            started = await ha.next(f"{ROOT}/event/timer", lambda m: m.json()["action"] == "started")
+            assert started.json()["name"] == "pasta" and started.json()["event_type"] == "started"
+            cancelled = await ha.next(f"{ROOT}/event/timer", lambda m: m.json()["action"] == "cancelled")
+            assert cancelled.json()["kind"] in ("timer", "alarm", "reminder")
+            timers = await ha.next(f"{ROOT}/state/timers", lambda m: m.json()["timers"] == [])
+            assert timers.retain and timers.json()["active"] == 0 and timers.json()["next_alarm"] is None
+            lists = await ha.next(f"{ROOT}/state/lists", lambda m: m.json()["lists"].get("shopping") == [])
+            assert lists.retain
+            cmps = (await ha.next(f"homeassistant/device/{DEVICE}/config")).json()["cmps"]
+            assert cmps["next_alarm"]["dev_cla"] == "timestamp" and cmps["timer_event"]["p"] == "event"

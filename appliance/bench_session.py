@@ -133,6 +133,7 @@ class Daemon:
             "APPLIANCE_PATHS_STATE_DIR": str(state),
             "APPLIANCE_PATHS_RUNTIME_DIR": str(runtime),
             "APPLIANCE_LLM_SEED": str(SEED),
+            "APPLIANCE_LOG_LEVEL": "debug",  # its turn events with their texts (INFO logs only their lengths)
             "PYTHONUNBUFFERED": "1",
         }
         cmd = [sys.executable, "-m", "appliance", "run", "--input", "-", "--output", "-"]

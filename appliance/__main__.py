@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     mfetch = msub.add_parser("fetch", help="download a device-grade model (needs internet)")
     mfetch.add_argument("name")
     msub.add_parser("prepare", help="join and verify the default models so the daemon starts fast")
+    muse = msub.add_parser("use", help="swap a model into the running daemon (checked, probed, remembered)")
+    muse.add_argument("role", help="llm, stt, tts or wake")
+    muse.add_argument("model", help="manifest name or path")
+    mrollback = msub.add_parser("rollback", help="swap the running daemon back to the role's previous model")
+    mrollback.add_argument("role")
+    mhistory = msub.add_parser("history", help="models swapped in, per role, with sha256 and time")
+    mhistory.add_argument("--json", action="store_true")
 
     status = sub.add_parser("status", help="the running daemon's state")
     status.add_argument("--json", action="store_true")
@@ -108,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     vdetect.add_argument("--fps", type=float, help="video frames analysed per second (default: vision.fps)")
     vdetect.add_argument("--json", action="store_true")
     from .memory.cli import add_parser as add_memory_parser
+    from .skills.cli import add_parser as add_timers_parser
 
     add_memory_parser(sub)
+    add_timers_parser(sub)
 
     config = sub.add_parser("config", help="show, check or print the default configuration")
     config.add_argument("action", choices=("show", "defaults", "check"))
@@ -118,7 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--recordings", type=int, default=0, help="how many test recordings (0 = all)")
     bench.add_argument("--idle-seconds", type=float, default=20.0)
     bench.add_argument("--plot", type=Path, help="draw one conversation's stage timeline to this PNG")
-    sections = ("latency", "idle", "rss", "llm", "baseline", "vision", "memory", "mqtt", "echo")
+    sections = (
+        "latency",
+        "idle",
+        "rss",
+        "llm",
+        "baseline",
+        "vision",
+        "memory",
+        "mqtt",
+        "skills",
+        "quality",
+        "session",
+        "echo",
+    )
     bench.add_argument("--skip", action="append", default=[], choices=sections)
     bench.add_argument("--only", action="append", default=[], choices=sections, help="run just these sections")
     bench.add_argument("--out", type=Path, help="also write the JSON here")
@@ -126,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--memory-recordings", type=int, default=4, help="conversations run with memory off, then on (0 = none)"
     )
+    bench.add_argument("--session-turns", type=int, default=10, help="turns of the one-daemon session (at least 10)")
     return parser
 
 
@@ -199,6 +222,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, path: Path | None) ->
         from .memory.cli import memory_command
 
         return memory_command(settings, args)
+    if command == "timers":
+        from .skills.cli import timers_command
+
+        return timers_command(settings, args)
     if command == "bench":
         from .bench import bench_command
 

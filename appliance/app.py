@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import debug
 from .audio.sink import AudioSink
 from .audio.source import AudioSource
+from .authorization import socket_policy
 from .board import BoardFeature
 from .bus import Bus
 from .capture import LivenessPing
@@ -35,7 +36,7 @@ from .feature import Feature
 from .features import build_features
 from .frontend import FrontEnd
 from .hardware import BoardProfile, load_profile
-from .liveness import Liveness, Watchdog, frontend_alive
+from .liveness import Liveness, Watchdog, frontend_alive, loops_alive
 from .models import ModelRegistry
 from .pipeline import Pipeline
 from .settings import Settings
@@ -78,6 +79,7 @@ class Appliance:
         profile: BoardProfile | None = None,
         gpio: bool = False,
         frame_source_factory: Callable[[], FrameSource] | None = None,
+        metrics: bool = False,
     ) -> None:
         self.engines = engines
         self.notifier = notifier or Notifier()
@@ -94,12 +96,16 @@ class Appliance:
         self.commands = Commands(self.controller)
         self.profile = profile or load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
         self.features.extend(
-            build_features(self, gpio=gpio, frame_source_factory=frame_source_factory, debug_hooks=debug.enabled())
+            build_features(
+                self, gpio=gpio, frame_source_factory=frame_source_factory, debug_hooks=debug.enabled(), metrics=metrics
+            )
         )
         for feature in self.features:
             self._plug(feature)
         self.control = (
-            ControlServer(settings.socket_path, self.commands) if control and settings.control.enabled else None
+            ControlServer(settings.socket_path, self.commands, socket_policy(settings.control.allowed_commands))
+            if control and settings.control.enabled
+            else None
         )
         self._audio_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
         self.liveness = Liveness()
@@ -180,7 +186,7 @@ class Appliance:
         for feature in self.features:
             vital = tuple(feature.vital_loops())
             if vital:
-                self.liveness.add(feature.name, _all_alive(sup, vital))
+                self.liveness.add(feature.name, loops_alive(sup, vital))
         sup.start("liveness", lambda: self.watchdog.run(every, feed=interval is not None))
 
     def healthy(self) -> bool:
@@ -257,23 +263,11 @@ class Appliance:
     def conversation(self) -> Conversation:
         return self.core.conversation
 
-    @property
-    def muted(self) -> bool:
-        return self.controller.muted
-
     def status(self) -> dict[str, Any]:
         return self.controller.status()
 
     async def reload(self) -> dict[str, Any]:
         return await self.controller.reload()
-
-    @property
-    def config_path(self) -> Path | None:
-        return self.controller.config_path
-
-    @config_path.setter
-    def config_path(self, path: Path | None) -> None:
-        self.controller.config_path = path
 
     @property
     def mqtt(self) -> MqttBridge | None:
@@ -293,10 +287,6 @@ class Appliance:
     def board(self) -> BoardControls | None:
         found = self.feature(BoardFeature)
         return found.board if found is not None else None
-
-
-def _all_alive(supervisor: Supervisor, names: tuple[str, ...]) -> Callable[[], bool]:
-    return lambda: all(supervisor.alive(name) for name in names)
 
 
 def report_startup_error(err: ApplianceError) -> str:

@@ -15,6 +15,11 @@
 - mqtt: command -> acknowledgement latency while a reply streams, spoken
   intent -> MQTT publish, a 1,000 commands/s flood during a conversation
   (``appliance/mqtt/benchmark.py``; starts its own Mosquitto).
+- quality: the labelled household Q&A set scored with the LLM
+  (``appliance/bench_quality.py``).
+- session: one ``appliance run`` daemon fed in real time from outside, a
+  ten turns (--session-turns) of one conversation with memory on, first audio timed on its
+  output stream, against the HA-style chain (``appliance/bench_session.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from .audio import SAMPLE_RATE
 from .audio.sink import NullSink
 from .audio.source import ArraySource
 from .audio.wav import write_wav
+from .bench_plot import plot_timeline
+from .bench_session import HA_END_SILENCE_S, HA_HOLD_CHARS
 from .converse import TIMING_KEYS, ConverseResult, converse
 from .daemon import make_conversation_audio
 from .llm import generation_threads
@@ -112,6 +119,7 @@ async def run_latency(
                 "outcome": turn["outcome"],
                 "transcript": turn["transcript"],
                 "reply": turn.get("reply", ""),
+                "intent": turn.get("intent"),
                 "timings": turn["timings"],
             }
         )
@@ -250,49 +258,6 @@ def _raw_tokens_per_s(llama: Any, messages: list[dict[str, str]], cfg: Any) -> f
     return (count - 1) / (end - first) if first and count > 1 and end > first else 0.0
 
 
-def plot_timeline(result: ConverseResult, path: Path) -> None:
-    """One conversation's stages on a time axis where 0 is the end of the request's speech."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    turn = result.turns[0]
-    data = result.turn_summary(turn)
-    wall = result.wall_of
-    zero = wall(data["speech_end_s"])
-    m = turn.marks
-    rows: list[tuple[str, list[tuple[float, float]], str]] = [
-        ("audio in", [(wall(s) - zero, wall(e) - zero) for s, e in result.segments], "tab:gray"),
-        ("listening", [(turn.wake_mono - zero, turn.endpoint_mono - zero)], "tab:blue"),
-    ]
-    if m is not None and m.stt_done is not None:
-        rows.append(("speech-to-text", [(m.started - zero, m.stt_done - zero)], "tab:orange"))
-    if m is not None and m.llm_started is not None and m.llm_done is not None:
-        rows.append(("LLM", [(m.llm_started - zero, m.llm_done - zero)], "tab:green"))
-    if m is not None:
-        rows.append(("TTS", [(s - zero, e - zero) for s, e in m.tts_spans], "tab:purple"))
-    if turn.first_audio_mono is not None:
-        end = turn.playback_end_mono or turn.done_mono or turn.first_audio_mono
-        rows.append(("audio out", [(turn.first_audio_mono - zero, end - zero)], "tab:red"))
-    fig, ax = plt.subplots(figsize=(10, 3.6))
-    for i, (label, spans, colour) in enumerate(reversed(rows)):
-        ax.broken_barh([(s, max(e - s, 0.01)) for s, e in spans], (i - 0.35, 0.7), color=colour)
-        ax.text(-0.02, i, label, ha="right", va="center", transform=ax.get_yaxis_transform())
-    ax.axvline(0, color="black", lw=1)
-    ax.axvline(turn.wake_mono - zero, color="tab:blue", ls="--", lw=1)
-    if m is not None and m.llm_first_token is not None:
-        ax.axvline(m.llm_first_token - zero, color="tab:green", ls=":", lw=1)
-    if turn.first_audio_mono is not None:
-        ax.axvline(turn.first_audio_mono - zero, color="tab:red", ls="--", lw=1)
-        latency = turn.first_audio_mono - zero
-        ax.set_title(f'"{turn.transcript}": end of speech (0 s) -> first reply audio {latency:.2f} s')
-    ax.set_yticks([])
-    ax.set_xlabel("seconds relative to the end of the request's speech")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     registry = ModelRegistry(settings.state_dir, show_progress=True)
     log("loading engines")
@@ -323,11 +288,13 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
     if want("baseline"):
         base_settings = replace(
             settings,
-            vad=replace(settings.vad, end_silence_s=0.7, speculate_after_s=0.0),
+            vad=replace(settings.vad, end_silence_s=HA_END_SILENCE_S, speculate_after_s=0.0),
             stt=replace(settings.stt, short_window=False),
         )
         base_engines = replace(engines, stt=load_stt(base_settings.stt, registry))
-        rows, _ = await run_latency(base_settings, base_engines, registry, recordings, "ha-style", hold_chars=60)
+        rows, _ = await run_latency(
+            base_settings, base_engines, registry, recordings, "ha-style", hold_chars=HA_HOLD_CHARS
+        )
         report["ha_style_chain"] = summarize(rows)
     if want("idle"):
         log(f"idle CPU over {args.idle_seconds:.0f} s (voice gate on)")
@@ -356,6 +323,10 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         report["memory"]["end_of_speech_to_first_audio_s"] = await memory_on_off(
             settings, engines, registry, recordings[: args.memory_recordings]
         )
+    if want("skills"):
+        from .skills.bench import measure_skills
+
+        report["skills"] = await measure_skills(settings, engines, registry, log)
     if want("mqtt"):
         from .mqtt.benchmark import measure_mqtt
 
@@ -370,6 +341,17 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         from .echo_bench import bench_echo
 
         report["echo"] = await bench_echo(settings, engines, registry, trials=args.recordings)
+    if want("quality"):
+        from .bench_quality import measure_quality
+
+        log("quality: the household Q&A set")
+        report["quality"] = await asyncio.to_thread(measure_quality, settings, engines, log)
+    if "session" in (getattr(args, "only", None) or []):  # five minutes of real time: only when asked for
+        from .bench_session import measure_session
+
+        report["session"] = await asyncio.to_thread(
+            measure_session, settings, engines, registry, log, getattr(args, "session_turns", 10)
+        )
     return report
 
 

@@ -19,8 +19,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from . import payload
+from .authorization import CommandPolicy, socket_policy
 from .commands import Commands
-from .errors import ApplianceError, ControlError
+from .errors import ApplianceError, CommandError, ControlError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,10 +32,12 @@ MAX_LINE = 64 * 1024
 class ControlServer:
     """Serves :class:`Commands` on a Unix socket."""
 
-    def __init__(self, path: Path, commands: Commands) -> None:
+    def __init__(self, path: Path, commands: Commands, policy: CommandPolicy | None = None) -> None:
         self.path = path
         self.commands = commands
         self._server: asyncio.AbstractServer | None = None
+        self.policy = policy or socket_policy()
+        """Local users are trusted by the socket's file mode, so by default everything is allowed."""
         self.requests = 0
 
     async def start(self) -> None:
@@ -92,14 +96,18 @@ class ControlServer:
     async def handle_line(self, line: bytes) -> dict[str, Any]:
         """One request in, one reply out; never raises."""
         self.requests += 1
-        try:
-            request = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as err:
-            return _error(None, "bad-json", f"request is not JSON: {err}")
+        try:  # the same decoder as MQTT: size, depth, UTF-8 and surrogate rules
+            request = payload.decode_json(payload.decode_text(line))
+        except CommandError as err:
+            return _error(None, err.code, err.message)
         if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
             return _error(None, "bad-request", 'a request is an object with a "cmd" string')
-        rid = request.get("id")
         try:
+            rid = payload.request_id(request.get("id"))
+        except CommandError as err:
+            return _error(None, err.code, err.message)
+        try:
+            self.policy.check(request["cmd"])
             result = await self.commands.execute(request["cmd"], request.get("args"))
         except ApplianceError as err:
             return _error(rid, err.code, err.message)

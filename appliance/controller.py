@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import __version__
 from .audio import echo
@@ -28,18 +28,26 @@ from .control_api import TurnResult
 from .conversation import Conversation
 from .engines import Engines
 from .errors import ConfigError
-from .events import MuteChanged, VolumeChanged, WakeWordChanged
+from .events import ErrorRaised, MuteChanged, VolumeChanged, WakeWordChanged
 from .feature import Feature
 from .frontend import FrontEnd
 from .llm import LlamaLlm
 from .models import ModelRegistry
 from .pipeline import Pipeline
-from .settings import Settings, load_settings
+from .settings import Settings, load_settings, wake_word_name
 from .turns import Source, TurnRecord
-from .wake import BUILTIN, WakeWordDetector, load_models, wake_rules
+from .wake import BUILTIN, WakeModel, WakeWordDetector, load_models, wake_rules
 
 LIVE_SECTIONS = ("wake", "vad", "llm", "audio")
 """Settings sections the core applies on ``reload``; features apply their own."""
+
+
+class ModelSwaps(Protocol):
+    """Live model swaps (``appliance.swap``): a reload's changed models go through them."""
+
+    async def reload(self, new_file: Settings) -> tuple[Settings, dict[str, Any]]:
+        """Swap the models the file changed; the settings to run with (refused ones kept) and a report."""
+        ...
 
 
 @dataclass
@@ -69,6 +77,9 @@ class Core:
     ) -> Core:
         """The front end, the running conversation and the pipeline, on the loaded engines."""
         sink.volume = settings.audio.volume
+        sink.on_error = lambda code, message: bus.publish_threadsafe(
+            ErrorRaised(code=code, message=message, stage="playback")
+        )
         frontend = FrontEnd(
             source, engines.wake, engines.speech, settings.vad, lambda msg: None, preroll_s=settings.audio.preroll_s
         )
@@ -115,8 +126,12 @@ class Controller:
         self._health = health
         self.started_at = time.time()
         self.last_errors: deque[dict[str, Any]] = deque(maxlen=5)
+        self._wake_models: dict[tuple[str, int], WakeModel] = {}
+        """Every wake model loaded so far, by (name, threads): at most one per configured word."""
         self._threshold_override: float | None = None
         """Threshold from a sensitivity command, for every word until the next reload."""
+        self.models: ModelSwaps | None = None
+        """Set by the composition root; without it a changed model waits for a restart."""
 
     @property
     def settings(self) -> Settings:
@@ -152,8 +167,19 @@ class Controller:
     async def set_wake_words(self, names: tuple[str, ...]) -> None:
         core = self.core
         wake_settings = replace(core.settings.wake, models=names)
-        models = await asyncio.to_thread(load_models, wake_settings, core.registry.resolve)
+        for model in core.wake.models:  # a word switched away from is kept: switching back allocates nothing
+            self._wake_models.setdefault((model.name, core.settings.wake.threads), model)
+        cached = self._wake_models
+        missing = tuple(n for n in names if (wake_word_name(n), wake_settings.threads) not in cached)
+        if missing:
+            loaded = await asyncio.to_thread(load_models, replace(wake_settings, models=missing), core.registry.resolve)
+            for model in loaded:
+                cached[(model.name, wake_settings.threads)] = model
+        models = [cached[(wake_word_name(n), wake_settings.threads)] for n in names]
+        for model in models:
+            model.window[:] = 0  # no scores carried over from the last time it listened
         core.wake.set_models(models)
+        core.wake.set_rules(wake_rules(wake_settings))
         if self._threshold_override is not None:  # a sensitivity command outlives a change of word
             core.wake.set_threshold(self._threshold_override)
         core.settings = replace(core.settings, wake=wake_settings)
@@ -196,16 +222,22 @@ class Controller:
             raise ConfigError("config-none", "the daemon was started without --config; nothing to reload")
         new = load_settings(self.config_path)
         old = self.core.settings
+        swaps: dict[str, Any] | None = None
+        if self.models is not None:  # changed models are loaded beside the running ones and swapped in
+            new, swaps = await self.models.reload(new)
         changed = [f.name for f in dataclasses.fields(Settings) if getattr(new, f.name) != getattr(old, f.name)]
         applied = set(await self._apply_core(new, old))
         for feature in self.features:
             applied.update(feature.apply(new))
         wake = new.wake if "wake" in applied else replace(new.wake, models=old.wake.models)
         self.core.settings = replace(new, wake=wake)
-        return {
+        report: dict[str, Any] = {
             "applied": [s for s in changed if s in applied],
             "needs_restart": [s for s in changed if s not in applied],
         }
+        if swaps is not None:
+            report["models"] = swaps
+        return report
 
     async def _apply_core(self, new: Settings, old: Settings) -> list[str]:
         core, applied = self.core, []
@@ -220,7 +252,7 @@ class Controller:
         if new.vad != old.vad:
             core.frontend.vad = new.vad
             applied.append("vad")
-        if new.llm != old.llm:
+        if new.llm != old.llm and new.llm.model == core.settings.llm.model:  # a new model is a swap, not this
             core.llm.settings = new.llm
             core.conversation.system_prompt = new.llm.system_prompt
             applied.append("llm")

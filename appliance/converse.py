@@ -95,6 +95,7 @@ class ConverseResult:
             },
             "transcript": record.transcript,
             "reply": record.reply,
+            "intent": record.intent,
             "speculated": record.speculated,
             "speech_end_s": speech_end,
             "timings": timings,

@@ -15,14 +15,17 @@ import numpy as np
 from .app import EXIT_RESTART, Appliance, load_engines
 from .audio import SAMPLE_RATE
 from .audio.buffer import resample
-from .audio.sink import AudioSink, NullSink, PcmStreamSink, SpeakerSink, WavSink
+from .audio.sink import AudioSink, NullSink, PcmStreamSink, WavSink
 from .audio.source import ArraySource, AudioSource, MicSource, PcmStreamSource, wav_source
+from .audio.speaker import SpeakerSink
 from .audio.wav import write_wav
 from .hardware import apply_profile, load_profile
 from .models import ModelRegistry
 from .settings import Settings
+from .swap.state import ModelState
 from .systemd import Notifier
 from .tts import PiperTts
+from .turns import TurnRecord
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,6 +38,11 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
     notifier.status("loading models")
     profile = load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
     settings = apply_profile(settings, profile)
+    settings = ModelState.for_settings(settings).effective(settings)  # models chosen with `models use` win
+    if settings.metrics.listen:  # a taken port is a configuration error now, not after a minute of loading
+        from .metrics import check_listen
+
+        check_listen(settings.metrics.listen)
     registry = ModelRegistry(settings.state_dir, show_progress=sys.stderr.isatty())
     with notifier.extending():  # a 3B model from an SD card can take minutes
         engines = load_engines(settings, registry)
@@ -51,11 +59,13 @@ def run_daemon(settings: Settings, config_path: Path | None, args: argparse.Name
         control=not args.no_control,
         profile=profile,
         gpio=True,
+        metrics=True,
     )
     if args.demo:
         demo = demo_recording(settings, engines.tts)
         _LOGGER.info("Playing the demo conversation from %s, then listening to the microphone", demo)
         app.frontend.play_first(lambda: wav_source(demo, realtime=True, tail_s=3.0))
+        app.pipeline.on_turn_finished.append(_demo_log(app))
     code = asyncio.run(app.run())
     if code == EXIT_RESTART and not os.environ.get("INVOCATION_ID"):
         _LOGGER.info("Restarting")
@@ -97,6 +107,17 @@ def has_output_device(spec: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - any PortAudio failure means "no speaker here"
         return False
+
+
+def _demo_log(app: Appliance) -> Callable[[TurnRecord], None]:
+    """The demo's own exchange in full at INFO (the household's speech is logged only as its length)."""
+
+    def log_once(record: TurnRecord) -> None:
+        if record.source == "voice":
+            _LOGGER.info("Demo: heard %r, replied %r (%s)", record.transcript, record.reply, record.outcome)
+            app.pipeline.on_turn_finished.remove(log_once)
+
+    return log_once
 
 
 def demo_recording(settings: Settings, tts: PiperTts) -> Path:

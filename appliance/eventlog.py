@@ -40,7 +40,7 @@ _INFO_EVENTS: tuple[type[Event], ...] = (
     CameraChanged,
     EmotionDetected,
 )
-"""Logged at INFO; the rest (stages, sentences, partials, …) at DEBUG."""
+"""Logged at INFO (speech as its length; at DEBUG in full); the rest (stages, sentences, partials) at DEBUG."""
 
 
 async def log_events(bus: Bus, last_errors: deque[dict[str, Any]], status_changed: Callable[[], None]) -> None:
@@ -62,6 +62,17 @@ def log_event(event: Event) -> None:
     if isinstance(event, ErrorRaised):
         _LOGGER.warning("event %s %s", name, data)
     elif isinstance(event, _INFO_EVENTS):
-        _LOGGER.info("event %s %s", name, data)
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("event %s %s", name, data)  # DEBUG: with what was said
+        else:
+            _LOGGER.info("event %s %s", name, _lengths(data))
     else:
         _LOGGER.debug("event %s %s", name, data)
+
+
+SPOKEN = frozenset({"text", "transcript", "reply"})
+"""Event fields that hold what someone said or was told: logged at INFO as their length only."""
+
+
+def _lengths(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: f"<{len(v)} chars>" if k in SPOKEN and isinstance(v, str) else v for k, v in data.items()}

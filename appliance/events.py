@@ -236,3 +236,36 @@ class MqttConnection(Event):
     reason: str = ""
     """Why it is not connected (refused, unreachable, …); empty when connected."""
     name = "mqtt"
+
+
+@dataclass(frozen=True)
+class RetainedState(Event):
+    """A feature's state for the broker's retained ``state/<key>`` topic (timers, lists)."""
+
+    key: str
+    payload: str
+    """JSON text."""
+    name = "retained_state"
+
+
+@dataclass(frozen=True)
+class ModelSwapped(Event):
+    """A model was swapped in live (``models use``, ``rollback`` or a reload); engines holders re-point on it."""
+
+    role: str
+    """``llm``, ``stt``, ``tts`` or ``wake``."""
+    model: str
+    previous: str
+    sha256: str = ""
+    via: str = "use"
+    seconds: float = 0.0
+    """Load + probe + wait for the turn's end."""
+    name = "model_swapped"
+
+
+@dataclass(frozen=True)
+class Forgotten(Event):
+    """Something was forgotten on request: every copy of what was said is dropped (broker state, status)."""
+
+    items: int = 0
+    name = "forgotten"

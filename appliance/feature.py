@@ -56,6 +56,13 @@ class Feature:
         """Facts for the LLM's context, read by the conversation and the memory alike."""
         return ()
 
+    def retained(self) -> Mapping[str, str]:
+        """Retained broker state it keeps current (``state/<key>`` → JSON), re-sent on every connect.
+
+        Changes go out as :class:`~appliance.events.RetainedState` events.
+        """
+        return {}
+
     def status(self) -> Mapping[str, Any] | None:
         """Its part of ``status`` (under :attr:`name`), or None to show nothing."""
         return None

@@ -8,7 +8,7 @@ enabled, so a box without a camera never loads the vision code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .board import BoardFeature
 from .feature import Feature
@@ -19,25 +19,44 @@ if TYPE_CHECKING:
 
 
 def build_features(
-    app: Appliance, *, gpio: bool, frame_source_factory: Callable[[], FrameSource] | None, debug_hooks: bool
+    app: Appliance,
+    *,
+    gpio: bool,
+    frame_source_factory: Callable[[], FrameSource] | None,
+    debug_hooks: bool,
+    metrics: bool = False,
 ) -> list[Feature]:
-    """Memory, MQTT, home control, vision, the board and debug hooks, as configured."""
+    """Memory, MQTT, home control, vision, the board, metrics and debug hooks, as configured."""
     s, core, bus = app.core.settings, app.core, app.bus
     out: list[Feature] = []
+    if s.skills.enabled:  # first: a timer or the time never reaches home control or the LLM
+        out.append(build_skills(app))
     if s.memory.enabled and app.engines.embedder is not None:
         from .memory.feature import MemoryFeature
 
-        out.append(MemoryFeature(s, app.engines, bus, core.registry, core.conversation))
+        memory = MemoryFeature(s, app.engines, bus, core.registry, core.conversation)
+        memory.on_forgotten.append(core.pipeline.forget_texts)
+        out.append(memory)
     mqtt = None
     if s.mqtt.enabled:
         from .mqtt.feature import MqttFeature
 
-        mqtt = MqttFeature(s, bus, execute=app.commands.execute, snapshot=app.controller.status)
+        def retained() -> dict[str, str]:
+            return {k: v for feature in app.features for k, v in feature.retained().items()}
+
+        mqtt = MqttFeature(
+            s,
+            bus,
+            execute=app.commands.execute,
+            snapshot=app.controller.status,
+            retained=retained,
+            llm_models=_llm_choices(app),
+        )
         out.append(mqtt)
     if s.mqtt.devices:
         from .home.feature import HomeFeature
 
-        out.append(HomeFeature(s, bus, mqtt, model=app.engines.llm))
+        out.append(HomeFeature(s, bus, mqtt, model=CurrentLlm(app)))
     if s.vision.enabled:
         from .vision.feature import VisionFeature
 
@@ -48,8 +67,112 @@ def build_features(
     out.append(
         BoardFeature(app.profile, s.hardware, control=app.controller, commands=app.commands, bus=bus, open_gpio=gpio)
     )
+    out.append(_model_swaps(app))
+    if metrics and s.metrics.listen:
+        out.append(_metrics(app))
     if debug_hooks:
         from .debug import DebugFeature
 
         out.append(DebugFeature(core.pipeline, core.frontend))
     return out
+
+
+class ControlDevice:
+    """The skills' device port ("volume up", "repeat that", "stop") over the ControlApi."""
+
+    def __init__(self, app: Appliance) -> None:
+        self.app = app
+
+    def volume(self) -> int:
+        return self.app.controller.volume
+
+    def set_volume(self, level: int) -> None:
+        self.app.controller.set_volume(level)
+
+    async def stop(self) -> bool:
+        """Drop queued audio; the request itself is the running turn, so it is not interrupted."""
+        sink = self.app.core.sink
+        playing = sink.queued_seconds() > 0
+        sink.stop()
+        return playing
+
+    def last_reply(self) -> str:
+        said = [r.reply for r in self.app.core.pipeline.history if r.reply and r.outcome == "answered"]
+        return said[-1] if said else ""
+
+
+def build_skills(app: Appliance) -> Feature:
+    """Timers, alarms, reminders, clock, sums, units, lists: rings and speaks through the pipeline."""
+    from .skills.feature import SkillsFeature
+    from .skills.sound import alarm_tone
+
+    s, pipeline = app.core.settings, app.core.pipeline
+
+    async def ring(item: object, speech: str) -> None:
+        tone = alarm_tone(pipeline.tts.sample_rate)
+        await pipeline.alert(speech, tone, ring_s=s.skills.ring_s)
+
+    async def announce(text: str) -> None:
+        await pipeline.say(text)
+
+    return SkillsFeature(
+        s.skills, s.state_dir, ring=ring, announce=announce, publish=app.bus.publish, device=ControlDevice(app)
+    )
+
+
+def _metrics(app: Appliance) -> Feature:
+    from .metrics import MetricsFeature, configured_models, manifest_identity
+    from .swap.swapper import ModelSwapper
+
+    core, swaps = app.core, app.controller.models
+
+    def models() -> list[tuple[str, str, str]]:
+        out = []
+        for role, ref in configured_models(core.settings):
+            if role != "wake" and isinstance(swaps, ModelSwapper):  # it knows the sha256 of a swapped-in path
+                running = swaps.running(role)
+                out.append((role, running.name, running.sha256))
+            else:
+                out.append(manifest_identity(core.registry, role, ref))
+        return out
+
+    return MetricsFeature(
+        core.settings.metrics,
+        app.bus,
+        snapshot=app.controller.status,
+        generation=lambda: getattr(core.pipeline.llm, "last", None),
+        models=models,
+    )
+
+
+def _model_swaps(app: Appliance) -> Feature:
+    """``models use|rollback|history``; a reload's changed models go through the same swap."""
+    from .swap.feature import ModelsFeature
+    from .swap.state import ModelState
+    from .swap.swapper import ModelSwapper
+
+    core = app.core
+    swapper = ModelSwapper(core, app.engines, ModelState.for_settings(core.settings), core.settings.models)
+    app.controller.models = swapper
+    return ModelsFeature(swapper)
+
+
+def _llm_choices(app: Appliance) -> tuple[str, ...]:
+    """Installed LLMs for Home Assistant's model select, only where ``models.use`` is allowed over MQTT.
+
+    ``mqtt.allowed_commands`` is the MQTT allowlist's setting; without it the select is never announced.
+    """
+    if "models.use" not in getattr(app.core.settings.mqtt, "allowed_commands", ()):
+        return ()
+    registry = app.core.registry
+    return tuple(n for n in registry.names("llm") if registry.status(n).state != "missing")
+
+
+class CurrentLlm:
+    """Home control's scoring model: whichever LLM runs now (a live swap replaces it)."""
+
+    def __init__(self, app: Appliance) -> None:
+        self.app = app
+
+    def score_continuations(self, messages: list[Any], continuations: list[str]) -> list[float]:
+        return self.app.engines.llm.score_continuations(messages, continuations)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .frontend import FrontEnd
+    from .supervisor import Supervisor
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -136,3 +137,8 @@ def frontend_alive(frontend: FrontEnd, *, running: bool) -> bool:
         capturing=frontend.capture_available and not frontend.muted,
         frame_age_s=now - frontend.last_frame_mono,
     )
+
+
+def loops_alive(supervisor: Supervisor, names: tuple[str, ...]) -> Callable[[], bool]:
+    """A check that holds while every named supervised loop runs."""
+    return lambda: all(supervisor.alive(name) for name in names)

@@ -1,11 +1,18 @@
 """The language model: llama-cpp-python behind a narrow streaming API.
 
-- The chat template comes from the GGUF (llama-cpp-python reads it).
-- The system prompt is evaluated once at start-up; llama.cpp's prefix match
-  keeps it (and the running conversation) in the KV cache across turns, so a
-  turn only pays for the new user text.
-- Generation runs on a worker thread, one at a time (a lock), and stops at the
-  next token once ``cancel`` is set (barge-in).
+- The chat template comes from the GGUF; the adapter formats and tokenizes the
+  prompt itself, so it knows exactly which tokens a turn evaluates.
+- The KV cache is kept across turns (:mod:`appliance.kvcache`): the prompt so
+  far is reused, and cached spans the new prompt no longer has (the last
+  turn's notes, the exchange that fell out of the window) are cut out and the
+  rest shifted down, so a turn evaluates only its own notes and request.
+  :attr:`LlamaLlm.last` and the log say how many tokens that was.
+- :meth:`LlamaLlm.prefill` evaluates the stable start of the next prompt while
+  the user is still talking.
+- Scoring (the home tool path) runs on a fresh cache and puts the
+  conversation's cache back afterwards.
+- Generation, prefill and scoring run on worker threads, one at a time (a
+  lock); generation stops at the next token once ``cancel`` is set (barge-in).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LlmError
+from .kvcache import KvCache
 from .settings import LlmSettings
 from .workers import iterate_in_thread
 
@@ -28,9 +36,25 @@ _LOGGER = logging.getLogger(__name__)
 Message = dict[str, str]
 
 
+USER_MARK = "\x00request\x00"
+"""Stands for the request when formatting a prompt's start (cut off before tokenizing)."""
+PREFILL_BATCH = 32
+"""Tokens per prefill step: a cancelled prefill stops within one of these."""
+REPLIES_KEPT = 16
+SMALL_EVAL = 256
+"""Prompt evaluations up to this many tokens (a turn's notes and request, a prefill, a scoring
+prompt) run on the per-token thread count, not on every core.  Measured on the shared 2-core
+machine, 60 tokens after a cached history: 0.35-1.05 s with one thread against 0.27-4.2 s with
+two; in the session bench, turns of 142 and 150 tokens on two threads took 9.2 and 3.1 s to the
+first token while those under 128 on one took 0.36-1.06 s; the slow ones whenever another thread
+(the audio loop, prosody, other processes) took a core, since llama.cpp's threads wait for each other at every layer."""
+
+
 @dataclass
 class GenerationStats:
     prompt_tokens: int = 0
+    evaluated_tokens: int = 0
+    """Prompt tokens not served from the KV cache: what the first token waited for."""
     completion_tokens: int = 0
     first_token_s: float = 0.0
     """Seconds from the call to the first generated text."""
@@ -104,6 +128,11 @@ class LlamaLlm:
         self.name = model_path.stem
         self._lock = threading.Lock()
         self._formatter: Any = None
+        self._cache = KvCache(self._llama)
+        self._threads = (threads, batch_threads)
+        self._batch_now = batch_threads
+        self._replies: dict[str, str] = {}
+        """Spoken reply (whitespace-normalised) → the text as generated, whose tokens the cache holds."""
         self.last = GenerationStats()
 
     def system_messages(self) -> list[Message]:
@@ -112,11 +141,54 @@ class LlamaLlm:
     def warm_up(self) -> float:
         """Put the system prompt into the KV cache; returns seconds."""
         start = time.perf_counter()
-        for _ in self.stream(
-            [*self.system_messages(), {"role": "user", "content": "Hi"}], threading.Event(), max_tokens=1
-        ):
-            pass
+        self.prefill(self.system_messages())
         return time.perf_counter() - start
+
+    def prefill(self, messages: list[Message], cancel: threading.Event | None = None) -> int:
+        """Evaluate the start of the next prompt (``messages``, then a user turn's opening); blocking.
+
+        Call it when the user starts speaking, with what every next prompt
+        begins with (system prompt and history): only the notes and request
+        are left for the turn.  It waits for any generation to finish, stops
+        within :data:`PREFILL_BATCH` tokens once ``cancel`` is set, and returns
+        the tokens it evaluated.
+        """
+        try:
+            prompt = self._chat_prompt([*messages, {"role": "user", "content": USER_MARK}])
+            tokens = self._tokenize(prompt[: prompt.index(USER_MARK)])
+        except ValueError as err:
+            raise LlmError("llm-failed", f"prefill failed: {err}") from err
+        with self._lock:
+            start = time.perf_counter()
+            kept = self._cache.reuse(tokens, leave=0)
+            self._use_batch_threads(self._threads[0])  # the user is speaking: leave the audio its core
+            evaluated = 0
+            try:
+                for i in range(kept, len(tokens), PREFILL_BATCH):
+                    if cancel is not None and cancel.is_set():
+                        break
+                    batch = tokens[i : i + PREFILL_BATCH]
+                    self._llama.eval(batch)
+                    evaluated += len(batch)
+            except (ValueError, RuntimeError) as err:
+                raise LlmError("llm-failed", f"prefill failed: {err}") from err
+            _LOGGER.debug(
+                "LLM prefill: %d tokens, %d evaluated in %.3f s", len(tokens), evaluated, time.perf_counter() - start
+            )
+        return evaluated
+
+    def start_prefill(self, messages: list[Message]) -> threading.Event:
+        """:meth:`prefill` on a thread of its own; set the returned event to cancel it."""
+        cancel = threading.Event()
+
+        def run() -> None:
+            try:
+                self.prefill(messages, cancel)
+            except LlmError as err:
+                _LOGGER.warning("Prefill failed (the turn evaluates it instead): %s", err)
+
+        threading.Thread(target=run, name="llm-prefill", daemon=True).start()
+        return cancel
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the model's own tokenizer."""
@@ -136,12 +208,19 @@ class LlamaLlm:
         path gives the cores to synthesizing the first sentence that way).
         """
         s = self.settings
+        try:
+            tokens = self._tokenize(self._chat_prompt(self._as_generated(messages)))
+        except ValueError as err:
+            raise LlmError("llm-failed", f"cannot format the prompt: {err}") from err
         with self._lock:
-            stats = GenerationStats()
+            stats = GenerationStats(prompt_tokens=len(tokens))
             start = time.perf_counter()
+            raw: list[str] = []
             try:
-                chunks = self._llama.create_chat_completion(
-                    messages=messages,  # type: ignore[arg-type]
+                stats.evaluated_tokens = len(tokens) - self._cache.reuse(tokens, leave=1)
+                self._use_batch_threads(self._threads[0 if stats.evaluated_tokens <= SMALL_EVAL else 1])
+                chunks = self._llama.create_completion(
+                    prompt=tokens,
                     stream=True,
                     max_tokens=max_tokens or s.max_tokens,
                     temperature=s.temperature,
@@ -154,19 +233,54 @@ class LlamaLlm:
                     if cancel.is_set():
                         stats.cancelled = True
                         break
-                    delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
-                    text = delta.get("content") if isinstance(delta, dict) else None
+                    text = chunk["choices"][0]["text"]  # type: ignore[index]
                     if not text:
                         continue
                     if not stats.completion_tokens:
                         stats.first_token_s = time.perf_counter() - start
                     stats.completion_tokens += 1
+                    raw.append(text)
                     yield text
             except (ValueError, RuntimeError) as err:
                 raise LlmError("llm-failed", f"generation failed: {err}") from err
             finally:
                 stats.total_s = time.perf_counter() - start
                 self.last = stats
+                self._keep_reply("".join(raw))
+                _LOGGER.info(
+                    "LLM turn: %d prompt tokens, %d evaluated, first token %.3f s, %d generated%s",
+                    stats.prompt_tokens,
+                    stats.evaluated_tokens,
+                    stats.first_token_s,
+                    stats.completion_tokens,
+                    " (cancelled)" if stats.cancelled else "",
+                )
+
+    def _use_batch_threads(self, n: int) -> None:
+        """Threads for the next prompt batches (see :data:`SMALL_EVAL`); call it holding the lock."""
+        if n != self._batch_now:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self._llama.ctx, self._threads[0], n)
+            self._batch_now = n
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        return list(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def _keep_reply(self, generated: str) -> None:
+        """Remember a reply as generated, so the next prompt repeats the very tokens the cache holds."""
+        if generated.strip():
+            self._replies[_words(generated)] = generated
+            while len(self._replies) > REPLIES_KEPT:
+                del self._replies[next(iter(self._replies))]
+
+    def _as_generated(self, messages: list[Message]) -> list[Message]:
+        """``messages`` with each earlier reply as it was generated (the spoken text joins sentences anew)."""
+        out = []
+        for m in messages:
+            raw = self._replies.get(_words(m["content"])) if m["role"] == "assistant" else None
+            out.append({**m, "content": raw} if raw is not None else m)
+        return out
 
     def score_continuations(self, messages: list[Message], continuations: list[str]) -> list[float]:
         """Log-probability (nats) of each text as the start of the reply to ``messages``; blocking.
@@ -174,12 +288,13 @@ class LlamaLlm:
         The prompt is evaluated from an empty KV cache every time, so the scores
         do not depend on what the model was asked before (with a reused prefix
         llama.cpp's batched arithmetic differs slightly, enough to flip a small
-        model's close call).
+        model's close call).  The conversation's cache is saved first and put
+        back afterwards, so the next turn does not evaluate its history again.
         """
         import llama_cpp
         import numpy as np
 
-        with self._lock:
+        with self._lock, self._cache.saved():
             llama = self._llama
             try:
                 prompt = self._chat_prompt(messages)
@@ -197,6 +312,7 @@ class LlamaLlm:
                     return shifted - np.log(np.exp(shifted).sum())
 
                 llama.reset()
+                self._use_batch_threads(self._threads[0 if shared <= SMALL_EVAL else 1])
                 llama.eval(seqs[0][:shared])
                 start = next_logprobs()
                 scores = []
@@ -236,3 +352,7 @@ class LlamaLlm:
             lambda: self.stream(messages, cancel, may_run=may_run), cancel, name="llm"
         ):
             yield piece
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())

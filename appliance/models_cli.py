@@ -1,4 +1,4 @@
-"""``appliance models list|verify|path|fetch|prepare``."""
+"""``appliance models list|verify|path|fetch|prepare`` here, ``use|rollback|history`` through the daemon."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ def default_models(settings: Settings, registry: ModelRegistry) -> list[str]:
 
 
 def models_command(settings: Settings, args: argparse.Namespace) -> int:
-    registry = ModelRegistry(settings.state_dir, show_progress=True)
     action = args.models_command
+    if action in ("use", "rollback", "history"):
+        from .swap.cli import swap_command
+
+        return swap_command(settings, args)
+    registry = ModelRegistry(settings.state_dir, show_progress=True)
     if action == "list":
         rows = [registry.status(name).as_dict() for name in registry.specs]
         if args.json:

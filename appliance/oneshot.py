@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from .audio import FRAME_SAMPLES
-from .audio.sink import AudioSink, SpeakerSink, WavSink
+from .audio.sink import AudioSink, WavSink
 from .audio.source import ArraySource
+from .audio.speaker import SpeakerSink
 from .audio.wav import read_wav, write_wav
 from .control import ControlClient
 from .errors import ControlError

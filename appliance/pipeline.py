@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,7 +25,7 @@ from .audio.sink import AudioSink, earcon
 from .bus import Bus
 from .capture import CaptureMessage, FrontEndMessage, InputEnded, InputStatus, LivenessPing, WakeHeard
 from .conversation import MessageSource
-from .errors import ApplianceError
+from .errors import ApplianceError, AudioError
 from .events import CaptureStatus, ErrorRaised, Reply, Stage, StageChanged, TurnFinished, WakeDetected
 from .frontend import FrontEnd
 from .handoff import LoopHandoff
@@ -39,6 +40,8 @@ _LOGGER = logging.getLogger(__name__)
 SORRY = "Sorry, something went wrong."
 HISTORY = 50
 """Finished turns kept for ``status`` and the benchmarks."""
+LISTEN_EARCON_FLOOR = 30
+"""Volume (%) the earcon of a remote or push-to-talk capture never drops below."""
 
 
 class Pipeline:
@@ -86,6 +89,8 @@ class Pipeline:
         self._turn_ids = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._prefilling: threading.Event | None = None
+        """Set to cancel the running prefill (a barge-in, or the turn ended before it finished)."""
         frontend.stream_capture = not stt.supports_speculation
         frontend.emit = self.post_threadsafe
 
@@ -165,7 +170,22 @@ class Pipeline:
             report=lambda err, stage: self.report(err, stage=stage),
             apologise=self.apologise,
             remember=self.conversation.add,
+            speech_began=self._prefill,
         )
+
+    def _prefill(self) -> None:
+        """While the user speaks, the LLM evaluates what every next prompt starts with (system, history)."""
+        start = getattr(self.llm, "start_prefill", None)
+        prefix = getattr(self.conversation, "prefix_messages", None)
+        if start is None or prefix is None:
+            return
+        self._cancel_prefill()
+        self._prefilling = start(prefix())
+
+    def _cancel_prefill(self) -> None:
+        if self._prefilling is not None:
+            self._prefilling.set()
+            self._prefilling = None
 
     def new_attempt(self) -> ReplyAttempt:
         return ReplyAttempt(
@@ -183,6 +203,7 @@ class Pipeline:
             self.bus.publish(StageChanged(stage=stage, turn_id=turn_id))
 
     def finish_turn(self, turn: Turn) -> None:
+        self._cancel_prefill()
         r = turn.record
         r.done_mono = time.monotonic()
         self.history.append(r)
@@ -221,6 +242,11 @@ class Pipeline:
         for callback in self.on_utterance:
             callback(audio)
 
+    def forget_texts(self) -> None:
+        """Drop what was said from the kept turn history (after a "forget"); timings stay."""
+        for record in self.history:
+            record.transcript = record.reply = ""
+
     # -- commands ------------------------------------------------------------------
     async def interrupt(self) -> bool:
         """Cancel whatever turn is running (barge-in, stop button); True if one was."""
@@ -236,7 +262,13 @@ class Pipeline:
         return True
 
     def listen(self, source: Source = Source.LISTEN) -> int:
-        """Start a voice turn as if the wake word was heard (push-to-talk); returns the turn id."""
+        """Start a voice turn as if the wake word was heard (push-to-talk); returns the turn id.
+
+        A capture the wake word did not start always sounds the earcon, at least at
+        LISTEN_EARCON_FLOOR % whatever the volume, so nobody is listened to unawares.
+        """
+        rate = self.tts.sample_rate
+        self.sink.play(earcon(rate), rate, min_volume=LISTEN_EARCON_FLOOR)
         record = self._record(source)
         capture_id = self.frontend.request_capture(after_wake=False)
         self._start(Turn(self._context(), record, capture_id), "turn", lambda t: t.run_voice())
@@ -260,8 +292,11 @@ class Pipeline:
             self.set_stage(Stage.SPEAKING, turn.record.turn_id)
             audio = await asyncio.to_thread(self.tts.synthesize_all, text)
             turn.record.first_audio_mono = time.monotonic()
+            lost_mark = self.sink.lost_samples
             self.sink.play(audio, self.tts.sample_rate)
             await asyncio.to_thread(self.sink.wait_done, 120.0)
+            if not self.sink.heard_since(lost_mark):
+                raise AudioError("playback-lost", "could not say it: the playback device was lost")
             turn.record.outcome = Outcome.ANSWERED
         except asyncio.CancelledError:
             turn.record.outcome = Outcome.INTERRUPTED
@@ -282,7 +317,11 @@ class Pipeline:
         turn.record.reply = text
         self._start(turn, "alert", lambda t: self._ring(t, text, sound, ring_s, every_s))
         assert turn.task is not None
-        await asyncio.wait({turn.task})
+        try:
+            await asyncio.wait({turn.task})
+        except asyncio.CancelledError:  # the caller gave up on it (the skill's own stop): stop ringing too
+            turn.task.cancel()
+            raise
         return turn.record
 
     async def _ring(self, turn: Turn, text: str, sound: np.ndarray, ring_s: float, every_s: float) -> None:

@@ -38,6 +38,13 @@ class Intent:
     action: Callable[[], Awaitable[str | None]] | None = None
     """Side effects, run only once the request is committed; may return the speech."""
     data: dict[str, object] = field(default_factory=dict)
+    pure: bool = False
+    """The action only reads (the time, a list): it may run, and its answer be synthesized, speculatively."""
+
+    @property
+    def speculative(self) -> bool:
+        """Safe to answer before the request is committed: nothing happens to the world."""
+        return self.action is None or self.pure
 
 
 class IntentMatcher(Protocol):
@@ -69,6 +76,8 @@ class Marks:
     first_audio_ready: float | None = None
     tts_spans: list[tuple[float, float]] = field(default_factory=list)
     """(start, end) of each chunk's synthesis."""
+    llm_tokens_evaluated: int | None = None
+    """Prompt tokens the LLM evaluated for this reply (the rest came from its KV cache)."""
 
 
 class ReplyAttempt:
@@ -122,7 +131,8 @@ class ReplyAttempt:
                 return
             self.intent = next((i for m in self._intents if (i := m.match(self.transcript)) is not None), None)
             if self.intent is not None:
-                await self.committed.wait()  # intents act on the world: only once committed
+                if not self.intent.speculative:
+                    await self.committed.wait()  # this one acts on the world: only once committed
                 await self._speak_intent(self.intent)
             else:
                 await self._generate()
@@ -137,8 +147,9 @@ class ReplyAttempt:
         speech = intent.speech
         if intent.action is not None:
             speech = (await intent.action()) or speech
-        self.reply_parts.append(speech)
-        await self._synthesize(speech)
+        if speech.strip():  # "stop" and "never mind" are answered with silence
+            self.reply_parts.append(speech)
+            await self._synthesize(speech)
 
     async def _generate(self) -> None:
         chunker = SentenceChunker(self._first_chunk_chars, hold_chars=self._hold_chars)
@@ -157,6 +168,8 @@ class ReplyAttempt:
             if rest:
                 sentences.put_nowait(rest)
             self.marks.llm_done = time.monotonic()
+            stats = getattr(self._llm, "last", None)
+            self.marks.llm_tokens_evaluated = getattr(stats, "evaluated_tokens", None)
         finally:
             sentences.put_nowait(None)
             await speaker

@@ -18,472 +18,76 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
+from .settings_base import setting
+from .settings_features import (
+    ControlSettings,
+    HardwareSettings,
+    HomeDevice,
+    LogSettings,
+    MemorySettings,
+    MetricsSettings,
+    ModelSwapSettings,
+    MqttSettings,
+    SkillsSettings,
+    VisionSettings,
+    listen_address,
+)
+from .settings_voice import (
+    BUILTIN_WAKE_WORDS,
+    AudioSettings,
+    DeviceSettings,
+    LlmSettings,
+    PathSettings,
+    SttSettings,
+    TtsSettings,
+    VadSettings,
+    WakeSettings,
+    WakeTuning,
+    wake_word_name,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+__all__ = [
+    "BUILTIN_WAKE_WORDS",
+    "DEFAULT_CONFIG",
+    "ENV_PREFIX",
+    "AudioSettings",
+    "ControlSettings",
+    "DeviceSettings",
+    "HardwareSettings",
+    "HomeDevice",
+    "LlmSettings",
+    "LogSettings",
+    "MemorySettings",
+    "MetricsSettings",
+    "ModelSwapSettings",
+    "MqttSettings",
+    "PathSettings",
+    "Settings",
+    "SkillsSettings",
+    "SttSettings",
+    "TtsSettings",
+    "VadSettings",
+    "VisionSettings",
+    "WakeSettings",
+    "WakeTuning",
+    "as_dict",
+    "describe_defaults",
+    "listen_address",
+    "load_settings",
+    "read_toml",
+    "setting",
+    "settings_from_dict",
+    "tomllib",
+    "wake_word_name",
+]
+
 ENV_PREFIX = "APPLIANCE_"
 DEFAULT_CONFIG = Path("/etc/appliance/appliance.toml")
-
-
-def setting(
-    default: Any,
-    doc: str,
-    *,
-    unit: str = "",
-    min: float | None = None,  # noqa: A002 - reads best at the call sites
-    max: float | None = None,  # noqa: A002
-    choices: tuple[str, ...] | None = None,
-) -> Any:
-    """A dataclass field with its documentation and validation rules."""
-    meta = {"doc": doc, "unit": unit, "min": min, "max": max, "choices": choices}
-    return field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True)
-class DeviceSettings:
-    id: str = setting("", "Device id used in MQTT topics and discovery; empty = from the hostname.")
-    name: str = setting("Appliance", "Human-readable name shown in Home Assistant.")
-
-
-@dataclass(frozen=True)
-class PathSettings:
-    state_dir: str = setting(
-        "", "Persistent state (joined models, memory). Empty = $STATE_DIRECTORY or ~/.local/state/appliance."
-    )
-    runtime_dir: str = setting(
-        "", "Control socket and other runtime files. Empty = $RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR/appliance."
-    )
-    cache_dir: str = setting("", "Re-creatable caches. Empty = $CACHE_DIRECTORY or ~/.cache/appliance.")
-
-
-@dataclass(frozen=True)
-class AudioSettings:
-    input_device: str = setting("default", "Capture device: PortAudio name substring or index; 'default'.")
-    output_device: str = setting("default", "Playback device: PortAudio name substring or index; 'default'.")
-    capture_rate: int = setting(
-        0,
-        "Rate to open the microphone at; 0 = 16000 if supported, else the device default.",
-        unit="Hz",
-        min=0,
-        max=192_000,
-    )
-    preroll_s: float = setting(
-        0.4,
-        "Audio kept from before the speech detector noticed the request (never reaching back past the wake "
-        "word), so the first syllable is never lost.",
-        unit="s",
-        min=0.0,
-        max=2.0,
-    )
-    volume: int = setting(80, "Playback volume.", unit="%", min=0, max=100)
-    earcon: bool = setting(True, "Play a short tone when the wake word is heard.")
-    retry_s: float = setting(5.0, "How often to retry a missing capture device.", unit="s", min=0.5, max=600.0)
-    queue_frames: int = setting(
-        64,
-        "Capture frames buffered between the audio callback and the detectors (oldest dropped when full).",
-        min=4,
-        max=4096,
-    )
-    aec: str = setting(
-        "auto",
-        "Acoustic echo cancellation of the appliance's own voice (WebRTC AEC3), so barge-in works on a speaker: "
-        "auto = on when playing to a speaker and capturing from a microphone that is not PipeWire's "
-        "echo-cancel source. Read at start-up (restart to change).",
-        choices=("auto", "on", "off"),
-    )
-    noise_suppression: bool = setting(False, "WebRTC noise suppression on the microphone signal (at start-up).")
-    agc: bool = setting(False, "WebRTC automatic gain control on the microphone signal (at start-up).")
-
-
-BUILTIN_WAKE_WORDS = ("hey_jarvis", "alexa", "hey_mycroft", "hey_rhasspy", "okay_nabu")
-"""The wake words whose models come with the appliance (``pyopen-wakeword``)."""
-
-
-@dataclass(frozen=True)
-class WakeTuning:
-    """One wake word's own rule (``[[wake.tuning]]``); a key left out keeps the ``[wake]`` value."""
-
-    name: str = setting("", "Wake word it applies to: a built-in name or a model file's stem. Required.")
-    threshold: float = setting(0.0, "Its score threshold; 0 = [wake] threshold.", min=0.0, max=0.99)
-    trigger_level: int = setting(0, "Its consecutive frames to trigger; 0 = [wake] trigger_level.", min=0, max=20)
-    refractory_s: float = setting(
-        -1.0, "Its dead time after a detection; -1 = [wake] refractory_s.", unit="s", min=-1.0, max=30.0
-    )
-
-    def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise ValueError("name is required")
-
-
-def wake_word_name(ref: str) -> str:
-    """The name a configured wake word goes by: a built-in name, or a model path's stem."""
-    return Path(ref).stem if ("/" in ref or ref.endswith((".tflite", ".onnx"))) else ref
-
-
-@dataclass(frozen=True)
-class WakeSettings:
-    models: tuple[str, ...] = setting(
-        ("hey_jarvis",),
-        "Wake words to listen for at once: built-in names (hey_jarvis, alexa, hey_mycroft, hey_rhasspy, "
-        "okay_nabu) or .tflite/.onnx paths.",
-    )
-    threshold: float = setting(0.5, "Score a frame must reach to count towards a detection.", min=0.01, max=0.99)
-    trigger_level: int = setting(1, "Consecutive frames at or above the threshold needed to trigger.", min=1, max=20)
-    refractory_s: float = setting(
-        2.0, "Dead time after a detection before the same word can trigger again.", unit="s", min=0.0, max=30.0
-    )
-    vad_gate: bool = setting(
-        True, "Run the wake-word network only while the cheap voice gate hears sound (saves most idle CPU)."
-    )
-    gate_hangover_s: float = setting(
-        1.5,
-        "Keep the wake-word network running this long after the gate last heard sound.",
-        unit="s",
-        min=0.2,
-        max=10.0,
-    )
-    threads: int = setting(1, "Interpreter threads for the wake-word networks.", min=1, max=8)
-    tuning: tuple[WakeTuning, ...] = setting(
-        (),
-        "Per-word threshold, trigger level and refractory period, as [[wake.tuning]] tables "
-        "(name, threshold, trigger_level, refractory_s); words without one use the values above.",
-    )
-
-    def __post_init__(self) -> None:
-        known = {*BUILTIN_WAKE_WORDS, *(wake_word_name(ref) for ref in self.models)}
-        for i, rule in enumerate(self.tuning):
-            if rule.name not in known:
-                allowed = ", ".join(sorted(known))
-                raise ValueError(f"tuning[{i}].name = {rule.name!r} is not a wake word here: choose one of {allowed}")
-
-
-@dataclass(frozen=True)
-class VadSettings:
-    engine: str = setting("silero", "Speech detector for endpointing.", choices=("silero", "webrtc"))
-    threshold: float = setting(0.5, "Speech probability above which a frame is speech.", min=0.05, max=0.95)
-    speech_start_s: float = setting(
-        0.15, "Voiced audio needed before the request counts as started.", unit="s", min=0.0, max=2.0
-    )
-    end_silence_s: float = setting(
-        0.6, "Silence after speech that ends the request (the endpoint).", unit="s", min=0.1, max=5.0
-    )
-    no_speech_timeout_s: float = setting(
-        5.0, "Give up listening when no speech starts within this time.", unit="s", min=0.5, max=60.0
-    )
-    max_utterance_s: float = setting(15.0, "Hard cap on one request's length.", unit="s", min=1.0, max=120.0)
-    speculate_after_s: float = setting(
-        0.15,
-        "Start transcribing and thinking after this much trailing silence, before the endpoint closes; 0 disables.",
-        unit="s",
-        min=0.0,
-        max=5.0,
-    )
-
-
-@dataclass(frozen=True)
-class SttSettings:
-    engine: str = setting("whisper", "Speech-to-text engine.", choices=("whisper", "vosk"))
-    model: str = setting("whisper-base", "Whisper model: manifest name or a CTranslate2 model directory.")
-    language: str = setting("en", "Spoken language (ISO 639-1).")
-    device: str = setting("auto", "Where Whisper runs.", choices=("auto", "cpu", "cuda"))
-    compute_type: str = setting(
-        "int8", "CTranslate2 compute type.", choices=("int8", "int8_float16", "float16", "float32", "default")
-    )
-    beam_size: int = setting(1, "Beam width (1 = greedy, fastest).", min=1, max=10)
-    threads: int = setting(0, "CPU threads for Whisper; 0 = all cores.", min=0, max=64)
-    short_window: bool = setting(
-        True, "Encode only as much audio as was spoken instead of Whisper's padded 30 s window."
-    )
-    vosk_model: str = setting("", "Vosk model: manifest name or directory; used when engine = 'vosk'.")
-    vosk_phrases: tuple[str, ...] = setting((), "Optional phrase list that restricts Vosk's vocabulary.")
-
-
-@dataclass(frozen=True)
-class LlmSettings:
-    model: str = setting("smollm2-135m", "GGUF model: manifest name or path.")
-    system_prompt: str = setting(
-        "You are a helpful voice assistant in a home. Answer in one or two short sentences, without lists or markdown.",
-        "System prompt at the start of every conversation.",
-    )
-    max_tokens: int = setting(80, "Most tokens in one reply.", min=1, max=4096)
-    temperature: float = setting(0.2, "Sampling temperature (0 = greedy).", min=0.0, max=2.0)
-    top_p: float = setting(0.9, "Nucleus sampling mass.", min=0.05, max=1.0)
-    stop: tuple[str, ...] = setting(("<|im_end|>",), "Extra stop strings.")
-    n_ctx: int = setting(2048, "Context window.", unit="tokens", min=256, max=131_072)
-    n_threads: int = setting(
-        0, "CPU threads for generation and prompts; 0 = half the cores per token, all for prompts.", min=0, max=64
-    )
-    n_batch: int = setting(
-        128,
-        "Prompt tokens evaluated per llama.cpp batch; a turn's new prompt is rarely longer, and 128 "
-        "instead of 512 saves ~10 MB of buffers at the same speed on a CPU (raise it for GPU offload).",
-        unit="tokens",
-        min=16,
-        max=4096,
-    )
-    n_gpu_layers: int = setting(0, "Layers offloaded to the GPU (-1 = all; for a Jetson).", min=-1, max=1000)
-    seed: int = setting(-1, "Sampling seed (-1 = random).", min=-1, max=2**31 - 1)
-    history_turns: int = setting(4, "Earlier turns of the conversation kept in the prompt.", min=0, max=50)
-    history_timeout_s: float = setting(
-        300.0, "Forget the running conversation after this long without a turn.", unit="s", min=0.0, max=86_400.0
-    )
-    lora_path: str = setting("", "Optional LoRA adapter (GGUF) applied to the model at load, for personalisation.")
-    lora_scale: float = setting(1.0, "Strength of the LoRA adapter.", min=0.0, max=4.0)
-
-
-@dataclass(frozen=True)
-class TtsSettings:
-    voice: str = setting("en_US-joe-medium", "Piper voice: manifest name or .onnx path (with .onnx.json beside it).")
-    length_scale: float = setting(1.0, "Speaking rate (larger = slower).", min=0.5, max=2.0)
-    variation: float = setting(
-        1.0, "Scale of the voice's sampling noise (0 = the same audio for the same text every time).", min=0.0, max=2.0
-    )
-    first_chunk_chars: int = setting(
-        24, "Speak the first clause once this many characters end at a comma, so audio starts sooner.", min=0, max=400
-    )
-    threads: int = setting(1, "onnxruntime threads for the voice.", min=1, max=16)
-
-
-@dataclass(frozen=True)
-class VisionSettings:
-    enabled: bool = setting(False, "Run the camera pipeline (off by default: no camera is assumed).")
-    camera: bool = setting(
-        True, "Camera switch at start-up; OFF closes the device (privacy). The camera command flips it."
-    )
-    source: str = setting(
-        "/dev/video0",
-        "Camera: a V4L2 device (/dev/video0 or 0), a GStreamer pipeline ending in appsink, an rtsp/http URL, "
-        "a video file or a folder of images.",
-    )
-    source_kind: str = setting(
-        "auto", "How to read source.", choices=("auto", "v4l2", "gstreamer", "url", "file", "folder")
-    )
-    width: int = setting(640, "Capture width asked of the camera.", unit="px", min=64, max=4096)
-    height: int = setting(480, "Capture height asked of the camera.", unit="px", min=48, max=4096)
-    fps: float = setting(
-        5.0, "Frames analysed per second (the capture is capped to this).", unit="Hz", min=0.2, max=60.0
-    )
-    motion_threshold: float = setting(
-        0.004, "Share of the downscaled frame that must change to count as motion.", min=0.0, max=1.0
-    )
-    motion_delta: int = setting(18, "Grey-level change that marks a pixel as changed.", min=1, max=255)
-    recheck_s: float = setting(
-        5.0,
-        "Run the detectors at least this often without motion, so a still person is not forgotten.",
-        unit="s",
-        min=0.2,
-        max=3600.0,
-    )
-    face_model: str = setting(
-        "blazeface-full",
-        "Face detector: blazeface-full (faces within ~5 m), blazeface-short (~2 m, 4× cheaper), "
-        "another manifest name or a .tflite/.onnx path; empty = no face detection.",
-    )
-    face_threshold: float = setting(0.6, "Score a face must reach.", min=0.05, max=0.99)
-    person_detector: str = setting(
-        "hog",
-        "Person detector: OpenCV's HOG people detector, a COCO ONNX model, or none.",
-        choices=("none", "hog", "onnx"),
-    )
-    person_model: str = setting("yolox-nano", "COCO detector ONNX for person_detector = 'onnx': manifest name or path.")
-    person_threshold: float = setting(0.5, "Score a person must reach.", min=0.05, max=0.99)
-    person_interval_s: float = setting(
-        1.0, "Run the (slower) person detector at most this often while faces are seen.", unit="s", min=0.0, max=60.0
-    )
-    onnx_device: str = setting(
-        "auto", "onnxruntime execution provider for ONNX detectors.", choices=("auto", "cpu", "cuda", "tensorrt")
-    )
-    threads: int = setting(1, "Threads for each detector.", min=1, max=8)
-    on_delay_s: float = setting(
-        0.4, "Someone must be seen this long before presence turns on.", unit="s", min=0.0, max=60.0
-    )
-    off_delay_s: float = setting(
-        120.0, "Presence turns off after nobody has been seen for this long.", unit="s", min=0.5, max=86_400.0
-    )
-    retry_s: float = setting(
-        2.0, "First wait before reopening a lost camera (doubles each time).", unit="s", min=0.05, max=600.0
-    )
-    retry_max_s: float = setting(60.0, "Longest wait between camera retries.", unit="s", min=0.05, max=3600.0)
-    snapshot_max_bytes: int = setting(
-        250_000,
-        "Largest snapshot JPEG (kept under the MQTT broker's packet limit).",
-        unit="bytes",
-        min=10_000,
-        max=10_000_000,
-    )
-    wake_requires_presence: bool = setting(
-        False, "Ignore wake words while the camera works and nobody has been seen (fewer false wakes from a TV)."
-    )
-
-
-@dataclass(frozen=True)
-class MemorySettings:
-    enabled: bool = setting(True, "Remember conversations, facts and events in <state_dir>/memory.db and use them.")
-    embedding_model: str = setting(
-        "all-minilm-l6-v2", "Sentence-embedding model: manifest name or a folder with model.safetensors."
-    )
-    embedding_backend: str = setting(
-        "onnxruntime",
-        "Runs the embedding model: onnxruntime (a graph built once from the weights) or numpy.",
-        choices=("onnxruntime", "numpy"),
-    )
-    retention_days: float = setting(
-        365.0,
-        "Prune turns and events older than this (facts stay until forgotten); 0 = keep all.",
-        unit="days",
-        min=0.0,
-        max=36_500.0,
-    )
-    context_tokens: int = setting(
-        0,
-        "Token budget of the LLM prompt; 0 = the LLM's n_ctx minus max_tokens.",
-        unit="tokens",
-        min=0,
-        max=131_072,
-    )
-    memories: int = setting(6, "Most retrieved memories put in the LLM's context.", min=0, max=50)
-    memory_tokens: int = setting(
-        120,
-        "Tokens the memories may take in one prompt (they are evaluated afresh every turn, so they delay "
-        "the first word: about 0.4 s per 100 tokens on two x86 cores); 0 = no limit beyond the budget.",
-        unit="tokens",
-        min=0,
-        max=8192,
-    )
-    min_similarity: float = setting(
-        0.35, "Meaning-similarity a memory needs to be put in the context.", min=0.0, max=1.0
-    )
-    emotion: bool = setting(True, "Detect the speaker's emotion (words and voice) and tell the LLM.")
-    record_events: tuple[str, ...] = setting(
-        ("intent_executed", "presence", "camera", "mute", "error"), "Bus events (wire names) kept in memory."
-    )
-    queue_size: int = setting(
-        1024, "Writes waiting for the memory writer before new ones are dropped.", min=16, max=100_000
-    )
-
-
-@dataclass(frozen=True)
-class ControlSettings:
-    enabled: bool = setting(True, "Serve the local control socket.")
-    socket: str = setting("", "Socket path; empty = <runtime_dir>/control.sock.")
-
-
-@dataclass(frozen=True)
-class HardwareSettings:
-    profile: str = setting(
-        "generic-linux",
-        "Board profile: a name from hardware/ (jetson-orin-nano, raspberry-pi-5, generic-linux) or a .toml path.",
-    )
-    gpio: str = setting(
-        "auto",
-        "GPIO pin factory; auto = the profile's choice, none = no buttons or LEDs.",
-        choices=("auto", "lgpio", "jetson", "mock", "none"),
-    )
-    long_press_s: float = setting(
-        1.0, "Holding the action button this long stops the reply instead of listening.", unit="s", min=0.3, max=5.0
-    )
-    error_hold_s: float = setting(
-        4.0, "How long the LEDs show an error before returning to the pipeline state.", unit="s", min=0.5, max=60.0
-    )
-    led_brightness: float = setting(1.0, "Scale for every LED colour.", min=0.05, max=1.0)
-
-
-@dataclass(frozen=True)
-class HomeDevice:
-    """One switchable thing in the house, reachable over MQTT (``[[mqtt.devices]]``)."""
-
-    name: str = setting("", "What people call it: 'kitchen light'. Required.")
-    command_topic: str = setting("", "Topic its on/off payloads go to. Required; no wildcards.")
-    aliases: tuple[str, ...] = setting((), "Other names: ['ceiling light', 'big light'].")
-    area: str = setting("", "Room it is in: 'kitchen' ('turn on the light in the kitchen').")
-    kind: str = setting("light", "What it is.", choices=("light", "switch", "fan", "outlet", "heater", "other"))
-    payload_on: str = setting("ON", "Payload that switches it on.")
-    payload_off: str = setting("OFF", "Payload that switches it off.")
-    state_topic: str = setting("", "Optional topic it reports its state on (same payloads).")
-    retain: bool = setting(False, "Publish its commands retained.")
-
-    def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise ValueError("name is required")
-        for key in ("command_topic", "state_topic"):
-            topic = getattr(self, key)
-            if (key == "command_topic" and not topic) or any(ch in topic for ch in "#+\0"):
-                raise ValueError(f"{key} = {topic!r} is not allowed: a topic without wildcards is required")
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    host: str = setting("", "Broker host name or address; empty = MQTT off (the appliance runs without it).")
-    port: int = setting(0, "Broker port; 0 = 1883, or 8883 with TLS.", min=0, max=65535)
-    client_id: str = setting("", "MQTT client id; empty = appliance-<device id>.")
-    username: str = setting("", "User name; empty = anonymous.")
-    password_file: str = setting("", "File holding the password (first line); never put the password itself here.")
-    protocol: str = setting("5", "MQTT protocol version.", choices=("5", "3.1.1"))
-    keepalive_s: int = setting(
-        30, "Keepalive; the broker sends the last will after 1.5 x this.", unit="s", min=5, max=3600
-    )
-    tls: bool = setting(False, "Connect with TLS.")
-    ca_file: str = setting("", "CA certificate(s) that signed the broker's certificate; empty = the system's.")
-    cert_file: str = setting("", "Client certificate for mutual TLS.")
-    key_file: str = setting("", "Client key for mutual TLS.")
-    tls_insecure: bool = setting(False, "Skip the broker host name check (testing only).")
-    base_topic: str = setting("appliance", "Topics live under <base_topic>/<device id>/.")
-    discovery: bool = setting(True, "Announce the device to Home Assistant (MQTT device discovery).")
-    discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix.")
-    birth_delay_max_s: float = setting(
-        5.0,
-        "Re-announce after Home Assistant's birth message within a random delay up to this.",
-        unit="s",
-        min=0.0,
-        max=60.0,
-    )
-    reconnect_min_s: float = setting(1.0, "First reconnect delay (doubles, with jitter).", unit="s", min=0.1, max=60.0)
-    reconnect_max_s: float = setting(60.0, "Longest reconnect delay.", unit="s", min=1.0, max=3600.0)
-    session_expiry_s: int = setting(
-        300,
-        "How long the broker keeps our subscriptions and queued commands while we are away; 0 = clean session.",
-        unit="s",
-        min=0,
-        max=86_400,
-    )
-    command_max_age_s: float = setting(
-        30.0,
-        "Commands older than this (by their ts field or waiting in the queue) are not executed.",
-        unit="s",
-        min=1.0,
-        max=3600.0,
-    )
-    speech_queue: int = setting(4, "say/ask commands waiting their turn; more are refused.", min=1, max=100)
-    command_rate: float = setting(
-        100.0, "Commands accepted per second (sustained); more are refused.", min=1.0, max=10_000.0
-    )
-    command_burst: int = setting(200, "Commands accepted in a burst above the sustained rate.", min=1, max=100_000)
-    outbox_max: int = setting(
-        1000,
-        "Events kept in <state_dir>/outbox.db while the broker is away; the oldest go first.",
-        min=10,
-        max=1_000_000,
-    )
-    max_packet_bytes: int = setting(
-        2_000_000, "Largest packet sent (Mosquitto's default max_packet_size).", unit="bytes", min=1024, max=268_435_455
-    )
-    health_interval_s: float = setting(60.0, "How often the health state is published.", unit="s", min=5.0, max=3600.0)
-    disabled_commands: tuple[str, ...] = setting((), "Commands not reachable over MQTT: ['restart'].")
-    devices: tuple[HomeDevice, ...] = setting(
-        (), "Home devices for voice control, as [[mqtt.devices]] tables (name, command_topic, area, aliases, …)."
-    )
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.host)
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
 
 
 @dataclass(frozen=True)
@@ -501,7 +105,10 @@ class Settings:
     control: ControlSettings = field(default_factory=ControlSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    skills: SkillsSettings = field(default_factory=SkillsSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    models: ModelSwapSettings = field(default_factory=ModelSwapSettings)
 
     # -- derived values -------------------------------------------------
     @property

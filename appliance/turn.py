@@ -27,7 +27,7 @@ from .capture import (
     SpeechPaused,
     SpeechResumed,
 )
-from .errors import ApplianceError
+from .errors import ApplianceError, AudioError
 from .events import SpeechEnded, SpeechStarted, Stage, Transcript, TranscriptPartial
 from .handoff import call_soon
 from .reply import ReplyAttempt
@@ -55,6 +55,8 @@ class TurnContext:
     report: Callable[[ApplianceError, str], None]
     apologise: Callable[[], Awaitable[None]]
     remember: Callable[[str, str], None]
+    speech_began: Callable[[], None] = lambda: None
+    """The request's speech started: the LLM may evaluate the prompt's stable start meanwhile."""
 
 
 class Turn:
@@ -117,6 +119,7 @@ class Turn:
                     await self._feed_stream(msg.audio)
                 case SpeechBegan():
                     ctx.bus.publish(SpeechStarted(at_s=msg.at_s))
+                    ctx.speech_began()
                 case SpeechPaused() if ctx.stt.supports_speculation:
                     self.attempt = ctx.new_attempt()
                     self.attempt.start(transcribe=self._transcriber(msg.audio))
@@ -185,6 +188,7 @@ class Turn:
     async def _respond(self, attempt: ReplyAttempt, speak: bool = True) -> None:
         ctx, r = self.ctx, self.record
         ctx.set_stage(Stage.THINKING, r.turn_id)
+        lost_mark = ctx.sink.lost_samples
         first = True
         async for chunk in attempt.chunks():
             if first:
@@ -205,6 +209,8 @@ class Turn:
         if speak:
             await asyncio.to_thread(ctx.sink.wait_done, 120.0)
             r.playback_end_mono = time.monotonic()
+            if not ctx.sink.heard_since(lost_mark):
+                raise AudioError("playback-lost", "the reply could not be played: the playback device was lost")
         r.outcome = Outcome.ANSWERED
         ctx.remember(r.transcript, r.reply)
 

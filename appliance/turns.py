@@ -88,7 +88,7 @@ class TurnRecord:
     def tts_first_audio_s(self) -> float | None:
         return _diff(self.marks.first_audio_ready, self.marks.first_chunk_text)
 
-    def timings(self) -> dict[str, float | None]:
+    def timings(self) -> dict[str, float | int | None]:
         """Per-stage seconds (internal view; converse adds ground-truth ones)."""
         return {
             "endpoint_delay_s": _diff(self.endpoint_mono, self.speech_end_mono),
@@ -96,4 +96,5 @@ class TurnRecord:
             "llm_first_token_s": self.llm_first_token_s,
             "tts_first_audio_s": self.tts_first_audio_s,
             "end_of_speech_to_first_audio_s": _diff(self.first_audio_mono, self.speech_end_mono),
+            "llm_tokens_evaluated": self.marks.llm_tokens_evaluated,
         }

@@ -28,6 +28,12 @@ def _private_default_state(tmp_path_factory: pytest.TempPathFactory):
         os.environ["STATE_DIRECTORY"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_default_metrics_port():
+    """Daemons started by tests serve no metrics unless a test asks: two runs must not fight over port 9464."""
+    os.environ.setdefault("APPLIANCE_METRICS_LISTEN", "")
+
+
 @pytest.fixture(scope="session")
 def embedder(registry: ModelRegistry):
     """The real all-MiniLM-L6-v2 sentence embedder (numpy, no PyTorch)."""

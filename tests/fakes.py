@@ -217,3 +217,62 @@ def post_all(pipeline, *messages: FrontEndMessage) -> None:
     """Hand messages to a running pipeline's inbox, as the audio thread would."""
     for msg in messages:
         pipeline.post(msg)
+
+
+class FakeOutputStream:
+    """A sounddevice.OutputStream stand-in: a thread calls the callback every block until ``fail()``."""
+
+    def __init__(self, rate: int, callback, block_s: float = 0.02) -> None:
+        self.rate = rate
+        self._callback = callback
+        self._block = np.zeros((int(rate * block_s), 1), dtype=np.int16)
+        self._block_s = block_s
+        self._running = threading.Event()
+        self.played: list = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def active(self) -> bool:
+        return self._running.is_set()
+
+    def start(self) -> None:
+        self._running.set()
+        self._thread.start()
+
+    def _run(self) -> None:
+        while self._running.is_set():
+            self._callback(self._block, len(self._block), None, None)
+            self.played.append(self._block[:, 0].copy())
+            time.sleep(self._block_s / 4)  # faster than real time: the tests need not wait
+
+    def fail(self) -> None:
+        """The device goes away: the callback stops and the stream is no longer active."""
+        self._running.clear()
+
+    def stop(self) -> None:
+        if not self._running.is_set():
+            raise RuntimeError("PortAudioError: Stream is stopped (device unplugged)")
+        self._running.clear()
+
+    def close(self) -> None:
+        pass
+
+
+class FlakyOutputDevice:
+    """A stream factory for SpeakerSink whose opens fail while ``gone`` is set."""
+
+    def __init__(self) -> None:
+        self.gone = False
+        self.opens = 0
+        self.failed_opens = 0
+        self.streams: list[FakeOutputStream] = []
+
+    def __call__(self, rate: int, callback) -> tuple[FakeOutputStream, int]:
+        if self.gone:
+            self.failed_opens += 1
+            raise OSError("PortAudioError: Device unavailable [PaErrorCode -9985]")
+        self.opens += 1
+        stream = FakeOutputStream(rate, callback)
+        stream.start()
+        self.streams.append(stream)
+        return stream, rate

@@ -166,6 +166,7 @@ def mqtt_settings(state_dir: Path, port: int, **mqtt_overrides: Any) -> Settings
             "birth_delay_max_s": 0.5,
             "reconnect_min_s": 0.2,
             "reconnect_max_s": 2.0,
+            "reply_prefixes": ["test/replies"],  # where Probe.ask asks for its answers
             **mqtt_overrides,
         },
     }

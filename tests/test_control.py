@@ -119,3 +119,21 @@ async def test_wake_word_lists_are_deduplicated(commands, control):
         "models": ["alexa", "hey_jarvis"]
     }
     assert control.wake_words == ("alexa", "hey_jarvis")
+
+
+async def test_the_socket_decodes_like_mqtt_and_can_be_narrowed(commands):
+    from appliance.authorization import socket_policy
+
+    server = ControlServer(Path(tempfile.mkdtemp()) / "c.sock", commands, socket_policy(("status", "timer.*")))
+    deep = b'{"cmd": "status", "args": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    cases = [
+        (b'{"cmd": "say", "args": {"text": "hi \\ud800"}}', "bad-payload"),
+        (deep, "bad-payload"),
+        (json.dumps({"cmd": "status", "id": "x" * 500}).encode(), "bad-payload"),
+        (b'{"cmd": "restart"}', "forbidden"),
+        (b"\xff\xfe", "bad-payload"),
+    ]
+    for line, code in cases:
+        reply = await server.handle_line(line)
+        assert reply["ok"] is False and reply["error"]["code"] == code, (line[:40], reply)
+    assert (await server.handle_line(b'{"id": 1, "cmd": "status"}'))["ok"]

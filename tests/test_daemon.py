@@ -21,11 +21,14 @@ from .conftest import conversation
 pytestmark = pytest.mark.integration
 
 
-def start_daemon(tmp_path: Path, registry, *extra: str) -> tuple[subprocess.Popen, Path, dict]:
+def start_daemon(
+    tmp_path: Path, registry, *extra: str, state_dir: Path | None = None, log_level: str = "info"
+) -> tuple[subprocess.Popen, Path, dict]:
     runtime = tmp_path / "run"
     env = {
         **os.environ,
-        "APPLIANCE_PATHS_STATE_DIR": str(registry.state_dir),
+        "APPLIANCE_LOG_LEVEL": log_level,
+        "APPLIANCE_PATHS_STATE_DIR": str(state_dir or registry.state_dir),
         "APPLIANCE_PATHS_RUNTIME_DIR": str(runtime),
         "APPLIANCE_AUDIO_RETRY_S": "1",
     }

@@ -38,7 +38,7 @@ DEVICES = [
 
 
 def home_settings(tmp_path, port):
-    return mqtt_settings(tmp_path / "state", port, devices=DEVICES)
+    return mqtt_settings(tmp_path / "state", port, devices=DEVICES, allowed_commands=["home.devices"])
 
 
 @contextlib.asynccontextmanager

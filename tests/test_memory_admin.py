@@ -145,7 +145,7 @@ def test_cli_works_on_the_database_when_no_daemon_runs(tmp_path: Path) -> None:
     assert stats["counts"] == {"turn": 1, "fact": 1, "event": 1}
 
 
-async def test_events_are_recorded_presence_reaches_the_context_and_retention_prunes(admin: MemoryAdmin) -> None:
+async def test_events_are_recorded_context_facts_reach_the_prompt_and_retention_prunes(admin: MemoryAdmin) -> None:
     import time
     from dataclasses import dataclass
 
@@ -157,6 +157,7 @@ async def test_events_are_recorded_presence_reaches_the_context_and_retention_pr
         name = "presence"
 
     memory = admin.memory
+    memory.context.append(lambda: "1 person is in the room.")
     memory.on_event(MuteChanged(muted=True))
     memory.on_event(Presence(count=1))
     now = time.time()
@@ -166,7 +167,7 @@ async def test_events_are_recorded_presence_reaches_the_context_and_retention_pr
     await asyncio.wrap_future(memory.store.submit(lambda c: c.execute("UPDATE facts SET created = 1000.0")))
     events = (await admin.list({"kind": "event"}))["items"]
     assert {(e["name"], e["event_kind"]) for e in events} == {("mute", "system"), ("presence", "vision")}
-    assert "1 person is in the room." in memory.messages("hello")[-2]["content"]
+    assert '"1 person is in the room."' in memory.messages("hello")[-1]["content"]
     assert await memory.prune() == {"turn": 1, "event": 0}
     counts = (await admin.stats({}))["counts"]
     assert counts == {"turn": 1, "fact": 1, "event": 2}  # facts stay until forgotten

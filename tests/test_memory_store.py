@@ -148,3 +148,63 @@ def test_sigkill_never_corrupts_or_loses_an_acknowledged_write(tmp_path: Path) -
         conn.close()
         assert acknowledged <= present
     assert len(acknowledged) > 100
+
+
+# -- degrade, don't die: errors that are not corruption -------------------------------
+
+
+def test_a_locked_database_is_unavailable_not_quarantined(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("appliance.memory.store.BUSY_TIMEOUT_MS", 100)
+    db = tmp_path / "memory.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE keep (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the lock
+    errors: list[tuple[str, str]] = []
+    try:
+        with pytest.raises(MemoryStoreError) as info:
+            MemoryStore(db, on_error=lambda c, m: errors.append((c, m))).open()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert info.value.code == "memory-unavailable" and "locked" in info.value.message
+    assert not errors  # the caller reports it (the app turns memory off with this error)
+    assert not list(tmp_path.glob("*.corrupt.*"))  # the healthy file is left alone
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM keep").fetchone() == (0,)
+
+
+def test_a_database_that_cannot_be_opened_is_unavailable_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    db.mkdir()  # stands in for EACCES / ENOENT-style failures (root ignores file modes)
+    with pytest.raises(MemoryStoreError) as info:
+        MemoryStore(db).open()
+    assert info.value.code == "memory-unavailable"
+    assert db.is_dir() and not list(tmp_path.glob("*.corrupt.*"))
+
+
+def test_not_a_database_is_still_quarantined(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    db.write_bytes(b"this is not a database" * 100)
+    store = MemoryStore(db).open()
+    try:
+        assert store.quarantined is not None and store.quarantined.read_bytes().startswith(b"this is not")
+    finally:
+        store.close()
+
+
+def test_a_full_disk_fails_the_write_with_disk_full_retries_and_recovers(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("appliance.memory.store.DISK_FULL_RETRIES", (0.0, 0.0))
+    errors: list[str] = []
+    store = MemoryStore(tmp_path / "memory.db", on_error=lambda c, m: errors.append(c)).open()
+    try:
+        pages = store.submit(lambda c: c.execute("PRAGMA page_count").fetchone()[0]).result(10)
+        store.submit(lambda c: c.execute(f"PRAGMA max_page_count = {pages}")).result(10)  # the disk is "full"
+        big = "x" * 200_000
+        with pytest.raises(MemoryStoreError) as info:
+            store.submit(
+                lambda c: c.execute("CREATE TABLE filler (t)") and c.execute("INSERT INTO filler VALUES (?)", (big,))
+            ).result(10)
+        assert info.value.code == "disk-full" and errors.count("disk-full") == 2  # each retry reported
+        store.submit(lambda c: c.execute("PRAGMA max_page_count = 1000000")).result(10)  # space freed
+        assert store.submit(lambda c: c.execute("SELECT 1").fetchone()[0]).result(10) == 1
+    finally:
+        store.close()

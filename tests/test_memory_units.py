@@ -9,7 +9,7 @@ import pytest
 from appliance.errors import ConfigError, LlmError
 from appliance.llm import lora_kwargs
 from appliance.memory.intents import FORGET, FORGET_TODAY, RECALL, RECALL_TOLD, REMEMBER, MemoryIntents, second_person
-from appliance.memory.service import describe_event, describe_presence
+from appliance.memory.service import describe_event
 from appliance.memory.wiring import turn_row
 from appliance.settings import LlmSettings, describe_defaults, load_settings
 from appliance.turns import Outcome, Source, TurnRecord
@@ -77,10 +77,7 @@ def test_lora_arguments(tmp_path: Path) -> None:
     assert err.value.code == "llm-lora-missing"
 
 
-def test_presence_and_event_descriptions() -> None:
-    assert describe_presence({"count": 2}) == "2 people are in the room."
-    assert describe_presence({"present": False}) == "Nobody is in view of the camera."
-    assert describe_presence({"something": "else"}) is None
+def test_event_descriptions() -> None:
     assert describe_event("mute", {"event": "mute", "ts": 1.0, "muted": True}) == "mute: muted True"
 
 

@@ -43,3 +43,13 @@ def test_components():
 def test_presence_when_a_camera_runs():
     cmps = discovery_payload(T, DeviceInfo("kitchen-speaker", "K", ("hey_jarvis",), presence=True))["cmps"]
     assert cmps["presence"]["p"] == "binary_sensor" and cmps["presence"]["dev_cla"] == "occupancy"
+
+
+def test_the_llm_select_only_when_models_use_is_allowed_over_mqtt():
+    assert "llm_model" not in discovery_payload(T, INFO)["cmps"]
+    info = DeviceInfo("kitchen-speaker", "K", ("hey_jarvis",), llm_models=("smollm2-135m", "qwen2.5-1.5b-instruct"))
+    select = discovery_payload(T, info)["cmps"]["llm_model"]
+    assert select["p"] == "select" and select["options"] == ["smollm2-135m", "qwen2.5-1.5b-instruct"]
+    assert select["cmd_t"] == "appliance/kitchen-speaker/cmd/models.use"
+    rendered = select["cmd_tpl"].replace("{{ value }}", "qwen2.5-1.5b-instruct")  # as Home Assistant renders it
+    assert json.loads(rendered) == {"role": "llm", "model": "qwen2.5-1.5b-instruct"}

@@ -84,3 +84,53 @@ def test_corrupt_file_is_moved_aside(tmp_path, caplog):
     box.close()
     assert list(tmp_path.glob("outbox.db.corrupt.*"))
     assert "unreadable" in caplog.text
+
+
+def test_an_outbox_that_cannot_be_opened_runs_in_memory_and_leaves_the_file(tmp_path):
+    path = tmp_path / "outbox.db"
+    path.mkdir()  # not openable (root ignores modes, so a folder stands in for EACCES)
+    box = Outbox(path, 10)
+    assert box.open() == 0 and box.unavailable and "in memory only" in box.unavailable
+    entry = box.add("a/b", b"x")
+    assert box.unsent(frozenset(), 5) == [entry] and box.flush()
+    box.ack(entry.id)
+    assert len(box) == 0 and path.is_dir() and not list(tmp_path.glob("*.corrupt.*"))
+    box.close()
+
+
+def test_a_corrupt_outbox_is_moved_aside_and_the_new_one_is_private(tmp_path):
+    path = tmp_path / "outbox.db"
+    path.write_bytes(b"garbage" * 1000)
+    box = Outbox(path, 10)
+    assert box.open() == 0 and box.unavailable is None
+    assert list(tmp_path.glob("outbox.db.corrupt.*"))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    box.close()
+
+
+def test_an_outbox_that_could_not_open_adopts_the_file_once_it_can(tmp_path):
+    path = tmp_path / "outbox.db"
+    earlier = Outbox(path, 10)
+    earlier.open()
+    left = earlier.add("old/event", b"from the last run")
+    assert earlier.flush()
+    earlier.close()
+    os.chmod(path, 0o600)
+    blocked = tmp_path / "outbox.db"
+    blocked.rename(tmp_path / "aside.db")
+    blocked.mkdir()  # cannot be opened now (a stand-in for EACCES or a full disk)
+    box = Outbox(path, 10)
+    assert box.open() == 0 and box.unavailable
+    new = box.add("new/event", b"while it was off")
+    blocked.rmdir()
+    (tmp_path / "aside.db").rename(path)  # the problem is fixed
+    opened = box.connect_again()
+    assert opened is not None
+    box.adopt(*opened)
+    assert box.unavailable is None
+    assert [e.topic for e in box.unsent(frozenset(), 10)] == ["old/event", "new/event"]  # oldest first
+    assert box.flush()
+    box.close()
+    again = Outbox(path, 10)
+    assert again.open() == 2 and {e.id for e in again.unsent(frozenset(), 10)} == {left.id, new.id}
+    again.close()

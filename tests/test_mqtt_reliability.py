@@ -73,3 +73,38 @@ async def test_outbox_survives_a_daemon_restart_during_an_outage(tmp_path, engin
             assert app.mqtt is not None
             await until(lambda: received_numbers(probe) == set(range(25)), timeout=20, what="left-over events sent")
             await until(lambda: len(app.mqtt.outbox) == 0, what="outbox emptied after PUBACKs")
+
+
+async def test_twenty_broker_restarts_lose_no_qos1_event(tmp_path, engines, registry):
+    """The broker is stopped (SIGTERM) and restarted 20 times while events flow: every one arrives.
+
+    SIGTERM, not SIGKILL: a killed Mosquitto forgets the subscriber's session, and with it what it
+    had already acknowledged to us; what this measures is the appliance's side (outbox, resend).
+    """
+    broker = Mosquitto(tmp_path / "broker", persistence=True).start()
+    settings = mqtt_settings(tmp_path / "state", broker.port, session_expiry_s=0)
+    probe = Probe(broker.port, protocol=mqtt.MQTTv311, client_id="ha-kills", clean=False, topics=(f"{ROOT}/#",))
+    probe.client.reconnect_delay_set(0.1, 0.5)
+    sent = 0
+    try:
+        with probe:
+            async with running(settings, engines, registry) as app:
+                assert app.mqtt is not None
+                await until(lambda: app.mqtt.connected, what="connected")
+                for _ in range(20):
+                    outage_events(app, sent, 5)  # while it is up ...
+                    sent += 5
+                    await until(
+                        lambda: received_numbers(probe) >= set(range(sent)), timeout=20, what=f"delivered {sent}"
+                    )
+                    broker.stop()
+                    outage_events(app, sent, 5)  # ... and while it is down: kept in the outbox
+                    sent += 5
+                    await until(lambda: not app.mqtt.connected, timeout=20, what="disconnect noticed")
+                    broker = Mosquitto(tmp_path / "broker", port=broker.port, persistence=True).start()
+                    await until(lambda: app.mqtt.connected, timeout=30, what="reconnected")
+                await until(lambda: received_numbers(probe) == set(range(sent)), timeout=30, what="every event")
+                assert len(app.mqtt.outbox) == 0
+        print(f"broker restarts: 20, QoS 1 events sent {sent}, received {len(received_numbers(probe))}, lost 0")
+    finally:
+        broker.stop()

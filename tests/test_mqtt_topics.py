@@ -81,17 +81,30 @@ def test_bad_payloads_have_codes(payload, code):
 
 @pytest.mark.parametrize(
     "topic",
-    ["", "a/#", "a/+/b", "$SYS/x", "homeassistant/device/kitchen/config", "home/kitchen/light/set"],
+    [
+        "",
+        "a/#",
+        "a/+/b",
+        "$SYS/x",
+        "homeassistant/device/kitchen/config",
+        "home/kitchen/light/set",
+        "replies/42",
+        "appliance/kitchen/state/mute",  # inside the tree but not a reply topic
+        "appliance/kitchenette/x/reply",  # another device's tree
+        "nodered/repliesX/1",
+        "hi/\ud800",
+    ],
 )
-def test_replies_never_go_where_they_could_act(topic):
+def test_replies_go_only_to_the_device_tree_or_a_configured_prefix(topic):
     with pytest.raises(CommandError) as info:
-        check_reply_topic(topic, ("homeassistant", "home/kitchen/light/set"))
+        check_reply_topic(topic, root=T.root, prefixes=("nodered/replies",))
     assert info.value.code == "bad-reply-topic"
 
 
 def test_reply_topic_allowed():
-    assert check_reply_topic("replies/42", ("homeassistant",)) == "replies/42"
-    assert check_reply_topic("homeassistantish/x", ("homeassistant",)) == "homeassistantish/x"
+    assert check_reply_topic("appliance/kitchen/cmd/ask/reply", root=T.root) == "appliance/kitchen/cmd/ask/reply"
+    assert check_reply_topic("appliance/kitchen/client-7/reply", root=T.root) == "appliance/kitchen/client-7/reply"
+    assert check_reply_topic("nodered/replies/42", root=T.root, prefixes=("nodered/replies/",)) == "nodered/replies/42"
 
 
 def test_deadline_takes_the_earliest_limit():

@@ -251,3 +251,28 @@ async def test_an_alert_rings_out_by_itself(running):
     tone = np.full(800, 1000, dtype=np.int16)
     record = await asyncio.wait_for(pipeline.alert("Reminder: bins.", tone, ring_s=0.5, every_s=0.05), 10)
     assert record.outcome == "answered" and pipeline.stage == Stage.IDLE
+
+
+async def test_a_read_only_intent_is_answered_speculatively(running):
+    class TimeIntent:
+        def match(self, text: str):
+            async def read() -> str:
+                return "It's noon."
+
+            return Intent("clock.time", "", read, pure=True)
+
+    pipeline, _bus = make(stt=FakeStt("what time is it"), intents=[TimeIntent()])
+    post_all(running(pipeline), wake(), began(), paused())
+    await until(lambda: attempt_ready(pipeline), what="speculative answer synthesized")
+    assert pipeline.tts.spoken == ["It's noon."] and pipeline.sink.played == []  # ready, not yet heard
+    post_all(pipeline, ended(at_s=3.0))
+    await idle(pipeline)
+    assert pipeline.history[-1].speculated and pipeline.history[-1].reply == "It's noon."
+
+
+async def test_forgetting_drops_the_texts_of_the_kept_turns():
+    pipeline, _bus = make(reply="Paris.")
+    await asyncio.wait_for(pipeline.ask("What is the capital of France?", speak=False), 5)
+    pipeline.forget_texts()
+    record = pipeline.history[-1]
+    assert (record.transcript, record.reply, record.outcome) == ("", "", "answered")

@@ -121,6 +121,39 @@ def test_speaker_plays_through_portaudio(tmp_path):
     assert np.count_nonzero(written == 1234) >= 22050 * 0.99
 
 
+def test_speaker_comes_back_after_its_stream_dies(tmp_path):
+    """A real PortAudio stream aborted under the sink (as an unplugged device ends it): reported, reopened, resumed."""
+    got = run_with_alsa(
+        tmp_path,
+        tone(SAMPLE_RATE, 0.1),
+        """
+        import json, time, numpy as np
+        from appliance.audio import speaker as sink_module
+        from appliance.audio.sink import SpeakerSink
+        sink_module.WATCH_S = 0.02
+        sink = SpeakerSink("appliance_test_speaker", volume=100)
+        errors = []
+        sink.on_error = lambda code, message: errors.append(code)
+        sink.play(np.full(4410, 1111, np.int16), 22050)
+        first = sink.wait_done(10)
+        sink._stream.abort()  # the stream dies under the sink
+        deadline = time.monotonic() + 10
+        while sink.reopened == 0 and time.monotonic() < deadline:  # lost, then reopened
+            time.sleep(0.02)
+        mark = sink.lost_samples
+        sink.play(np.full(22050, 2222, np.int16), 22050)
+        second = sink.wait_done(10)
+        heard = sink.heard_since(mark)
+        sink.close()
+        print(json.dumps({"first": first, "second": second, "heard": heard, "errors": errors,
+                          "reopened": sink.reopened}))
+        """,
+    )
+    assert got == {"first": True, "second": True, "heard": True, "errors": ["playback-lost"], "reopened": 1}
+    written = np.frombuffer((tmp_path / "out.raw").read_bytes(), dtype="<i2")
+    assert np.count_nonzero(written == 2222) >= 22050 * 0.99  # playback resumed on the reopened stream
+
+
 def test_wake_word_heard_through_the_microphone_path(tmp_path, speak, registry):
     audio, wake_start, wake_end = conversation(speak, speak("What time is it?"))
     got = run_with_alsa(

@@ -192,6 +192,32 @@ def test_update_to_a_failing_version_rolls_back(prefix, tmp_path):
     assert not (prefix / "opt/appliance/previous").exists()  # never points at the broken version
 
 
+def test_update_that_fails_after_the_stop_starts_the_previous_version_again(prefix, tmp_path):
+    state = prefix / "var/lib/appliance"
+    current_before = os.readlink(prefix / "opt/appliance/current")
+    db = state / "memory.db"
+    if not db.exists():
+        sqlite3.connect(db).close()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    backups = state / "backups"
+    backups.rename(tmp_path / "backups.real")
+    backups.symlink_to(outside)  # planted by whoever holds the service user
+    source = copy_source(tmp_path / "next")
+    init = source / "appliance/__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "0.1.0"', '__version__ = "0.1.0.post1"'))
+    args = ["--prefix", str(prefix), "--source", str(source), "--base-env", str(BASE_ENV), "--python", PYTHON]
+    try:
+        result = run("update", *args, "--timeout", "120")
+    finally:
+        backups.unlink()
+        (tmp_path / "backups.real").rename(backups)
+    assert result.returncode == 1, result.stderr
+    assert "symbolic link" in result.stderr and "is running again" in result.stderr
+    assert os.readlink(prefix / "opt/appliance/current") == current_before
+    assert list(outside.iterdir()) == []
+
+
 def test_update_switches_to_a_good_version_and_again_does_nothing(prefix, tmp_path):
     old = os.readlink(prefix / "opt/appliance/current")
     source = copy_source(tmp_path / "good")

@@ -207,10 +207,11 @@ def verify_root(tmp_path: Path, unit: Path) -> Path:
     (root / "etc/systemd/system").mkdir(parents=True)
     shutil.copy(unit, root / "etc/systemd/system/appliance.service")
     add_unit_library(root)
-    exe = root / "opt/appliance/current/venv/bin/appliance"
-    exe.parent.mkdir(parents=True)
-    exe.write_text("#!/bin/sh\n")
-    exe.chmod(0o755)
+    for name in ("appliance", "python"):  # ExecStart, and ExecStartPre/ExecStopPost
+        exe = root / "opt/appliance/current/venv/bin" / name
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
     return root
 
 
@@ -243,12 +244,15 @@ def test_unit_exposure_is_at_most_3(tmp_path):
 
 def test_unit_settings_the_issue_asks_for():
     text = UNIT.read_text()
+    assert "StartLimitBurst" not in text  # no permanent lock-out
     for line in (
         "Type=notify",
         "WatchdogSec=30s",
         "Restart=on-failure",
         "RestartForceExitStatus=75",
-        "StartLimitBurst=5",
+        "StartLimitIntervalSec=0",
+        "ExecStartPre=-/opt/appliance/current/venv/bin/python -m appliance.restart_backoff wait",
+        "ExecStopPost=-/opt/appliance/current/venv/bin/python -m appliance.restart_backoff stopped",
         "DevicePolicy=closed",
         "DeviceAllow=char-alsa rw",
         "DeviceAllow=char-video4linux rw",

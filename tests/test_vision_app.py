@@ -64,7 +64,7 @@ async def test_vision_in_the_running_appliance(app_factory, tmp_path):
     try:
         await until(lambda: app.vision is not None and app.vision.frames > 3, timeout=20)
         assert app.frontend.wake_enabled is False  # nobody seen yet: wake words are ignored
-        assert "Nobody has been seen" in app.conversation.messages("hello")[0]["content"]
+        assert "Nobody has been seen" in app.conversation.messages("hello")[-1]["content"]
         answer = await _ask(app, "What do you see?")
         assert answer["intent"] == "vision.describe" and answer["reply"] == "I don't see anyone right now."
 
@@ -72,7 +72,7 @@ async def test_vision_in_the_running_appliance(app_factory, tmp_path):
         await until(lambda: app.vision.presence.present, timeout=20)
         assert app.frontend.wake_enabled is True
         assert app.vision.summary() == "Someone is in the room."
-        assert "Someone is in the room." in app.conversation.messages("hello")[0]["content"]
+        assert "Someone is in the room." in app.conversation.messages("hello")[-1]["content"]
         assert (await _ask(app, "Hey, what can you see?"))["reply"] == "I can see one person."
 
         seen = await app.commands.execute("vision.detect")
@@ -83,7 +83,7 @@ async def test_vision_in_the_running_appliance(app_factory, tmp_path):
         assert await app.commands.execute("camera", {"state": "OFF"}) == {"camera": "OFF"}
         assert app.frontend.wake_enabled is True  # fails open: no camera, no gating
         assert (await _ask(app, "what do you see"))["reply"] == "My camera is switched off."
-        assert "switched off" in app.conversation.messages("hello")[0]["content"]
+        assert "switched off" in app.conversation.messages("hello")[-1]["content"]
         with pytest.raises(CommandError) as info:
             await app.commands.execute("snapshot")
         assert info.value.code == "camera-off"

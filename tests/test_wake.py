@@ -120,7 +120,7 @@ async def test_reload_and_sensitivity_keep_per_word_tuning(tmp_path, engines, re
     plain = f'[paths]\nstate_dir = "{tmp_path / "state"}"\nruntime_dir = "{tmp_path / "run"}"\n'
     config.write_text(plain)
     async with running(load_settings(config, env={}), engines, registry) as app:
-        app.config_path = config
+        app.controller.config_path = config
         rule = lambda: app.core.wake.models[0].decider.rule  # noqa: E731
         try:
             config.write_text(plain + '[[wake.tuning]]\nname = "hey_jarvis"\nthreshold = 0.8\ntrigger_level = 3\n')

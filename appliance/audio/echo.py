@@ -193,8 +193,8 @@ def cancels_echo(aec: str, *, speaker: bool, microphone: str | None) -> bool:
 
 def attach(frontend: FrontEnd, sink: AudioSink, *, aec: str, noise_suppression: bool, agc: bool) -> None:
     """Give the front end a canceller fed by ``sink``'s reference tap, when the settings ask for one."""
-    from .sink import SpeakerSink
     from .source import MicSource
+    from .speaker import SpeakerSink
 
     speaker = isinstance(sink, SpeakerSink)
     if (aec == "off" or (aec == "auto" and not speaker)) and not (noise_suppression or agc):

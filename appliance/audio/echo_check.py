@@ -55,8 +55,8 @@ def echo_self_test(
     output_device: str, input_device: str, *, volume: int, seconds: float = 60.0, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Play sweeps for ``seconds`` on the real devices; ERLE, delay and levels as a doctor section."""
-    from .sink import SpeakerSink
     from .source import MicSource
+    from .speaker import SpeakerSink
 
     sink = SpeakerSink(output_device, volume=volume)
     mic = MicSource(input_device)

@@ -1,9 +1,16 @@
-"""Audio sinks: speaker (PortAudio), WAV file, raw PCM to stdout, and nowhere.
+"""Audio sinks: WAV file, raw PCM to stdout, and nowhere; the speaker (PortAudio) is in ``speaker``.
 
 All sinks share one queue discipline: ``play`` enqueues and returns at once,
 ``wait_done`` blocks until everything queued was played, ``stop`` drops what
 is queued (barge-in).  File and stdout sinks can be paced like a real speaker
 so timings and barge-in behave the same headless.
+
+The queue is bounded in seconds (``max_queue_s``: the oldest audio goes
+first); audio that was queued but never reached the speaker, because the
+queue overflowed or the device was lost, is counted in ``lost_samples``, so
+a caller can tell whether a reply was heard (:meth:`AudioSink.heard_since`).
+The speaker reports a lost device as ``playback-lost`` through ``on_error``
+and reopens it with a growing delay (:mod:`.speaker`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import AudioError
 from .buffer import resample
 from .wav import WavWriter
 
@@ -28,6 +34,11 @@ _LOGGER = logging.getLogger(__name__)
 BLOCK_SECONDS = 0.02
 DUCK_GAIN = 10 ** (-30 / 20)
 """Playback gain while someone talks over a reply (:meth:`AudioSink.duck`): -30 dB."""
+MAX_QUEUE_S = 60.0
+"""Seconds of audio a sink holds; beyond that the oldest is dropped (and counted as lost)."""
+
+ErrorReport = Callable[[str, str], None]
+"""``on_error(code, message)``: how a sink reports a problem (set by the composition root)."""
 
 
 def volume_gain(volume: int) -> float:
@@ -40,32 +51,87 @@ class AudioSink:
 
     name = "sink"
 
-    def __init__(self, *, volume: int = 100) -> None:
+    def __init__(self, *, volume: int = 100, max_queue_s: float = MAX_QUEUE_S) -> None:
         self.volume = volume
         self.rate = 0
+        self.max_queue_s = max_queue_s
         self._chunks: collections.deque[np.ndarray] = collections.deque()
         self._offset = 0  # samples of _chunks[0] already played
+        self._queued = 0  # samples in _chunks, not counting _offset
         self._cond = threading.Condition()
         self.samples_played = 0
         self._duck_until = 0.0
         self.on_played: list[Callable[[np.ndarray, int, float], None]] = []
         """Reference taps (echo cancellation): ``(samples, rate, at_mono)`` for each block handed to the
         device, ``at_mono`` being when it becomes audible; called on the player thread, must return at once."""
+        self.lost_samples = 0
+        """Samples queued that never reached the output (overflow, device lost); barge-in is not loss."""
+        self.dropped_chunks = 0
+        """Chunks dropped because the queue was over ``max_queue_s``."""
+        self.on_error: ErrorReport | None = None
+
+    def heard_since(self, mark: int) -> bool:
+        """True if no queued audio was lost since ``mark`` (a ``lost_samples`` value taken before playing)."""
+        return self.lost_samples == mark
+
+    def _report(self, code: str, message: str) -> None:
+        _LOGGER.error("%s: %s", self.name, message)
+        if self.on_error is not None:
+            try:
+                self.on_error(code, message)
+            except Exception:  # a report must never stop playback
+                _LOGGER.exception("Reporting %s failed", code)
+
+    def _accepting(self) -> bool:
+        """False while the output is gone: play() then counts the audio as lost instead of queueing it."""
+        return True
 
     # -- producer side ------------------------------------------------------
-    def play(self, samples: np.ndarray, rate: int) -> None:
-        """Queue audio for playback; returns immediately."""
+    def play(self, samples: np.ndarray, rate: int, *, min_volume: int = 0) -> None:
+        """Queue audio for playback; returns immediately.
+
+        ``min_volume`` is a floor under the user's volume: the earcon of a capture
+        not started by the wake word must be heard even at ``volume 0``.
+        """
         if not len(samples):
             return
         if not self.rate:
             self._open(rate)
         if rate != self.rate:
             samples = resample(samples, rate, self.rate)
-        gain = volume_gain(self.volume)
+        gain = volume_gain(max(self.volume, min_volume))
         if gain != 1.0:
             samples = (samples.astype(np.float32) * gain).astype(np.int16)
         with self._cond:
+            if not self._accepting():
+                self.lost_samples += len(samples)
+                return
             self._chunks.append(samples)
+            self._queued += len(samples)
+            limit = int(self.max_queue_s * self.rate)
+            while self._queued - self._offset > limit and len(self._chunks) > 1:
+                self._drop_head()
+            self._cond.notify_all()
+
+    def _drop_head(self) -> None:
+        """Drop the oldest chunk as lost (the lock is held)."""
+        head = self._chunks.popleft()
+        self._queued -= len(head)
+        self.lost_samples += len(head) - self._offset
+        self._offset = 0
+        self.dropped_chunks += 1
+        if self.dropped_chunks in (1, 10, 100) or self.dropped_chunks % 1000 == 0:
+            _LOGGER.warning(
+                "%s: over %.0f s queued; %d chunks dropped", self.name, self.max_queue_s, self.dropped_chunks
+            )
+
+    def _lose_queue(self) -> None:
+        """Everything queued is lost (the device went away); waiters are released."""
+        with self._cond:
+            self.lost_samples += self._queued - self._offset
+            self._chunks.clear()
+            self._queued = 0
+            self._offset = 0
             self._cond.notify_all()
 
     def duck(self, seconds: float) -> None:
@@ -74,7 +140,7 @@ class AudioSink:
 
     def queued_seconds(self) -> float:
         with self._cond:
-            total = sum(len(c) for c in self._chunks) - self._offset
+            total = self._queued - self._offset
         return total / self.rate if self.rate else 0.0
 
     def wait_done(self, timeout: float | None = None) -> bool:
@@ -92,6 +158,7 @@ class AudioSink:
         """Drop everything queued (barge-in)."""
         with self._cond:
             self._chunks.clear()
+            self._queued = 0
             self._offset = 0
             self._cond.notify_all()
 
@@ -108,6 +175,7 @@ class AudioSink:
                 self._offset += n
                 if self._offset >= len(head):
                     self._chunks.popleft()
+                    self._queued -= len(head)
                     self._offset = 0
             if not self._chunks:
                 self._cond.notify_all()
@@ -222,58 +290,6 @@ class NullSink(PacedSink):
         pass
 
 
-class SpeakerSink(AudioSink):
-    """PortAudio output stream whose callback drains the queue."""
-
-    def __init__(self, device: str = "default", *, volume: int = 100) -> None:
-        super().__init__(volume=volume)
-        self.name = f"speaker:{device}"
-        self._device_spec = device
-        self._stream: Any = None
-
-    def _open(self, rate: int) -> None:
-        from .source import find_device
-
-        try:
-            import sounddevice as sd
-
-            device = find_device(self._device_spec, kind="output")
-            try:
-                sd.check_output_settings(device=device, samplerate=rate, channels=1, dtype="int16")
-            except Exception:  # noqa: BLE001 - play at the device's rate instead
-                rate = int(sd.query_devices(device, "output")["default_samplerate"])
-            self._stream = sd.OutputStream(
-                samplerate=rate,
-                channels=1,
-                dtype="int16",
-                device=device,
-                callback=self._callback,
-                blocksize=int(rate * BLOCK_SECONDS),
-            )
-            self._stream.start()
-        except AudioError:
-            raise
-        except Exception as err:
-            raise AudioError(
-                "playback-unavailable", f"cannot open playback device {self._device_spec!r}: {err}"
-            ) from err
-        super()._open(rate)
-
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: object) -> None:
-        if self._take(outdata[:, 0]) and self.on_played:  # audible after the device's reported output latency
-            latency = time_info.outputBufferDacTime - time_info.currentTime
-            if not 0.0 <= latency < 1.0:  # some host APIs report no DAC time
-                latency = float(self._stream.latency)
-            self._tap(outdata[:, 0], time.monotonic() + latency)
-
-    def close(self) -> None:
-        super().close()
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
-
-
 def earcon(rate: int) -> np.ndarray:
     """A short rising two-tone chime, generated (no asset file)."""
     tones = []
@@ -282,3 +298,12 @@ def earcon(rate: int) -> np.ndarray:
         envelope = np.sin(np.pi * t / t[-1]) ** 2
         tones.append(0.25 * envelope * np.sin(2 * np.pi * freq * t))
     return (np.concatenate(tones) * 32767).astype(np.int16)
+
+
+def __getattr__(name: str) -> Any:
+    """``audio.sink.SpeakerSink`` still works: the speaker lives in ``speaker`` (imported late: it imports us)."""
+    if name == "SpeakerSink":
+        from .speaker import SpeakerSink
+
+        return SpeakerSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,11 +9,13 @@ names, never paths.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import args as a
 from ..errors import CommandError
@@ -22,6 +24,7 @@ from .intents import start_of_today
 from .service import Memory
 
 Items = list[dict[str, Any]]  # (a plain alias: ``list`` is a command name inside the class)
+T = TypeVar("T")
 Handler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LIMIT = 1000
@@ -32,9 +35,15 @@ MAX_TIME = 1e11
 class MemoryAdmin:
     """Command handlers over one :class:`Memory`."""
 
-    def __init__(self, memory: Memory, state_dir: Path) -> None:
+    def __init__(self, memory: Memory, state_dir: Path, executor: Executor | None = None) -> None:
         self.memory = memory
         self.state_dir = state_dir
+        self._executor = executor
+        """Where the blocking work runs: the admin pool, apart from STT and TTS (None: asyncio's default)."""
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def handlers(self) -> dict[str, Handler]:
         names = ("list", "search", "forget", "export", "backup", "restore", "stats")
@@ -52,11 +61,11 @@ class MemoryAdmin:
             items.sort(key=lambda i: i.get("ended") or i.get("created") or i.get("ts") or 0.0, reverse=True)
             return items[:limit]
 
-        return {"items": await asyncio.to_thread(read)}
+        return {"items": await self._run(read)}
 
     async def search(self, args: Mapping[str, Any]) -> dict[str, Any]:
         query = a.text(args, "query")
-        hits = await asyncio.to_thread(
+        hits = await self._run(
             self.memory.search,
             query,
             limit=a.integer(args, "limit", 1, MAX_LIMIT, default=10),
@@ -65,7 +74,7 @@ class MemoryAdmin:
         return {"query": query, "hits": [h.as_dict() for h in hits]}
 
     async def stats(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        data = await asyncio.to_thread(records.stats, self.memory.store.reader())
+        data = await self._run(records.stats, self.memory.store.reader())
         path = self.memory.store.path
         size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
         return data | {
@@ -106,24 +115,24 @@ class MemoryAdmin:
             tmp.replace(target)
             return count
 
-        return {"path": str(target), "lines": await asyncio.to_thread(write)}
+        return {"path": str(target), "lines": await self._run(write)}
 
     async def import_(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(args.get("lines"), list):
             lines = [str(line) for line in args["lines"]]
         else:
             path = self._file(args, "imports", None, must_exist=True)
-            lines = (await asyncio.to_thread(path.read_text, encoding="utf-8")).splitlines()
+            lines = (await self._run(path.read_text, encoding="utf-8")).splitlines()
         items = transfer.parse_lines(lines)
-        return await asyncio.to_thread(self._import_items, items)
+        return await self._run(self._import_items, items)
 
     async def backup(self, args: Mapping[str, Any]) -> dict[str, Any]:
         target = self._file(args, "backups", f"memory-{time.strftime('%Y%m%dT%H%M%S')}.db")
-        return await asyncio.to_thread(self._backup, target)
+        return await self._run(self._backup, target)
 
     async def restore(self, args: Mapping[str, Any]) -> dict[str, Any]:
         source = self._file(args, "backups", None, must_exist=True)
-        return await asyncio.to_thread(self._restore, source)
+        return await self._run(self._restore, source)
 
     # -- blocking parts (worker threads) ---------------------------------------------
     def _import_items(self, items: Items) -> dict[str, Any]:

@@ -6,11 +6,13 @@ budget and lays them out as chat messages.  Priority: the system prompt and
 the request always; then the newest exchange, retrieved memories by
 relevance, and older exchanges by recency, each kept only if it fits.
 
-Layout: the fixed system prompt, the running conversation, then what changes
-every turn (time, presence, emotion, memories) in a second system message
-just before the request.  llama.cpp reuses the KV cache of the longest
-unchanged prefix, so the prompt and the conversation so far are not
-evaluated again on every turn.
+Layout (see :mod:`appliance.conversation`): the fixed system prompt, the
+running conversation as plain request/reply pairs, then the new user message:
+what changes every turn (time, the context providers' facts, emotion,
+memories) as quoted notes, and the request.  The prompt so far is then a
+prefix of the next one, so the LLM's KV cache keeps it and a turn evaluates
+only its own notes and request; and a remembered "ignore your instructions"
+stays a quoted note, never a system instruction.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..conversation import Exchange
+from ..conversation import Exchange, quoted, user_turn
 from ..llm import Message
 from .emotion import Emotion
 from .retrieval import Hit
@@ -47,8 +49,8 @@ class ContextInput:
     recent: Sequence[Exchange] = ()
     """The running conversation, oldest first."""
     emotion: Emotion | None = None
-    presence: str | None = None
-    """One sentence from vision, e.g. "One person is in the room."."""
+    facts: Sequence[str] = ()
+    """The context providers' facts, e.g. vision's "Someone is in the room."."""
 
 
 def time_of_day(now: dt.datetime) -> str:
@@ -73,11 +75,12 @@ def age_words(seconds: float) -> str:
 
 
 def memory_line(hit: Hit, now: float) -> str:
+    """One note for a retrieved memory, its text quoted."""
     text = hit.text if len(hit.text) <= MAX_ITEM_CHARS else hit.text[: MAX_ITEM_CHARS - 1] + "…"
     if hit.kind == "fact":
-        return f"- {text}"
+        return f"Remembered: {quoted(text)}"
     what = "you talked" if hit.kind == "turn" else "happened"
-    return f"- ({age_words(now - hit.ts)}, {what}) {text}"
+    return f"Remembered ({age_words(now - hit.ts)}, {what}): {quoted(text)}"
 
 
 def emotion_line(emotion: Emotion | None) -> str:
@@ -102,11 +105,9 @@ def build_messages(
     a better memory is left out (the old answer to "what time is it?" is no
     help now).
     """
-    situation = " ".join(p for p in (time_of_day(ctx.now), ctx.presence or "", emotion_line(ctx.emotion)) if p)
-    used = count_tokens(ctx.system_prompt) + count_tokens(situation) + count_tokens(ctx.request)
-    used += 3 * MESSAGE_OVERHEAD
-    heading = "\nWhat you remember, most relevant first:"
-    heading_cost = count_tokens(heading)
+    situation = [n for n in (time_of_day(ctx.now), *map(quoted, ctx.facts), emotion_line(ctx.emotion)) if n]
+    used = count_tokens(ctx.system_prompt) + count_tokens(user_turn(ctx.request, situation))
+    used += 2 * MESSAGE_OVERHEAD
     now_s = ctx.now.timestamp()
     seen = {_said(e.user) for e in ctx.recent} | {_said(ctx.request)}
     memories = []
@@ -127,7 +128,7 @@ def build_messages(
     for _, kind, item in candidates:
         if kind == "memory":
             assert isinstance(item, Hit)
-            cost = count_tokens(memory_line(item, now_s)) + 1 + (0 if kept_memories else heading_cost)
+            cost = count_tokens(memory_line(item, now_s)) + 1  # and the space before it
             if cost > memory_left:
                 continue
         else:
@@ -144,9 +145,6 @@ def build_messages(
         if exchange in kept_recent:
             out.append({"role": "user", "content": exchange.user})
             out.append({"role": "assistant", "content": exchange.assistant})
-    now_part = situation
-    if kept_memories:
-        now_part += heading + "".join("\n" + memory_line(h, now_s) for h in kept_memories)
-    out.append({"role": "system", "content": now_part})
-    out.append({"role": "user", "content": ctx.request})
+    notes = situation + [memory_line(h, now_s) for h in kept_memories]
+    out.append({"role": "user", "content": user_turn(ctx.request, notes)})
     return out

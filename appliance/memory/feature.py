@@ -8,14 +8,16 @@ event says why.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ApplianceError
-from ..events import ErrorRaised
+from ..events import ErrorRaised, Forgotten
 from ..feature import Feature, Loop
 from ..llm import Message
 from ..reply import Intent
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+ADMIN_THREADS = 2
+"""Memory commands run at most this many at once, on their own threads."""
+
 
 class MemoryFeature(Feature):
     """Owns the :class:`Memory`; stands in for the conversation while the memory is open."""
@@ -50,13 +55,28 @@ class MemoryFeature(Feature):
         self.bus = bus
         self.registry = registry
         self.fallback = fallback
-        self.memory = build_memory(settings, engines.embedder, engines.emotion, engines.llm.count_tokens, bus)
+        # The LLM is looked up at each call: a live model swap replaces engines.llm.
+        self.memory = build_memory(
+            settings,
+            engines.embedder,
+            engines.emotion,
+            lambda text: engines.llm.count_tokens(text),
+            bus,
+            context=fallback.context,  # the one list of context providers, shared with the plain conversation
+        )
         self.active = False
         self._intents = MemoryIntents(self.memory)
+        self._admin = concurrent.futures.ThreadPoolExecutor(max_workers=ADMIN_THREADS, thread_name_prefix="admin")
+        """memory.* commands (a backup, an export) queue here, never in front of STT or TTS."""
+        self.on_forgotten: list[Callable[[], None]] = []
+        """Called after every forget (the pipeline drops the texts of its turn history)."""
 
     # -- the conversation (MessageSource) ----------------------------------------------
     def messages(self, request: str) -> list[Message]:
         return self.memory.messages(request) if self.active else self.fallback.messages(request)
+
+    def prefix_messages(self) -> list[Message]:
+        return self.memory.prefix_messages() if self.active else self.fallback.prefix_messages()
 
     def add(self, user: str, assistant: str) -> None:
         (self.memory if self.active else self.fallback).add(user, assistant)
@@ -78,10 +98,35 @@ class MemoryFeature(Feature):
         return (self,)
 
     def match(self, text: str) -> Intent | None:
-        return self._intents.match(text) if self.active else None
+        intent = self._intents.match(text) if self.active else None
+        if intent is not None and intent.name.startswith("memory.forget") and intent.action is not None:
+            intent = replace(intent, action=self._then_forgotten(intent.action))
+        return intent
 
     def commands(self) -> Mapping[str, Handler]:
-        return MemoryAdmin(self.memory, self.settings.state_dir).handlers()
+        handlers = MemoryAdmin(self.memory, self.settings.state_dir, self._admin).handlers()
+        forget = handlers["memory.forget"]
+
+        async def forget_everywhere(args: Mapping[str, Any]) -> dict[str, Any]:
+            result = await forget(args)
+            self.forgotten()
+            return result
+
+        return {**handlers, "memory.forget": forget_everywhere}
+
+    def _then_forgotten(self, action: Callable[[], Awaitable[str | None]]) -> Callable[[], Awaitable[str | None]]:
+        async def act() -> str | None:
+            speech = await action()
+            self.forgotten()
+            return speech
+
+        return act
+
+    def forgotten(self) -> None:
+        """After a forget: the texts the appliance still shows (status, the broker's retained state) go too."""
+        for hook in self.on_forgotten:
+            hook()
+        self.bus.publish(Forgotten())
 
     def loops(self) -> Mapping[str, Loop]:
         if not self.active:
@@ -119,6 +164,7 @@ class MemoryFeature(Feature):
         }
 
     async def stop(self) -> None:
+        await asyncio.to_thread(self._admin.shutdown, True)
         if self.active:
             await asyncio.to_thread(self.memory.close)  # queued writes are finished first
 

@@ -79,7 +79,7 @@ class MemoryIntents:
             told = "; and ".join(second_person(h.text.rstrip(".")) for h in good[:2])
             return f"You told me: {told}."
 
-        return Intent("memory.recall", "Let me think.", act, {"query": query})
+        return Intent("memory.recall", "Let me think.", act, {"query": query}, pure=True)
 
     def _forget(self, text: str, m: re.Match[str]) -> Intent:
         query = m["q"].strip()

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..conversation import Conversation
+from ..conversation import Conversation, provided_facts
 from ..events import EmotionDetected, Event
+from ..feature import ContextProvider
 from ..llm import Message
 from ..settings import LlmSettings, MemorySettings
 from . import records
@@ -65,6 +66,7 @@ class Memory:
         emotion: EmotionAnalyzer | None = None,
         publish: Callable[[Event], None] = lambda event: None,
         clock: Clock | None = None,
+        context: list[ContextProvider] | None = None,
     ) -> None:
         self.settings = settings
         self.llm_settings = llm_settings
@@ -78,9 +80,10 @@ class Memory:
         self.retriever = Retriever(store.reader, embedder.embed, self.index, clock=self.clock.now)
         self.emotion = emotion if settings.emotion else None
         self.conversation = Conversation(
-            "", max_turns=llm_settings.history_turns, timeout_s=llm_settings.history_timeout_s
+            "", max_turns=llm_settings.history_turns, timeout_s=llm_settings.history_timeout_s, context=context
         )
-        self.presence: str | None = None
+        self.context = self.conversation.context
+        """The context providers (vision's room sentence, …): the list the app shares with the plain conversation."""
         self._prosody_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prosody")
         self._prosody: concurrent.futures.Future[Prosody | None] | None = None
         self._emotions: dict[str, Emotion] = {}
@@ -113,9 +116,22 @@ class Memory:
             memories=hits,
             recent=self.conversation.recent(now=now),
             emotion=emotion,
-            presence=self.presence,
+            facts=provided_facts(self.context),
         )
         return build_messages(ctx, self.count_tokens, self.budget, self.memory_budget)
+
+    def prefix_messages(self, *, now: float | None = None) -> list[Message]:
+        """What the next prompt starts with (system prompt and the exchanges), for prefilling the LLM.
+
+        The budget may still drop an old exchange once the memories are known;
+        the LLM then cuts it out of its cache instead of evaluating again.
+        """
+        now = self.clock.now() if now is None else now
+        out: list[Message] = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        for exchange in self.conversation.recent(now=now):
+            out.append({"role": "user", "content": exchange.user})
+            out.append({"role": "assistant", "content": exchange.assistant})
+        return out
 
     @property
     def memory_budget(self) -> int | None:
@@ -168,10 +184,8 @@ class Memory:
         return emotion
 
     def on_event(self, event: Event) -> None:
-        """A bus event: presence is kept for the context; configured events are recorded."""
+        """A bus event: the configured ones are recorded (the prompt's facts come from :attr:`context`)."""
         data = event.as_dict()
-        if event.name == "presence":
-            self.presence = describe_presence(data)
         if data.get("stage") == "memory":
             return  # the memory's own failures: recording them could feed a failing store forever
         if event.name in self.settings.record_events:
@@ -282,22 +296,6 @@ class Memory:
 
 
 VISION = frozenset({"presence", "faces", "camera"})
-
-
-def describe_presence(data: dict[str, Any]) -> str | None:
-    """One sentence for the LLM from a PresenceChanged event's fields."""
-    count = data.get("count", data.get("people"))
-    if isinstance(count, (int, float)) and not isinstance(count, bool):
-        n = int(count)
-        return (
-            "Nobody is in view of the camera."
-            if n == 0
-            else f"{n} {'person is' if n == 1 else 'people are'} in the room."
-        )
-    present = data.get("present", data.get("state"))
-    if isinstance(present, bool):
-        return "Someone is in the room." if present else "Nobody is in view of the camera."
-    return None
 
 
 def describe_event(name: str, data: dict[str, Any]) -> str:

@@ -6,15 +6,22 @@
 - Writes go through :meth:`MemoryStore.submit` to a writer thread over a
   bounded queue, so the event loop and the audio path never wait on disk; a
   full queue drops the write with a counted, logged ``memory-busy`` error.
-- At start-up ``quick_check`` runs; a corrupt file is moved aside as
+- At start-up ``quick_check`` runs; a corrupt file ("file is not a
+  database", "malformed", a failed check) is moved aside as
   ``memory.db.corrupt.<time>`` (with its -wal/-shm), reported through
-  ``on_error`` and replaced by a fresh store.
+  ``on_error`` and replaced by a fresh store. Any other error at open
+  (EACCES, a full disk, a lock) is not corruption: the file is left alone
+  and :meth:`MemoryStore.open` raises ``memory-unavailable``, so the
+  appliance runs on without memory.
+- A full disk during a write is ``disk-full``: retried a few times, then
+  that write fails; the writer thread never dies of it.
 - Schema changes are numbered migrations applied by ``PRAGMA user_version``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import logging
 import os
 import queue
@@ -41,8 +48,39 @@ def readonly_uri(path: Path) -> str:
     return path.resolve().as_uri() + "?mode=ro"
 
 
+SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 11, 13, 26
+DISK_FULL_RETRIES = (0.2, 1.0, 3.0)
+"""Seconds between the attempts of a write that found the disk full."""
+
+
+def _primary_code(err: BaseException) -> int | None:
+    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_corruption(err: BaseException) -> bool:
+    """True only for a damaged file (SQLITE_CORRUPT / SQLITE_NOTADB), never for EACCES, a full disk or a lock."""
+    code = _primary_code(err)
+    if code is not None:
+        return code in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    text = str(err).lower()
+    return isinstance(err, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """SQLITE_FULL, or an OSError ENOSPC."""
+    if isinstance(err, OSError):
+        return err.errno == errno.ENOSPC
+    code = _primary_code(err)
+    return code == SQLITE_FULL if code is not None else "disk is full" in str(err).lower()
+
+
 def check_database(path: Path) -> str | None:
-    """None if ``path`` is absent or passes ``quick_check``; otherwise what is wrong."""
+    """None if ``path`` is absent or passes ``quick_check``; otherwise what is wrong with it.
+
+    Raises MemoryStoreError ``memory-unavailable`` when it cannot be checked
+    for a reason that is not corruption (permissions, a lock, a full disk).
+    """
     if not path.exists():
         return None
     try:
@@ -53,7 +91,9 @@ def check_database(path: Path) -> str | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as err:
-        return str(err)
+        if is_corruption(err):
+            return str(err)
+        raise MemoryStoreError("memory-unavailable", f"{path} cannot be opened: {err}") from err
     return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
 
 
@@ -139,7 +179,21 @@ class MemoryStore:
 
     # -- lifecycle ------------------------------------------------------------
     def open(self) -> MemoryStore:
-        """Check (quarantining a corrupt file), create with mode 0600, migrate, start the writer."""
+        """Check (quarantining a corrupt file), create with mode 0600, migrate, start the writer.
+
+        Raises MemoryStoreError ``memory-unavailable`` for any other failure,
+        leaving the file as it was (the caller reports it and runs without memory).
+        """
+        try:
+            conn = self._open()
+        except (OSError, sqlite3.Error) as err:
+            message = f"{self.path} cannot be opened ({err}); memory is off, the file is left as it is"
+            raise MemoryStoreError("memory-unavailable", message) from err
+        self._thread = threading.Thread(target=self._write_loop, args=(conn,), name="memory-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         problem = check_database(self.path)
         if problem is not None:
@@ -147,18 +201,20 @@ class MemoryStore:
             message = f"{self.path} was corrupt ({problem}); moved to {self.quarantined.name}, starting a fresh memory"
             _LOGGER.error("%s", message)
             self.on_error("memory-corrupt", message)
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         os.chmod(self.path, 0o600)
         conn = connect(self.path)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal":
-            _LOGGER.warning("Memory database journal mode is %s, not WAL", mode)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn)
-        self._thread = threading.Thread(target=self._write_loop, args=(conn,), name="memory-writer", daemon=True)
-        self._thread.start()
-        return self
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                _LOGGER.warning("Memory database journal mode is %s, not WAL", mode)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish queued writes, stop the writer and close every connection."""
@@ -201,6 +257,25 @@ class MemoryStore:
             conn.close()
 
     def _run(self, conn: sqlite3.Connection, job: Job, future: concurrent.futures.Future[Any], durable: bool) -> None:
+        for delay in DISK_FULL_RETRIES:
+            try:
+                self._attempt(conn, job, future, durable)
+                return
+            except sqlite3.Error as err:
+                if not is_disk_full(err):
+                    raise
+                _LOGGER.warning("Memory write found the disk full; retrying in %.1f s", delay)
+                self.on_error("disk-full", f"{self.path}: the disk is full; memory writes are retried")
+                time.sleep(delay)
+        try:
+            self._attempt(conn, job, future, durable)
+        except sqlite3.Error as err:
+            future.set_exception(MemoryStoreError("disk-full", f"the disk is full; write dropped ({err})"))
+
+    def _attempt(
+        self, conn: sqlite3.Connection, job: Job, future: concurrent.futures.Future[Any], durable: bool
+    ) -> None:
+        """One try; a disk-full error is raised (for the retry), any other outcome settles ``future``."""
         try:
             if durable:
                 conn.execute("PRAGMA synchronous = FULL")
@@ -209,7 +284,8 @@ class MemoryStore:
                 result = job(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
             finally:
                 if durable:
@@ -217,6 +293,8 @@ class MemoryStore:
         except MemoryStoreError as err:
             future.set_exception(err)
         except sqlite3.Error as err:
+            if is_disk_full(err):
+                raise
             _LOGGER.error("Memory write failed: %s", err)
             self.on_error("memory-write-failed", str(err))
             future.set_exception(MemoryStoreError("memory-write-failed", str(err)))

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import MemoryStoreError
+from ..errors import CommandError, MemoryStoreError
+from ..payload import decode_json
 from . import records
 from .schema import SCHEMA_VERSION
 from .store import SIDE_FILES, check_database, readonly_uri
@@ -56,11 +57,11 @@ def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         problem = None
-        try:
-            item = json.loads(line)
+        try:  # the one decoder every inbound payload goes through: depth, surrogates, NaN
+            item = decode_json(line)
             problem = _problem(item)
-        except ValueError as err:
-            problem = f"not JSON ({err.args[0].split(':')[0]})"
+        except CommandError as err:
+            problem = err.message
         if problem:
             errors.append(f"line {number}: {problem}")
         else:

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..events import ErrorRaised, Event
+from ..feature import ContextProvider
 from ..models import ModelRegistry
 from ..settings import Settings
 from . import records
@@ -29,16 +30,31 @@ RECORDED_OUTCOMES = ("answered", "interrupted")
 
 
 def build_memory(
-    settings: Settings, embedder: MiniLmEmbedder, emotion: EmotionAnalyzer | None, count_tokens: Any, bus: Bus
+    settings: Settings,
+    embedder: MiniLmEmbedder,
+    emotion: EmotionAnalyzer | None,
+    count_tokens: Any,
+    bus: Bus,
+    context: list[ContextProvider] | None = None,
 ) -> Memory:
-    """A Memory on ``<state_dir>/memory.db`` that reports problems as error events (not opened yet)."""
+    """A Memory on ``<state_dir>/memory.db`` that reports problems as error events (not opened yet).
+
+    ``context`` is the app's one list of context providers, shared with the plain conversation.
+    """
 
     def on_error(code: str, message: str) -> None:
         bus.publish_threadsafe(ErrorRaised(code=code, message=message, stage="memory"))
 
     store = MemoryStore(settings.memory_path, queue_size=settings.memory.queue_size, on_error=on_error)
     return Memory(
-        settings.memory, settings.llm, store, embedder, count_tokens, emotion=emotion, publish=bus.publish_threadsafe
+        settings.memory,
+        settings.llm,
+        store,
+        embedder,
+        count_tokens,
+        emotion=emotion,
+        publish=bus.publish_threadsafe,
+        context=context,
     )
 
 
@@ -74,7 +90,7 @@ async def start_memory(memory: Memory, settings: Settings, registry: ModelRegist
 
 
 async def record_events(memory: Memory, bus: Bus) -> None:
-    """Feed bus events to the memory (presence for the context, configured events to the store)."""
+    """Feed bus events to the memory (the configured ones are stored)."""
     sub: Any
     with bus.subscribe(Event, name="memory", maxsize=512) as sub:
         async for event in sub:

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..bus import Bus, Subscription
 from ..events import ErrorRaised, Event, MqttConnection, TurnFinished
+from ..payload import scrub
 from ..settings import Settings
-from .client import Inbound, MqttClient
+from .client import Inbound, MqttClient, properties_length
 from .discovery import LATENCIES, DeviceInfo, discovery_payload
 from .inbound import CommandRouter, Execute
 from .limits import birth_delay
@@ -43,6 +44,7 @@ class MqttBridge:
         execute: Execute,
         snapshot: Callable[[], dict[str, Any]],
         info: DeviceInfo,
+        retained: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
         self.settings = settings
         self.cfg = settings.mqtt
@@ -55,11 +57,12 @@ class MqttBridge:
         self.latency: dict[str, float | None] = {key: None for key, _ in LATENCIES}
         self.oversized = 0
         self._snapshot = snapshot
+        self._retained = retained
+        """Features' retained state (``state/<key>`` → JSON), re-sent on every connect."""
         self._client: MqttClient | None = None
         self._inflight: dict[int, Any] = {}
         """outbox entry id -> paho's MQTTMessageInfo, until its PUBACK."""
         self._birth: asyncio.Task[None] | None = None
-        device_topics = tuple(d.command_topic for d in self.cfg.devices)
         self.router = CommandRouter(
             self.cfg,
             self.topics,
@@ -67,13 +70,14 @@ class MqttBridge:
             publish=self._publish,
             report=bus.publish,
             reply_properties=lambda corr: self._client.reply_properties(corr) if self._client else None,
-            forbidden_reply_prefixes=(self.topics.discovery_prefix, *device_topics),
         )
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Open the outbox and start connecting (returns at once; the broker may be down)."""
         left = await asyncio.to_thread(self.outbox.open)
+        if self.outbox.unavailable:
+            self.bus.publish(ErrorRaised(code="outbox-unavailable", message=self.outbox.unavailable, stage="mqtt"))
         if left:
             _LOGGER.info("Outbox holds %d events from an earlier run; they go out once connected", left)
         self._client = MqttClient(
@@ -97,6 +101,10 @@ class MqttBridge:
     def loops(self) -> dict[str, Callable[[], Any]]:
         """The long-running loops for the supervisor."""
         return {"mqtt-events": self._events, "mqtt-speech": self.router.speech_worker, "mqtt-health": self._health}
+
+    def network_alive(self) -> bool:
+        """paho's network thread runs (a liveness check for the watchdog; connected or not)."""
+        return self._client is None or self._client.network_alive
 
     @property
     def connected(self) -> bool:
@@ -164,7 +172,8 @@ class MqttBridge:
     def announce(self) -> None:
         """Discovery (when enabled) and every retained state."""
         if self.cfg.discovery:
-            self._publish(self.topics.discovery, encode(discovery_payload(self.topics, self.info)), retain=True)
+            payload = discovery_payload(self.topics, self.info, permits=self.router.policy.permits)
+            self._publish(self.topics.discovery, encode(payload), retain=True)
         for pub in self.state_publications():
             self._publish(pub.topic, pub.payload, retain=True)
 
@@ -182,6 +191,7 @@ class MqttBridge:
         if last:
             pubs += text_state(t, "transcript", last["transcript"], {}, time.time())
             pubs += text_state(t, "reply", last["reply"], {}, time.time())
+        pubs += [Publication(t.state(key), payload.encode(), retain=True) for key, payload in self._retained().items()]
         return pubs
 
     # -- sending ----------------------------------------------------------------------------------
@@ -195,27 +205,53 @@ class MqttBridge:
         elif self.connected:
             self._publish(pub.topic, pub.payload, qos=pub.qos, retain=pub.retain)
 
+    def forget_text_state(self) -> int:
+        """Clear the retained last transcript and reply on the broker (for "forget"); topics cleared.
+
+        An empty retained message deletes a retained one; while disconnected the
+        clear is skipped (the next announce publishes the snapshot, which no longer
+        has the forgotten turn).
+        """
+        if not self.connected:
+            return 0
+        topics = [self.topics.state(f"{key}{part}") for key in ("transcript", "reply") for part in ("", "/attributes")]
+        return sum(self._publish(topic, b"", retain=True) is not None for topic in topics)
+
     def publish_device(self, topic: str, payload: str, *, retain: bool = False) -> bool:
         """A home device command (QoS 1, never queued for later: a stale "on" is worse than none)."""
         if not self.connected:
             return False
-        return self._publish(topic, payload.encode("utf-8"), retain=retain) is not None
+        return self._publish(topic, scrub(payload).encode("utf-8"), retain=retain) is not None
 
     def _publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, properties: Any = None
     ) -> Any:
-        if self._client is None or not self._fits(topic, payload):
+        """Hand one message to paho; None if it cannot go out. Never raises."""
+        if self._client is None or not self._fits(topic, payload, properties):
             return None
-        return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        try:
+            return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        except Exception:  # paho on a bad topic or property: log it, never take a loop down
+            _LOGGER.exception("Could not publish on %s", scrub(topic))
+            return None
 
-    def _fits(self, topic: str, payload: bytes) -> bool:
-        size = packet_size(topic, len(payload), v5=self.cfg.protocol == "5")
-        if size <= self.cfg.max_packet_bytes:
+    @property
+    def max_packet_bytes(self) -> int:
+        """Our limit, or the broker's (CONNACK Maximum Packet Size) when that is smaller."""
+        broker = self._client.broker_max_packet if self._client else None
+        return min(self.cfg.max_packet_bytes, broker) if broker else self.cfg.max_packet_bytes
+
+    def _fits(self, topic: str, payload: bytes, properties: Any = None) -> bool:
+        size = packet_size(
+            topic, len(payload), properties_len=properties_length(properties), v5=self.cfg.protocol == "5"
+        )
+        limit = self.max_packet_bytes
+        if size <= limit:
             return True
         self.oversized += 1
-        _LOGGER.warning("Not publishing %d bytes on %s: over mqtt.max_packet_bytes", size, topic)
+        _LOGGER.warning("Not publishing %d bytes on %s: over the %d-byte packet limit", size, scrub(topic), limit)
         if not topic.startswith(self.topics.event("error")):
-            message = f"{topic}: {size} bytes is over the {self.cfg.max_packet_bytes}-byte packet limit"
+            message = scrub(f"{topic[:200]}: {size} bytes is over the {limit}-byte packet limit")
             self.bus.publish(ErrorRaised(code="payload-too-large", message=message, stage="mqtt"))
         return False
 
@@ -255,6 +291,13 @@ class MqttBridge:
                     self.send(pub)
                 self.router.report_suppressed(time.monotonic())
 
+    async def retry_outbox(self) -> bool:
+        """Try the outbox database again after it could not be opened; True once it is in use."""
+        opened = await asyncio.to_thread(self.outbox.connect_again)
+        if opened is not None:
+            self.outbox.adopt(*opened)
+        return self.outbox.unavailable is None
+
     def _record_latency(self, event: TurnFinished) -> None:
         for key, _ in LATENCIES:
             if event.timings.get(key) is not None:
@@ -269,6 +312,8 @@ class MqttBridge:
     async def _health(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.health_interval_s)
+            if self.outbox.unavailable:  # a full disk freed, a permission fixed: use the file again
+                await self.retry_outbox()
             self._publish_health()
             self.router.report_suppressed(time.monotonic())
 
@@ -280,9 +325,11 @@ class MqttBridge:
             "last_error": "" if self.connected or client is None else client.last_error,
             "outbox": len(self.outbox),
             "outbox_dropped": self.outbox.dropped,
+            "outbox_unavailable": self.outbox.unavailable,
             "in_flight": len(self._inflight),
             "commands": vars(self.router.counters).copy(),
             "refused_on_arrival": client.refused_backlog if client else 0,
             "publish_dropped": client.dropped if client else 0,
             "oversized": self.oversized,
+            "callback_errors": client.callback_errors if client else 0,
         }

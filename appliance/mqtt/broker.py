@@ -44,8 +44,10 @@ class Mosquitto:
         acl_file: Path | None = None,
         tls: BrokerTls | None = None,
         persistence: bool = False,
+        max_packet_size: int | None = None,
     ) -> None:
         self.workdir = workdir
+        self.max_packet_size = max_packet_size
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.password_file = password_file
@@ -58,6 +60,8 @@ class Mosquitto:
     def config(self) -> str:
         lines = [f"listener {self.port} {self.host}", f"log_dest file {self.log_path}", "log_type all"]
         lines += ["max_queued_messages 100000", "set_tcp_nodelay true"]
+        if self.max_packet_size is not None:  # announced to v5 clients in CONNACK
+            lines.append(f"max_packet_size {self.max_packet_size}")
         if os.geteuid() == 0:
             lines.append("user root")  # as root it would switch to 'mosquitto', who cannot read the test files
         if self.password_file is not None:

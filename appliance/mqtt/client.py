@@ -99,6 +99,10 @@ class MqttClient:
         the message published, so the message's own flag can still be unset when the listener looks)."""
         self.refused_by_broker: dict[int, str] = {}
         """mid -> reason, for the rare PUBACK that carries a failure (an ACL, say)."""
+        self.broker_max_packet: int | None = None
+        """The broker's Maximum Packet Size from its CONNACK (MQTT 5), if it named one."""
+        self.callback_errors = 0
+        """Exceptions caught in paho callbacks (each logged); paho's thread keeps running."""
         self._client = self._build(client_id, will_topic)
 
     # -- set-up ------------------------------------------------------------------------
@@ -126,19 +130,32 @@ class MqttClient:
         client.max_queued_messages_set(10_000)  # replies in a command flood; beyond it they are counted as dropped
         client.connect_timeout = 5.0
         client.on_socket_open = no_delay
-        client.on_pre_connect = self._on_pre_connect
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
+        client.on_pre_connect = self._on_pre_connect  # its OSError is how a stop is seen: not guarded
+        client.on_connect = self._guarded(self._on_connect)
+        client.on_connect_fail = self._guarded(self._on_connect_fail)
+        client.on_disconnect = self._guarded(self._on_disconnect)
+        client.on_message = self._guarded(self._on_message)
+        client.on_publish = self._guarded(self._on_publish)
         return client
+
+    def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """A paho callback whose exception is logged and counted instead of ending paho's network thread."""
+
+        def run(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception:
+                self.callback_errors += 1
+                _LOGGER.exception("MQTT callback %s failed", callback.__name__)
+
+        return run
 
     def start(self) -> None:
         """Connect in the background (an unreachable broker is retried, never waited for)."""
         s = self.settings
         if self.v5:
             props = Properties(PacketTypes.CONNECT)
+            props.MaximumPacketSize = s.max_inbound_packet_bytes  # the broker drops bigger ones for us
             if s.session_expiry_s:
                 props.SessionExpiryInterval = s.session_expiry_s
             self._client.connect_async(
@@ -159,6 +176,12 @@ class MqttClient:
         self._client.loop_stop()
         self.connected = False
 
+    @property
+    def network_alive(self) -> bool:
+        """True while paho's network thread runs (for the watchdog: a dead thread never reconnects)."""
+        thread = getattr(self._client, "_thread", None)  # paho 2.x keeps its loop_start() thread here
+        return self._stopping.is_set() or (isinstance(thread, threading.Thread) and thread.is_alive())
+
     # -- the event loop's side ---------------------------------------------------------
     def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, properties: Properties | None = None
@@ -175,6 +198,7 @@ class MqttClient:
         return info
 
     def reply_properties(self, correlation: bytes | None) -> Properties | None:
+        """v5 properties echoing a request's CorrelationData (None on 3.1.1 or without one)."""
         if not self.v5 or correlation is None:
             return None
         props = Properties(PacketTypes.PUBLISH)
@@ -214,6 +238,7 @@ class MqttClient:
             return
         self._failures = 0
         self._logged_error = ""
+        self.broker_max_packet = getattr(props, "MaximumPacketSize", None)
         client.subscribe([(topic, self._options(qos)) for topic, qos in self._subscriptions()])
         self.connected = True
         _LOGGER.info("MQTT connected to %s as %s", self.broker, self.client_id)
@@ -281,3 +306,14 @@ class MqttClient:
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         call_soon(self._loop, fn, *args)
+
+
+def properties_length(properties: Properties | None) -> int:
+    """Bytes the properties take in a packet, without their own length prefix (0 for none)."""
+    if properties is None:
+        return 0
+    packed = properties.pack()
+    prefix = 1
+    while prefix < len(packed) and packed[prefix - 1] & 0x80:
+        prefix += 1
+    return len(packed) - prefix

@@ -8,6 +8,7 @@ Pure: builds a dict, publishes nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +34,27 @@ class DeviceInfo:
     """Options of the wake-word select."""
     presence: bool = False
     """Whether a camera provides presence (adds the occupancy binary sensor)."""
+    skills: bool = False
+    """Whether timers and alarms run (adds next alarm, active timers and the timer event)."""
+    llm_models: tuple[str, ...] = ()
+    """Installed LLMs for the model select; empty (no select) unless ``models.use`` is allowed over MQTT."""
 
 
-def discovery_payload(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
-    """The ``homeassistant/device/<id>/config`` payload."""
+def discovery_payload(
+    topics: Topics, info: DeviceInfo, *, permits: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """The ``homeassistant/device/<id>/config`` payload; controls MQTT may not run (``permits``) are left out."""
     cmps: dict[str, dict[str, Any]] = {}
-    cmps.update(_controls(topics, info))
+    for key, entity in _controls(topics, info).items():
+        command = topics.command_name(entity["cmd_t"])
+        if permits is None or (command is not None and permits(command)):
+            cmps[key] = entity
     cmps.update(_sensors(topics, info))
     cmps.update(_events(topics, info))
+    if info.skills:
+        cmps.update(_skills(topics, info))
+    if info.llm_models:
+        cmps["llm_model"] = _model_select(topics, info)
     if info.presence:
         cmps["presence"] = _entity(
             info, "binary_sensor", "presence", "Person present", stat_t=topics.state("presence"), dev_cla="occupancy"
@@ -124,6 +138,21 @@ def _controls(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
     }
 
 
+def _model_select(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
+    """Choose the LLM among the installed ones: a live swap through ``models.use`` (optimistic: no state topic)."""
+    return _entity(
+        info,
+        "select",
+        "llm_model",
+        "Language model",
+        cmd_t=topics.command("models.use"),
+        cmd_tpl='{"role": "llm", "model": "{{ value }}"}',
+        options=list(info.llm_models),
+        ent_cat="config",
+        ic="mdi:brain",
+    )
+
+
 def _sensors(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
     t = topics
     health = t.state("health")
@@ -188,4 +217,37 @@ def _events(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
             info, "event", "intent_event", "Home control", stat_t=t.event("intent"), event_types=["intent_executed"]
         ),
         "error_event": _entity(info, "event", "error_event", "Error", stat_t=t.event("error"), event_types=["error"]),
+    }
+
+
+TIMER_ACTIONS = ("started", "finished", "cancelled", "snoozed", "missed")
+
+
+def _skills(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
+    timers = topics.state("timers")
+    return {
+        "next_alarm": _entity(
+            info,
+            "sensor",
+            "next_alarm",
+            "Next alarm",
+            stat_t=timers,
+            val_tpl="{{ value_json.next_alarm }}",
+            dev_cla="timestamp",
+            ic="mdi:alarm",
+        ),
+        "active_timers": _entity(
+            info,
+            "sensor",
+            "active_timers",
+            "Active timers",
+            stat_t=timers,
+            val_tpl="{{ value_json.active }}",
+            json_attr_t=timers,
+            json_attr_tpl="{{ {'timers': value_json.timers} | tojson }}",
+            ic="mdi:timer-outline",
+        ),
+        "timer_event": _entity(
+            info, "event", "timer_event", "Timer", stat_t=topics.event("timer"), event_types=list(TIMER_ACTIONS)
+        ),
     }

@@ -22,11 +22,25 @@ class MqttFeature(Feature):
     name = "mqtt"
 
     def __init__(
-        self, settings: Settings, bus: Bus, *, execute: Execute, snapshot: Callable[[], dict[str, Any]]
+        self,
+        settings: Settings,
+        bus: Bus,
+        *,
+        execute: Execute,
+        snapshot: Callable[[], dict[str, Any]],
+        retained: Callable[[], Mapping[str, str]] = dict,
+        llm_models: tuple[str, ...] = (),
     ) -> None:
         camera = bool(getattr(getattr(settings, "vision", None), "enabled", False))  # [vision] may be absent
-        info = DeviceInfo(settings.device_id, settings.device.name, tuple(BUILTIN), presence=camera)
-        self.bridge = MqttBridge(settings, bus=bus, execute=execute, snapshot=snapshot, info=info)
+        info = DeviceInfo(
+            settings.device_id,
+            settings.device.name,
+            tuple(BUILTIN),
+            presence=camera,
+            skills=settings.skills.enabled,
+            llm_models=llm_models,
+        )
+        self.bridge = MqttBridge(settings, bus=bus, execute=execute, snapshot=snapshot, info=info, retained=retained)
 
     def publish_device(self, topic: str, payload: str, retain: bool) -> bool:
         """Publish to a home device's command topic (home control)."""

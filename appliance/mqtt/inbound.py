@@ -3,8 +3,14 @@
 Every command is either answered (its result) or refused (a coded error),
 on its reply topic when it asked for one and as an ``error`` event always:
 
-- retained, disabled, malformed, too large or expired commands are refused;
-- above ``command_rate`` per second (after a ``command_burst``) they are refused;
+- commands outside the MQTT allowlist are refused as ``forbidden``
+  (:mod:`appliance.authorization`; opt-ins in ``mqtt.allowed_commands``);
+- retained, disabled, malformed, too large or expired commands are refused
+  (one decoder, :mod:`appliance.payload`, for depth, size and surrogates);
+- above ``command_rate`` per second (after a ``command_burst``) they are
+  refused, per command, so a ``status`` flood does not block ``mute``;
+  a payload that fails to decode still costs its token;
+- nothing here raises: a bug in a step becomes an ``internal-error`` answer;
 - ``say`` and ``ask`` take turns on the speaker: up to ``speech_queue`` wait,
   more are refused, and one whose deadline passes while waiting is dropped.
 """
@@ -18,18 +24,22 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..authorization import CommandPolicy
 from ..errors import ApplianceError, CommandError
 from ..events import ErrorRaised
+from ..payload import correlation_data, scrub, shown
 from ..settings import MqttSettings
 from .client import Inbound
 from .limits import ErrorThrottle, TokenBucket
-from .topics import Request, Topics, check_reply_topic, command_deadline, decode_command, encode
+from .topics import PayloadRefused, Request, Topics, check_reply_topic, command_deadline, decode_command, encode
 
 _LOGGER = logging.getLogger(__name__)
 
 SPEECH_COMMANDS = frozenset({"say", "ask"})
 MAX_RUNNING = 64
 """Other commands running at once; more are refused as busy."""
+MAX_BUCKETS = 256
+"""Per-command rate buckets kept (only permitted names get one, so this is never reached in practice)."""
 
 Execute = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 Publish = Callable[..., Any]
@@ -63,7 +73,7 @@ class CommandRouter:
         publish: Publish,
         report: Callable[[ErrorRaised], None],
         reply_properties: Callable[[bytes | None], Any],
-        forbidden_reply_prefixes: tuple[str, ...],
+        policy: CommandPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -71,8 +81,10 @@ class CommandRouter:
         self._publish = publish
         self._report = report
         self._reply_properties = reply_properties
-        self._forbidden = forbidden_reply_prefixes
-        self.bucket = TokenBucket(settings.command_rate, settings.command_burst)
+        self.policy = policy or CommandPolicy.remote(
+            extra=settings.allowed_commands, disabled=settings.disabled_commands, allow_listen=settings.allow_listen
+        )
+        self.buckets: dict[str, TokenBucket] = {}
         self.throttle = ErrorThrottle()
         self.speech: asyncio.Queue[Pending] = asyncio.Queue(settings.speech_queue)
         self.counters = Counters()
@@ -84,9 +96,17 @@ class CommandRouter:
         self.counters.received += 1
         request = Request(name)
         try:
+            self._route(msg, name, request)
+        except Exception as err:  # a bug in a step must not take the events loop down
+            _LOGGER.exception("Deciding about cmd/%s failed", shown(name))
+            self.refuse(request, CommandError("internal-error", f"{type(err).__name__} while deciding"))
+
+    def _route(self, msg: Inbound, name: str, request: Request) -> None:
+        try:
             if msg.response_topic:  # checked before anything is sent there, refusals included
                 request.reply_to = self._reply_target(msg.response_topic)
-                request.correlation = msg.correlation
+                request.correlation = correlation_data(msg.correlation)
+            self.policy.check(name)
             pending = self._admit(msg, name, request)
         except CommandError as err:
             self.refuse(request, err)
@@ -108,15 +128,19 @@ class CommandRouter:
     def _admit(self, msg: Inbound, name: str, request: Request) -> Pending:
         if msg.retain:
             raise CommandError("retained-command", f"retained {name} ignored: commands must not be retained")
-        if name in self.settings.disabled_commands:
-            raise CommandError("disabled", f"{name} is disabled over MQTT (mqtt.disabled_commands)")
-        decoded = decode_command(self.topics, name, msg.payload)
+        try:
+            decoded = decode_command(self.topics, name, msg.payload)
+        except CommandError as err:
+            self._take(name, msg.received)  # a flood of garbage costs tokens like any other
+            if isinstance(err, PayloadRefused) and request.reply_to is None and err.reply_to is not None:
+                request.reply_to = self._reply_target(err.reply_to)  # the refusal is answered where asked
+            raise
         if request.reply_to is None and decoded.reply_to is not None:  # a v3.1.1 client names it in the payload
             request.reply_to = self._reply_target(decoded.reply_to)
             request.correlation = decoded.correlation
         request.args, request.sent_ts = decoded.args, decoded.sent_ts
-        if not self.bucket.take(msg.received):  # after decoding: a refusal must reach the reply_to too
-            raise CommandError("rate-limited", f"more than {self.settings.command_rate:g} commands/s; refused")
+        if not self._take(name, msg.received):  # after decoding: a refusal must reach the reply_to too
+            raise CommandError("rate-limited", f"more than {self.settings.command_rate:g} {name} commands/s; refused")
         deadline = command_deadline(
             received=msg.received,
             wall_now=time.time(),
@@ -128,10 +152,19 @@ class CommandRouter:
             raise CommandError("expired", f"{name} arrived after its expiry; not executed")
         return Pending(request, deadline)
 
+    def _take(self, name: str, now: float) -> bool:
+        """One token from ``name``'s own bucket (only permitted names get here, so the dict stays small)."""
+        bucket = self.buckets.get(name)
+        if bucket is None:
+            if len(self.buckets) >= MAX_BUCKETS:
+                self.buckets.clear()
+            bucket = self.buckets[name] = TokenBucket(self.settings.command_rate, self.settings.command_burst)
+        return bucket.take(now)
+
     def _reply_target(self, topic: str) -> str:
         if self.topics.command_name(topic) is not None:
-            raise CommandError("bad-reply-topic", f"cannot reply on {topic!r}: it is a command topic")
-        return check_reply_topic(topic, self._forbidden)
+            raise CommandError("bad-reply-topic", f"cannot reply on {shown(topic)}: it is a command topic")
+        return check_reply_topic(topic, root=self.topics.root, prefixes=self.settings.reply_prefixes)
 
     # -- execution --------------------------------------------------------------------
     async def _run(self, pending: Pending) -> None:
@@ -146,7 +179,7 @@ class CommandRouter:
             return
         except Exception as err:  # a bug in a command must not take the router down
             _LOGGER.exception("Command %s failed", request.command)
-            self.refuse(request, CommandError("internal-error", f"{type(err).__name__}: {err}"))
+            self.refuse(request, CommandError("internal-error", f"{type(err).__name__}: {shown(str(err))}"))
             return
         self.counters.answered += 1
         self._answer(request, {"ok": True, "command": request.command, "result": result})
@@ -164,7 +197,8 @@ class CommandRouter:
         self._answer(request, {"ok": False, "command": request.command, "error": err.as_dict()})
         now = time.monotonic()
         if self.throttle.admit(err.code, now):
-            self._report(ErrorRaised(code=err.code, message=f"cmd/{request.command}: {err.message}", stage="mqtt"))
+            message = scrub(f"cmd/{request.command[:60]}: {err.message}")
+            self._report(ErrorRaised(code=err.code, message=message, stage="mqtt"))
         self.report_suppressed(now)
 
     def report_suppressed(self, now: float) -> None:
@@ -173,9 +207,13 @@ class CommandRouter:
             self._report(ErrorRaised(code=code, message=f"{count} more commands refused with {code}", stage="mqtt"))
 
     def _answer(self, request: Request, body: dict[str, Any]) -> None:
+        """Publish the answer on the reply topic; never raises (an answer that cannot go out is logged)."""
         if request.reply_to is None:
             return
         if request.correlation is not None and not isinstance(request.correlation, bytes):
             body["id"] = request.correlation
-        props = self._reply_properties(request.correlation if isinstance(request.correlation, bytes) else None)
-        self._publish(request.reply_to, encode(body), qos=1, properties=props)
+        try:
+            props = self._reply_properties(request.correlation if isinstance(request.correlation, bytes) else None)
+            self._publish(request.reply_to, encode(body), qos=1, properties=props)
+        except Exception:  # publishing must never take the router down
+            _LOGGER.exception("Could not answer %s on %s", request.command, scrub(request.reply_to))

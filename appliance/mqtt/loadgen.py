@@ -22,7 +22,7 @@ def load_generator(port: int, root: str, rate: float, seconds: float, mix: list[
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    reply_topic = f"bench/replies/{os.getpid()}"
+    reply_topic = f"{root}/bench-{os.getpid()}/reply"  # replies go only inside the device's tree
     sent: dict[bytes, float] = {}
     got: dict[bytes, tuple[float, str]] = {}
     ready = threading.Event()
@@ -96,7 +96,7 @@ def run_flood(
     import json
     import subprocess
 
-    reply_topic = f"bench/flood/{os.getpid()}"
+    reply_topic = f"{root}/flood-{os.getpid()}/reply"  # replies go only inside the device's tree
     host = ["-h", "127.0.0.1", "-p", str(port)]
     sub = subprocess.Popen(
         ["mosquitto_sub", *host, "-t", reply_topic, "-q", "1", "-F", "%U %p"], stdout=subprocess.PIPE, text=True

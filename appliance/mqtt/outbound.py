@@ -18,10 +18,12 @@ from typing import Any
 from ..events import (
     ErrorRaised,
     Event,
+    Forgotten,
     IntentExecuted,
     MuteChanged,
     PresenceChanged,
     Reply,
+    RetainedState,
     StageChanged,
     Transcript,
     TranscriptPartial,
@@ -29,6 +31,8 @@ from ..events import (
     WakeDetected,
     WakeWordChanged,
 )
+from ..payload import scrub
+from ..skills.events import TimerEvent
 from .topics import Topics, encode
 
 HA_STATE_LIMIT = 255
@@ -79,6 +83,15 @@ def publications(topics: Topics, event: Event) -> list[Publication]:
         ]
     if isinstance(event, (IntentExecuted, ErrorRaised)):
         return [Publication(t.event(event.name), event_json(event), durable=True)]
+    if isinstance(event, TimerEvent):
+        data = event.as_dict()
+        data.pop("event", None)
+        return [Publication(t.event(event.name), encode({**data, "event_type": event.action.value}), durable=True)]
+    if isinstance(event, Forgotten):  # an empty retained message deletes the retained last transcript and reply
+        keys = ("transcript", "transcript/attributes", "reply", "reply/attributes")
+        return [Publication(t.state(key), b"", retain=True) for key in keys]
+    if isinstance(event, RetainedState):
+        return [Publication(t.state(event.key), event.payload.encode(), retain=True)]
     if isinstance(event, PresenceChanged):  # from vision, when it runs
         return [Publication(t.state("presence"), onoff(event.present), retain=True)]
     return []
@@ -96,7 +109,7 @@ def event_json(event: Event, **extra: Any) -> bytes:
 def wake_word_state(topics: Topics, models: tuple[str, ...] | list[str], sensitivity: float) -> list[Publication]:
     first = models[0] if models else ""
     return [
-        Publication(topics.state("wake_word"), first.encode(), retain=True),
+        Publication(topics.state("wake_word"), scrub(first).encode(), retain=True),
         Publication(topics.state("sensitivity"), f"{sensitivity:g}".encode(), retain=True),
     ]
 
@@ -105,7 +118,7 @@ def text_state(topics: Topics, key: str, text: str, attributes: dict[str, Any], 
     """A text sensor: state cut to Home Assistant's limit, the full text in its attributes."""
     short = text if len(text) <= HA_STATE_LIMIT else text[: HA_STATE_LIMIT - 1] + "…"
     return [
-        Publication(topics.state(key), short.encode(), retain=True),
+        Publication(topics.state(key), scrub(short).encode(), retain=True),  # never a surrogate on the wire
         Publication(topics.state(f"{key}/attributes"), encode({"text": text, "ts": ts, **attributes}), retain=True),
     ]
 

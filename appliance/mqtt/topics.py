@@ -11,14 +11,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CommandError
+from ..payload import MAX_BYTES, check_value, decode_text, parse_json, request_id, scrub, shown
+from ..payload import encode as encode
 
-MAX_COMMAND_BYTES = 64 * 1024
+MAX_COMMAND_BYTES = MAX_BYTES
 """Largest command payload accepted."""
 
 META_KEYS = frozenset({"reply_to", "id", "ts"})
@@ -102,24 +103,42 @@ class Request:
     """Unix seconds the sender put in ``ts``, if any."""
 
 
+class PayloadRefused(CommandError):
+    """A refused payload that still names where its sender wants the answer."""
+
+    def __init__(self, err: CommandError, reply_to: str | None) -> None:
+        super().__init__(err.code, err.message)
+        self.reply_to = reply_to
+
+
 def decode_command(topics: Topics, name: str, payload: bytes) -> Request:
-    """Turn a command payload into arguments; raises CommandError with a code for bad input."""
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise CommandError("too-long", f"payload is {len(payload)} bytes; at most {MAX_COMMAND_BYTES} are accepted")
-    try:
-        text = payload.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise CommandError("bad-payload", "payload is not UTF-8 text") from None
+    """Turn a command payload into arguments; raises CommandError with a code for bad input (see ``payload``).
+
+    A JSON object refused after parsing raises :class:`PayloadRefused`, which
+    carries its ``reply_to`` (when that alone is sound), so the refusal is answered.
+    """
+    text = decode_text(payload, max_bytes=MAX_COMMAND_BYTES).strip()
     value: Any = text
     if text[:1] in ("{", "[", '"') or _is_json_scalar(text):
         try:
-            value = json.loads(text)
-        except ValueError as err:
-            if text[:1] in ("{", "["):
-                raise CommandError("bad-json", f"payload is not valid JSON: {err}") from None
-    if isinstance(value, dict):
-        return _from_object(topics, name, value)
+            value = parse_json(text)
+        except CommandError as err:
+            if err.code != "bad-json" or text[:1] in ("{", "["):
+                raise
+    try:
+        check_value(value)
+        if isinstance(value, dict):
+            return _from_object(topics, name, value)
+    except CommandError as err:
+        raise PayloadRefused(err, _sound_reply_to(topics, name, value)) from None
     return Request(name, _plain_args(name, value))
+
+
+def _sound_reply_to(topics: Topics, name: str, value: Any) -> str | None:
+    reply_to = value.get("reply_to") if isinstance(value, dict) else None
+    if reply_to is True:
+        return topics.reply(name)
+    return reply_to if isinstance(reply_to, str) and reply_to == scrub(reply_to) else None
 
 
 def _is_json_scalar(text: str) -> bool:
@@ -138,7 +157,7 @@ def _from_object(topics: Topics, name: str, data: dict[str, Any]) -> Request:
     args = {k: v for k, v in data.items() if k not in META_KEYS}
     sent = data.get("ts")
     if sent is not None and (isinstance(sent, bool) or not isinstance(sent, (int, float)) or not math.isfinite(sent)):
-        raise CommandError("bad-payload", f"ts must be Unix seconds, got {sent!r}")
+        raise CommandError("bad-payload", f"ts must be Unix seconds, got {shown(sent)}")
     reply_to = data.get("reply_to")
     if reply_to is True:
         reply_to = topics.reply(name)
@@ -146,17 +165,27 @@ def _from_object(topics: Topics, name: str, data: dict[str, Any]) -> Request:
         reply_to = None
     elif not isinstance(reply_to, str):
         raise CommandError("bad-payload", "reply_to must be a topic or true")
-    return Request(name, args, reply_to=reply_to, correlation=data.get("id"), sent_ts=sent)
+    return Request(name, args, reply_to=reply_to, correlation=request_id(data.get("id")), sent_ts=sent)
 
 
-def check_reply_topic(topic: str, forbidden: tuple[str, ...]) -> str:
-    """A reply may not go to a wildcard, a system topic or a topic that acts on things."""
-    if not topic or len(topic) > 512 or any(ch in topic for ch in "#+\0") or topic.startswith("$"):
-        raise CommandError("bad-reply-topic", f"cannot reply on {topic!r}: it must be a plain topic")
-    for prefix in forbidden:
-        if topic == prefix or topic.startswith(prefix.rstrip("/") + "/"):
-            raise CommandError("bad-reply-topic", f"cannot reply on {topic!r}: replies may not go under {prefix}")
-    return topic
+def check_reply_topic(topic: str, *, root: str, prefixes: tuple[str, ...] = ()) -> str:
+    """A reply goes only to ``<root>/…/reply`` (the device's own tree) or under a configured prefix.
+
+    Anything else is refused: the answer carries text a client chose (its
+    ``id``), so an open reply topic would let any publisher make the appliance
+    speak on topics that act on things (a light's ``set``, discovery).
+    """
+    plain = topic == scrub(topic) and not any(ch in topic for ch in "#+\0")
+    if not topic or len(topic) > 512 or not plain or topic.startswith("$"):
+        raise CommandError("bad-reply-topic", f"cannot reply on {shown(topic)}: it must be a plain topic")
+    if topic.startswith(root.rstrip("/") + "/") and topic.endswith("/reply"):
+        return topic
+    for prefix in prefixes:
+        base = prefix.rstrip("/")
+        if base and topic.startswith(base + "/"):
+            return topic
+    allowed = ", ".join([f"{root}/.../reply", *(f"{p.rstrip('/')}/..." for p in prefixes)])
+    raise CommandError("bad-reply-topic", f"cannot reply on {shown(topic)}: replies go only to {allowed}")
 
 
 def command_deadline(
@@ -191,8 +220,3 @@ def _varint_len(n: int) -> int:
         n //= 128
         length += 1
     return length
-
-
-def encode(data: Any) -> bytes:
-    """Compact JSON for the wire."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")

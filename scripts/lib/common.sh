@@ -91,3 +91,29 @@ as_service() {
 
 # The daemon's status over its control socket (JSON on stdout); exit 3 when none answers.
 daemon_call() { "$(helper_python)" "$LIB_DIR/control.py" "$SOCKET" "$@"; }
+
+# state_do CMD...: a file step inside the service-writable state directory. As root
+# on a real system it runs as the service user, so a link the service (or whoever
+# took it over) planted there cannot turn root's write, move or chown elsewhere.
+state_do() {
+  if [[ -z $PREFIX && $(id -u) -eq 0 ]] && id "$SERVICE_USER" >/dev/null 2>&1; then
+    runuser -u "$SERVICE_USER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# state_write DEST < SOURCE: a new private file (0600) in the state directory, written
+# by state_do; root opens SOURCE, so it may lie where the service user cannot read.
+state_write() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  state_do sh -c 'umask 077 && rm -f -- "$1" && cat >"$1"' state_write "$1"
+}
+
+# refuse_links PATH...: exit 1 when one of them is a symbolic link (never followed as root).
+refuse_links() {
+  local path
+  for path in "$@"; do
+    [[ ! -L $path ]] || die "$EXIT_FAIL" "$path is a symbolic link: refusing to follow it as root"
+  done
+}

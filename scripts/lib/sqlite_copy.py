@@ -24,13 +24,27 @@ from typing import Any
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
+def quote_identifier(name: str) -> str:
+    """An SQL identifier quoted for any name a (possibly hostile) database holds: '"' doubled."""
+    if "\x00" in name:
+        raise sqlite3.DatabaseError(f"table name {name!r} holds a NUL")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def refuse_link(path: Path) -> None:
+    """A symbolic link is never followed: restore and update run this as root beside service-owned files."""
+    if path.is_symlink():
+        raise OSError(f"{path} is a symbolic link: refusing to follow it")
+
+
 def describe(path: Path) -> dict[str, Any]:
     """Integrity and the row count of every table of a database that is not in use."""
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    refuse_link(path)
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         integrity = "; ".join(row[0] for row in con.execute("PRAGMA integrity_check"))
         names = [row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        tables = {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}  # noqa: S608
+        tables = {name: con.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()[0] for name in names}  # noqa: S608
     finally:
         con.close()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -43,6 +57,8 @@ def backup(source: Path, dest: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{source} does not exist")
     sidecars = {suffix: Path(f"{source}{suffix}").exists() for suffix in ("-wal", "-shm")}
     tmp = dest.with_name(dest.name + ".part")
+    for path in (source, dest, tmp):
+        refuse_link(path)
     tmp.unlink(missing_ok=True)
     src = sqlite3.connect(source, timeout=30.0)
     dst = sqlite3.connect(tmp)
@@ -63,7 +79,8 @@ def _keep_owner(source: Path, existed: dict[str, bool]) -> None:
     for suffix, was_there in existed.items():
         side = Path(f"{source}{suffix}")
         if not was_there and side.exists() and os.geteuid() == 0:
-            os.chown(side, owner.st_uid, owner.st_gid)
+            # lchown: the service may have swapped the new file for a link to /etc/shadow meanwhile
+            os.chown(side, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,87 @@
+"""``appliance bench --only quality``: the household Q&A set (:mod:`appliance.quality_set`), scored automatically.
+
+Every question is asked the way the daemon asks it with memory on: the
+system prompt, the item's earlier exchanges, and the new user turn with its
+notes (time, the remembered facts) built by the memory's own context builder;
+greedy decoding, so a run is repeatable.  An answer is right when it contains
+every expected group and nothing rejected (:func:`is_right`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from .conversation import Exchange
+from .memory.context import ContextInput, build_messages
+from .memory.retrieval import Hit
+from .quality_set import CATEGORIES, ITEMS, QaItem
+
+MAX_TOKENS = 60
+"""Longer than any right answer needs; the cap keeps a rambling reply from costing the whole run."""
+NOW = dt.datetime(2026, 11, 24, 19, 42)
+"""A fixed evening for the notes' time, so runs compare."""
+
+
+def _matches(alternatives: str, text: str) -> bool:
+    for alt in alternatives.split("|"):
+        alt = alt.strip().lower()
+        stem = alt.endswith("*")
+        pattern = r"(?<![\w])" + re.escape(alt.rstrip("*")) + ("" if stem else r"(?![\w])")
+        if alt and re.search(pattern, text):
+            return True
+    return False
+
+
+def is_right(item: QaItem, answer: str) -> bool:
+    """Every expected group appears in ``answer`` (whole words, any case) and no rejected word does."""
+    text = " ".join(answer.lower().replace("’", "'").split())
+    if item.reject and _matches(item.reject, text):
+        return False
+    return all(_matches(group, text) for group in item.expect)
+
+
+def item_messages(item: QaItem, system_prompt: str, count_tokens: Callable[[str], int]) -> list[dict[str, str]]:
+    """The prompt the daemon would build for ``item`` (memory on)."""
+    at = NOW.timestamp()
+    recent = [Exchange(u, a, at - 30.0) for u, a in item.history]
+    memories = [Hit("fact", i, text, at - 86400.0, 1.0, 1.0, 0.0) for i, text in enumerate(item.memories)]
+    ctx = ContextInput(system_prompt, item.question, NOW, memories=memories, recent=recent)
+    return build_messages(ctx, count_tokens, 1500)
+
+
+def measure_quality(settings: Any, engines: Any, log: Callable[[str], None]) -> dict[str, Any]:
+    """Score every item with the loaded LLM; per-category and overall percentages, and the misses."""
+    llm = engines.llm
+    saved, llm.settings = llm.settings, replace(llm.settings, temperature=0.0, max_tokens=MAX_TOKENS)
+    right: dict[str, list[bool]] = {c: [] for c in CATEGORIES}
+    misses = []
+    start = time.monotonic()
+    try:
+        for i, item in enumerate(ITEMS, 1):
+            messages = item_messages(item, settings.llm.system_prompt, llm.count_tokens)
+            answer = "".join(llm.stream(messages, threading.Event())).strip()
+            ok = is_right(item, answer)
+            right[item.category].append(ok)
+            if not ok:
+                misses.append({"category": item.category, "question": item.question, "answer": answer})
+            if i % 10 == 0 or i == len(ITEMS):
+                done = sum(sum(v) for v in right.values())
+                log(f"quality {i}/{len(ITEMS)}: {done} right so far ({time.monotonic() - start:.0f} s)")
+    finally:
+        llm.settings = saved
+    total = sum(len(v) for v in right.values())
+    score = sum(sum(v) for v in right.values())
+    return {
+        "model": settings.llm.model,
+        "items": total,
+        "right": score,
+        "percent": round(100.0 * score / total, 1) if total else None,
+        "by_category": {c: round(100.0 * sum(v) / len(v), 1) for c, v in right.items() if v},
+        "misses": misses,
+    }

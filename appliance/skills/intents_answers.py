@@ -1,0 +1,256 @@
+"""Clock and calendar, arithmetic and units, lists, and the device by voice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Awaitable, Callable
+
+from ..reply import Intent
+from .calc import calculate
+from .clock import date_answer, date_of_answer, days_until_answer, time_answer, weekday_answer
+from .engine import LIST_ALIASES
+from .errors import SkillError
+from .numbers import parse_number, spoken_number, words
+from .phrasing import split_items
+from .units import parse_conversion
+from .voice import SkillContext, acting, refusal, saying
+from .when import HOLIDAYS, MONTHS, WEEKDAYS, scan
+
+_TIME = re.compile(
+    r"^(?:what(?:'s| is)? the time(?: now| right now| please)?|what time is it(?: now| right now)?|what time it is|"
+    r"(?:tell|give) me the time|(?:do you (?:know|have)|have you got) the time|time|(?:the )?current time|"
+    r"what's the time now|what time is it please)$"
+)
+_DATE = re.compile(
+    r"^(?:what(?:'s| is)? (?:the |today's |todays )?date(?: today| is it| today please)?|what date is it(?: today)?|"
+    r"(?:tell me )?(?:the )?(?:today's|todays) date|what is the date today|date)$"
+)
+_WEEKDAY = re.compile(
+    r"^(?:what day (?:is it|is today|of the week is it|is it today)(?: today)?|what's today|which day is it)$"
+)
+_DATE_OF = re.compile(r"^(?:what(?:'s| is) the date|what date is|what day is|what day does|what date does) (?P<x>.+?)"
+                      r"(?: fall on| fall| land on| on)?$")  # fmt: skip
+_UNTIL = re.compile(
+    r"^(?:how many (?:days|sleeps) (?:are there |is it |left |to go )?(?:until|till|til|to|before)|"
+    r"how long (?:is it )?(?:until|till|til|to go until)|how many days left (?:until|till|before)) (?P<x>.+)$"
+)
+_CALC = re.compile(
+    r"^(?:what(?:'s| is| are)|whats|calculate|compute|work out|how much is|solve|tell me|what do you get (?:if|when) "
+    r"you (?:do|take)?|what does) (?P<e>.+?)(?: equal| equals| make| come to)?$"
+)
+_LIST_NAME = r"(?P<list>shopping|grocery|groceries|to do|to-do|todo|task|tasks)"
+_LIST_TAIL = rf"(?: the| my| our)? (?:{_LIST_NAME} list|{_LIST_NAME.replace('list>', 'list2>')}|list)$"
+_ADD = re.compile(rf"^(?:add|put|stick|pop|write|also add) (?P<items>.+?) (?:to|on|onto|in|on to){_LIST_TAIL}")
+_REMOVE = re.compile(rf"^(?:remove|take|delete|cross|strike|scratch) (?P<items>.+?) (?:off|from|off of){_LIST_TAIL}")
+_SHOW = re.compile(
+    rf"^(?:what(?:'s| is)|whats|read(?: me)?|tell me what's|show me|what do i have|what have i got|what's) "
+    rf"(?:on|in)?{_LIST_TAIL}"
+)
+_SHOW_PLAIN = re.compile(rf"^(?:read(?: me)?|show(?: me)?|check)(?: the| my| our) (?:{_LIST_NAME} )?list$")
+_CLEAR = re.compile(rf"^(?:clear|empty|delete|wipe|erase|reset|clear out)(?: the| my| our) (?:{_LIST_NAME} )?list$")
+_HOLIDAY_WORDS = {w for key in HOLIDAYS for w in key}
+_PROPER = {*WEEKDAYS, *MONTHS, "christmas", "halloween", "new", "year's", "years", "eve", "valentine's", "valentines"}
+
+
+def match_clock(ctx: SkillContext, s: str) -> Intent | None:
+    """Time, date, day of the week, the date of a named day, days until a date."""
+    h24 = ctx.settings.clock_24h
+    if _TIME.match(s):
+        return Intent("clock.time", "", _answer(lambda: time_answer(ctx.now(), clock_24h=h24)), pure=True)
+    if _DATE.match(s):
+        return Intent("clock.date", "", _answer(lambda: date_answer(ctx.now())), pure=True)
+    if _WEEKDAY.match(s):
+        return Intent("clock.weekday", "", _answer(lambda: weekday_answer(ctx.now())), pure=True)
+    for pattern, name in ((_UNTIL, "clock.days_until"), (_DATE_OF, "clock.date_of")):
+        m = pattern.match(s)
+        if m is None:
+            continue
+        said = m["x"].removeprefix("on ").strip()
+        found = scan(words(said), ctx.now())
+        if found.date is None or found.time is not None or found.relative_s is not None:
+            if name == "clock.days_until" and not re.search(r"\btimer|alarm\b", said):
+                return saying(name, "I didn't catch which day.", {"error": "date"})
+            return None
+        shown = " ".join(w.capitalize() if w in _PROPER else w for w in said.split())
+        answer = days_until_answer if name == "clock.days_until" else date_of_answer
+        data: dict[str, object] = {"date": found.date.isoformat()}
+        return Intent(name, "", _about_day(ctx, answer, shown, found.date), data, pure=True)
+    return None
+
+
+def _about_day(
+    ctx: SkillContext, answer: Callable[[str, dt.date, dt.datetime], str], shown: str, date: dt.date
+) -> Callable[[], Awaitable[str | None]]:
+    return _answer(lambda: answer(shown, date, ctx.now()))
+
+
+def _answer(compute: Callable[[], str]) -> Callable[[], Awaitable[str | None]]:
+    """An action that computes its answer when committed (the clock moves between match and commit)."""
+
+    async def act() -> str | None:
+        return compute()
+
+    return act
+
+
+def match_calc(ctx: SkillContext, s: str) -> Intent | None:
+    """Arithmetic ('what is seven times eight') and unit conversions ('three inches in centimetres')."""
+    try:
+        conversion = parse_conversion(s)
+    except SkillError as err:
+        return refusal("convert", err)
+    if conversion is not None:
+        return saying("convert", _sentence(conversion.speech()), {"value": round(conversion.result, 4)})
+    m = _CALC.match(s)
+    for expression in ((m["e"],) if m else ()) + (s,):
+        try:
+            calc = calculate(expression)
+        except SkillError as err:
+            return refusal("calc", err)
+        if calc is not None:
+            return saying("calc", _sentence(calc.speech()), {"value": calc.value})
+    if s.startswith("convert "):
+        return saying("convert", "I didn't catch what to convert.", {"error": "convert"})
+    return None
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+def _list_of(m: re.Match[str]) -> str:
+    said = m.groupdict().get("list") or m.groupdict().get("list2") or "shopping"
+    return LIST_ALIASES.get(said, "shopping")
+
+
+def match_list(ctx: SkillContext, s: str) -> Intent | None:
+    """Shopping and to-do lists: add several, remove, read, clear."""
+    if m := _ADD.match(s):
+        items, name = split_items(m["items"]), _list_of(m)
+
+        def add() -> str:
+            added = ctx.skills.list_add(name, items)
+            if not added:
+                return f"{_join(items)} {'is' if len(items) == 1 else 'are'} already on your {name} list."
+            return f"Added {_join(added)} to your {name} list."
+
+        return acting("list.add", "Okay.", add, {"list": name, "items": items})
+    if m := _REMOVE.match(s):
+        items, name = split_items(m["items"]), _list_of(m)
+
+        def remove() -> str:
+            gone = ctx.skills.list_remove(name, items)
+            if not gone:
+                return f"{_join(items)} {'is' if len(items) == 1 else 'are'}n't on your {name} list."
+            return f"Removed {_join(gone)} from your {name} list."
+
+        return acting("list.remove", "Okay.", remove, {"list": name, "items": items})
+    if m := (_SHOW.match(s) or _SHOW_PLAIN.match(s)):
+        name = _list_of(m)
+
+        def show() -> str:
+            items = ctx.skills.list_show(name)
+            if not items:
+                return f"Your {name} list is empty."
+            return f"Your {name} list has {len(items)} thing{'s' if len(items) != 1 else ''}: {_join(items)}."
+
+        return acting("list.show", "Let me check.", show, {"list": name})
+    if m := _CLEAR.match(s):
+        name = _list_of(m)
+
+        def clear() -> str:
+            count = ctx.skills.list_clear(name)
+            return f"Cleared your {name} list." if count else f"Your {name} list was already empty."
+
+        return acting("list.clear", "Okay.", clear, {"list": name})
+    return None
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+_UP = re.compile(
+    r"^(?:(?:turn|crank) (?:it|the volume|the sound|the music) up|(?:volume|sound) up|(?:a bit |a little )?louder|"
+    r"speak up|make it louder|(?:increase|raise|turn up|boost) the (?:volume|sound)|turn it up|turn up the volume)$"
+)
+_DOWN = re.compile(
+    r"^(?:turn (?:it|the volume|the sound|the music) down|(?:volume|sound) down|softer|(?:a bit |a little )?quieter|"
+    r"make it quieter|(?:decrease|lower|reduce|turn down) the (?:volume|sound)|turn it down|turn down the volume)$"
+)
+_SET_VOLUME = re.compile(
+    r"^(?:(?:set|change|put|turn|make) )?(?:the )?(?:volume|sound)(?: level)? (?:to |at |level )?(?P<n>.+?)"
+    r"(?P<pct> percent)?$"
+)
+_STOP = re.compile(
+    r"^(?:stop|stop it|stop that|stop talking|shut up|be quiet|quiet|silence|enough|that's enough|stop ringing|"
+    r"stop the (?:ringing|music|sound|noise)|turn it off|off|hush|stop now)$"
+)
+_NEVER_MIND = re.compile(
+    r"^(?:cancel|no|never ?mind|nevermind|forget it|forget about it|cancel that|nothing|no thanks|no thank you|not now|"
+    r"it's ok|it's okay|never mind that)$"
+)
+_REPEAT = re.compile(
+    r"^(?:repeat that|repeat|say that again|say it again|what did you say|come again|pardon|pardon me|sorry what|"
+    r"repeat what you said|can you repeat that|could you repeat that|one more time|say again)$"
+)
+_HELP = re.compile(
+    r"^(?:what can you do|what are you able to do|what can i ask(?: you)?|what can i say|help|help me|"
+    r"what do you do|what are your skills|what skills do you have|what things can you do)$"
+)
+HELP = (
+    "I can set timers and alarms, remind you of things, tell you the time and date, do sums and convert units, "
+    "keep your shopping and to-do lists, control lights and devices, remember what you tell me, and answer questions."
+)
+
+
+def match_device(ctx: SkillContext, s: str) -> Intent | None:
+    """Volume up/down/set, stop, never mind, repeat that, what can you do."""
+    step = ctx.settings.volume_step
+    device = ctx.device
+    if _UP.match(s) or _DOWN.match(s):
+        delta = step if _UP.match(s) else -step
+        name = "device.volume_up" if delta > 0 else "device.volume_down"
+        return Intent(name, "Okay.", _volume(ctx, lambda current: current + delta), {"delta": delta})
+    if m := _SET_VOLUME.match(s):
+        found = parse_number(words(m["n"]), 0)
+        if found is None or found[1] != len(words(m["n"])):
+            return saying("device.volume_set", "I didn't catch the volume.", {"error": "volume"})
+        value = found[0] if m["pct"] or found[0] > 10 else found[0] * 10  # "volume 5": a 0–10 scale
+        if not 0 <= value <= 100:
+            return saying("device.volume_set", "The volume goes from 0 to 100 percent.", {"error": "range"})
+        level = round(value)
+        return Intent("device.volume_set", "Okay.", _volume(ctx, lambda current: level), {"level": level})
+    if _STOP.match(s) or _NEVER_MIND.match(s):
+        name = "device.stop" if _STOP.match(s) else "device.cancel"
+
+        async def stop() -> str | None:
+            await ctx.stop_ringing()
+            if device is not None:
+                await device.stop()
+            return ""
+
+        return Intent(name, "", stop)
+    if _REPEAT.match(s):
+
+        async def repeat() -> str | None:
+            last = device.last_reply() if device is not None else ""
+            return last or "I haven't said anything yet."
+
+        return Intent("device.repeat", "", repeat)
+    if _HELP.match(s):
+        return saying("help", HELP)
+    return None
+
+
+def _volume(ctx: SkillContext, change: Callable[[int], int]) -> Callable[[], Awaitable[str | None]]:
+    async def act() -> str | None:
+        device = ctx.device
+        if device is None:
+            return "I can't change the volume here."
+        level = max(0, min(100, int(change(device.volume()))))
+        device.set_volume(level)
+        return f"Volume {spoken_number(level)} percent."
+
+    return act

@@ -1,0 +1,83 @@
+"""What every skill intent shares: the ports it acts through and how an action turns into speech."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..reply import Intent
+from .engine import Skills
+from .errors import SkillError
+from .settings import SkillsSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+NOT_HOW_LONG = "I didn't catch how long."
+NOT_WHEN = "I didn't catch when."
+NOT_WHAT_TIME = "I didn't catch what time."
+
+
+class DevicePort(Protocol):
+    """The device controls the voice reaches (the lead wires it to ``ControlApi``)."""
+
+    def volume(self) -> int:
+        """Playback volume, 0–100 %."""
+        ...
+
+    def set_volume(self, level: int) -> None:
+        """Set playback volume, 0–100 %."""
+        ...
+
+    async def stop(self) -> bool:
+        """Stop whatever is playing or being said; True if something was."""
+        ...
+
+    def last_reply(self) -> str:
+        """The last reply spoken ('' if none yet)."""
+        ...
+
+
+async def _nothing_ringing() -> bool:
+    return False
+
+
+@dataclass
+class SkillContext:
+    """What a matched request may act on, all injected."""
+
+    skills: Skills
+    settings: SkillsSettings
+    device: DevicePort | None = None
+    stop_ringing: Callable[[], Awaitable[bool]] = _nothing_ringing
+    """Silence ringing timers and alarms; True if any rang (the feature provides it)."""
+
+    def now(self) -> dt.datetime:
+        """The injected clock as a zone-aware datetime."""
+        return dt.datetime.fromtimestamp(self.skills.now(), self.skills.tz)
+
+
+def acting(name: str, speech: str, work: Callable[[], str], data: dict[str, Any] | None = None) -> Intent:
+    """An intent whose action runs ``work`` in a thread once committed; a SkillError becomes its spoken refusal."""
+
+    async def act() -> str:
+        try:
+            return await asyncio.to_thread(work)
+        except SkillError as err:
+            _LOGGER.info("Skill %s refused: %s", name, err)
+            return err.speech
+
+    return Intent(name, speech, act, dict(data or {}))
+
+
+def saying(name: str, speech: str, data: dict[str, Any] | None = None) -> Intent:
+    """An intent that only speaks (an answer, or a refusal decided from the words alone)."""
+    return Intent(name, speech, None, dict(data or {}))
+
+
+def refusal(name: str, err: SkillError, data: dict[str, Any] | None = None) -> Intent:
+    """A recognised request refused from its words alone ('a timer for minus five minutes')."""
+    return saying(name, err.speech, {**(data or {}), "error": err.code})

@@ -1,0 +1,1 @@
+"""Live model swaps with rollback: check, budget, load beside, probe, swap between turns, remember."""

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check audio devices, models, disk and config")
     doctor.add_argument("--json", action="store_true")
+    doctor.add_argument(
+        "--echo", action="store_true", help="one-minute echo-cancellation self-test: plays sweeps, reports ERLE, delay"
+    )
 
     models = sub.add_parser("models", help="list, verify, locate, prepare or fetch models")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -124,7 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--recordings", type=int, default=0, help="how many test recordings (0 = all)")
     bench.add_argument("--idle-seconds", type=float, default=20.0)
     bench.add_argument("--plot", type=Path, help="draw one conversation's stage timeline to this PNG")
-    sections = ("latency", "idle", "rss", "llm", "baseline", "vision", "memory", "mqtt", "skills", "quality", "session")
+    sections = (
+        "latency",
+        "idle",
+        "rss",
+        "llm",
+        "baseline",
+        "vision",
+        "memory",
+        "mqtt",
+        "skills",
+        "quality",
+        "session",
+        "echo",
+    )
     bench.add_argument("--skip", action="append", default=[], choices=sections)
     bench.add_argument("--only", action="append", default=[], choices=sections, help="run just these sections")
     bench.add_argument("--out", type=Path, help="also write the JSON here")

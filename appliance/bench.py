@@ -11,6 +11,7 @@
 - vision: CPU of the camera pipeline at 640×480 / 5 fps (empty room, person
   present), frame → PresenceChanged latency, and the voice loop's p50 with
   vision running beside it (``appliance bench --only vision``).
+- echo: barge-in through the appliance's own voice in a simulated room (``appliance/echo_bench.py``).
 - mqtt: command -> acknowledgement latency while a reply streams, spoken
   intent -> MQTT publish, a 1,000 commands/s flood during a conversation
   (``appliance/mqtt/benchmark.py``; starts its own Mosquitto).
@@ -336,6 +337,10 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         report["rss"] = await asyncio.to_thread(measure_rss, settings, engines)
     if want("vision"):
         report["vision"] = await bench_vision(settings, engines, registry, recordings, args.idle_seconds)
+    if want("echo"):
+        from .echo_bench import bench_echo
+
+        report["echo"] = await bench_echo(settings, engines, registry, trials=args.recordings)
     if want("quality"):
         from .bench_quality import measure_quality
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__
+from .audio import echo
 from .audio.sink import AudioSink
 from .audio.source import AudioSource
 from .bus import Bus
@@ -83,6 +84,8 @@ class Core:
             source, engines.wake, engines.speech, settings.vad, lambda msg: None, preroll_s=settings.audio.preroll_s
         )
         frontend.retry_s = settings.audio.retry_s
+        audio = settings.audio
+        echo.attach(frontend, sink, aec=audio.aec, noise_suppression=audio.noise_suppression, agc=audio.agc)
         llm = settings.llm
         conversation = Conversation(llm.system_prompt, max_turns=llm.history_turns, timeout_s=llm.history_timeout_s)
         pipeline = Pipeline(

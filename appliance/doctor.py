@@ -85,12 +85,21 @@ def doctor_command(settings: Settings, args: argparse.Namespace) -> int:
         "disk": check_disk(settings),
         "daemon": check_daemon(settings),
     }
-    critical = ("config", "models", "disk", "daemon")
+    critical: tuple[str, ...] = ("config", "models", "disk", "daemon")
+    if getattr(args, "echo", False):
+        from .audio.echo_check import echo_self_test
+
+        a = settings.audio
+        log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+        report["echo"] = echo_self_test(a.output_device, a.input_device, volume=a.volume, log=log)
+        critical = (*critical, "echo")
     ok = all(report[key]["ok"] for key in critical)  # type: ignore[index]
     if args.json:
         print(json.dumps({**report, "ok": ok}, indent=2))
     else:
-        for key in ("config", "audio", "models", "disk", "daemon"):
+        for key in ("config", "audio", "models", "disk", "daemon", "echo"):
+            if key not in report:
+                continue
             section = report[key]
             mark = "ok " if section["ok"] else ("!! " if key in critical else "-- ")  # type: ignore[index]
             details = {k: v for k, v in section.items() if k != "ok"}  # type: ignore[union-attr,attr-defined]

@@ -21,6 +21,7 @@ import numpy as np
 
 from .audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from .audio.buffer import SampleRing
+from .audio.echo import EchoCanceller
 from .audio.source import AudioSource
 from .capture import (
     CaptureAudio,
@@ -44,7 +45,10 @@ _LOGGER = logging.getLogger(__name__)
 
 WAKE_TAIL_S = 0.5
 """After a wake word, speech is ignored until the first pause or this long, so
-the end of the wake phrase itself never opens (or closes) the request."""
+the end of the wake phrase itself never opens (or closes) the request.  Speech
+that runs on past it without a pause is the request, said straight after the
+wake word (as people do when they talk over a reply): it is kept from the wake
+frame on, not lost to the tail."""
 
 
 class Mode(str, Enum):
@@ -86,6 +90,10 @@ class FrontEnd:
         """Hand every captured frame to the event loop too (streaming STT engines)."""
         self.after_eof: Callable[[], AudioSource] | None = None
         """Source to continue with when the current one ends."""
+        self.echo: EchoCanceller | None = None
+        """Takes the appliance's own voice out of every frame before anything listens to it."""
+        self.echo_for: Callable[[AudioSource], bool] = lambda source: True
+        """Whether a source, as it opens, needs its echo cancelled (``audio.aec = "auto"``)."""
         self._stop = threading.Event()
         self._muted = threading.Event()
         self._pending_capture: tuple[int, bool] | None = None
@@ -96,6 +104,7 @@ class FrontEnd:
         self._utt_len = 0
         self._segmenter: Segmenter | None = None
         self._tail_left = 0.0
+        self._ran_on = False  # speech ran on through the whole wake tail without a pause
         self._capture_began = 0
         self._after_wake = False
         self.input_ended = False
@@ -190,6 +199,8 @@ class FrontEnd:
             self.capture_message = err.message
             return False
         self.source = source
+        if self.echo is not None:
+            self.echo.cancel = self.echo_for(source)
         self.last_frame_mono = time.monotonic()  # a source just opened gets the full grace for its first frame
         self.capture_available = True
         self.capture_message = source.name
@@ -217,8 +228,14 @@ class FrontEnd:
         self.last_frame_mono = time.monotonic()
         self.process(self._frame)
 
-    def process(self, frame: np.ndarray) -> None:
-        """Handle one frame (public for tests that drive the front end directly)."""
+    def process(self, frame: np.ndarray, heard_mono: float | None = None) -> None:
+        """Handle one frame (public for tests that drive the front end directly).
+
+        ``heard_mono`` is when its first sample reached the microphone (default: one frame before it
+        was read); with echo cancellation on, ``frame`` is cleaned in place first.
+        """
+        if self.echo is not None:
+            self.echo.process(frame, self.last_frame_mono - FRAME_SECONDS if heard_mono is None else heard_mono)
         self._history.extend(frame)
         pending = self._pending_capture
         if pending is not None:
@@ -251,6 +268,7 @@ class FrontEnd:
         self._capture_began = self.frames
         self._after_wake = after_wake
         self._tail_left = WAKE_TAIL_S if after_wake else 0.0
+        self._ran_on = False
         self.speech.reset()
 
     def _capture_frame(self, frame: np.ndarray) -> None:
@@ -258,6 +276,7 @@ class FrontEnd:
         is_speech = self.speech.probability(frame) >= self.vad.threshold
         if self._tail_left > 0:
             self._tail_left = 0.0 if not is_speech else self._tail_left - FRAME_SECONDS
+            self._ran_on = is_speech and self._tail_left <= 0
             return
         seg = self._segmenter
         decision = seg.process(FRAME_SECONDS, is_speech)
@@ -295,7 +314,8 @@ class FrontEnd:
         voiced = seg.elapsed_s - seg.speech_start_at_s
         take = int((voiced + self.preroll_s) * SAMPLE_RATE)
         if self._after_wake:  # never reach back past the frame the wake word fired on
-            take = min(take, (self.frames - self._capture_began + 1) * FRAME_SAMPLES)
+            since_wake = (self.frames - self._capture_began + 1) * FRAME_SAMPLES
+            take = since_wake if self._ran_on else min(take, since_wake)
         seed = self._history.latest(take)
         self._utterance[: len(seed)] = seed
         self._utt_len = len(seed)

@@ -53,6 +53,15 @@ class AudioSettings:
         min=4,
         max=4096,
     )
+    aec: str = setting(
+        "auto",
+        "Acoustic echo cancellation of the appliance's own voice (WebRTC AEC3), so barge-in works on a speaker: "
+        "auto = on when playing to a speaker and capturing from a microphone that is not PipeWire's "
+        "echo-cancel source. Read at start-up (restart to change).",
+        choices=("auto", "on", "off"),
+    )
+    noise_suppression: bool = setting(False, "WebRTC noise suppression on the microphone signal (at start-up).")
+    agc: bool = setting(False, "WebRTC automatic gain control on the microphone signal (at start-up).")
 
 
 BUILTIN_WAKE_WORDS = ("hey_jarvis", "alexa", "hey_mycroft", "hey_rhasspy", "okay_nabu")

@@ -147,6 +147,16 @@ def test_the_end_of_the_wake_phrase_is_not_the_request():
     assert rig.of(SpeechBegan)[0].at_s >= (first_request_frame + 2) * FRAME_SECONDS
 
 
+def test_a_request_said_straight_after_the_wake_word_is_kept_whole():
+    """No pause after the wake word (a barge-in): the tail runs out in speech, and the request's audio
+    starts at the wake frame, not a pre-roll after the tail (which lost its first words)."""
+    rig = FrontEndRig()
+    rig.feed(frames((SILENCE, 10), (WAKE, 1), (SPEECH, 15), (SILENCE, 10)))
+    audio = rig.of(CaptureEnded)[0].audio
+    assert min(frame_indices(audio)) == 10  # the wake frame: every frame of the request after it
+    assert set(range(11, 26)) <= set(frame_indices(audio))
+
+
 def test_no_speech_times_out():
     rig = FrontEndRig(no_speech_timeout_s=1.0)
     rig.feed(frames((WAKE, 1), (SILENCE, 20)))

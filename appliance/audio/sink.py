@@ -32,6 +32,8 @@ from .wav import WavWriter
 _LOGGER = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 0.02
+DUCK_GAIN = 10 ** (-30 / 20)
+"""Playback gain while someone talks over a reply (:meth:`AudioSink.duck`): -30 dB."""
 MAX_QUEUE_S = 60.0
 """Seconds of audio a sink holds; beyond that the oldest is dropped (and counted as lost)."""
 
@@ -58,6 +60,10 @@ class AudioSink:
         self._queued = 0  # samples in _chunks, not counting _offset
         self._cond = threading.Condition()
         self.samples_played = 0
+        self._duck_until = 0.0
+        self.on_played: list[Callable[[np.ndarray, int, float], None]] = []
+        """Reference taps (echo cancellation): ``(samples, rate, at_mono)`` for each block handed to the
+        device, ``at_mono`` being when it becomes audible; called on the player thread, must return at once."""
         self.lost_samples = 0
         """Samples queued that never reached the output (overflow, device lost); barge-in is not loss."""
         self.dropped_chunks = 0
@@ -128,6 +134,10 @@ class AudioSink:
             self._offset = 0
             self._cond.notify_all()
 
+    def duck(self, seconds: float) -> None:
+        """Play at DUCK_GAIN for the next ``seconds`` (any thread): someone is talking over the reply."""
+        self._duck_until = time.monotonic() + seconds
+
     def queued_seconds(self) -> float:
         with self._cond:
             total = self._queued - self._offset
@@ -170,11 +180,17 @@ class AudioSink:
             if not self._chunks:
                 self._cond.notify_all()
         out[written:] = 0
+        if written and time.monotonic() < self._duck_until:
+            np.multiply(out[:written], DUCK_GAIN, out=out[:written], casting="unsafe")
         self.samples_played += written
         return written
 
     def _open(self, rate: int) -> None:
         self.rate = rate
+
+    def _tap(self, samples: np.ndarray, at_mono: float) -> None:
+        for callback in self.on_played:
+            callback(samples, self.rate, at_mono)
 
     def close(self) -> None:
         self.stop()
@@ -207,6 +223,7 @@ class PacedSink(AudioSink):
             n = self._take(block)
             if n:
                 self._emit(block[:n])
+                self._tap(block[:n], time.monotonic())
             if self.realtime:
                 next_due += n / self.rate
                 delay = next_due - time.monotonic()

@@ -118,8 +118,12 @@ class SpeakerSink(AudioSink):
         """True while the device is gone (and being reopened)."""
         return self._lost
 
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
-        self._take(outdata[:, 0])
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: object) -> None:
+        if self._take(outdata[:, 0]) and self.on_played:  # audible after the device's reported output latency
+            latency = time_info.outputBufferDacTime - time_info.currentTime
+            if not 0.0 <= latency < 1.0:  # some host APIs report no DAC time
+                latency = float(getattr(self._stream, "latency", 0.0))
+            self._tap(outdata[:, 0], time.monotonic() + latency)
 
     def _watch(self) -> None:
         while not self._closing.wait(WATCH_S):

@@ -133,7 +133,7 @@ class Pipeline:
         barge_in = self.turn is not None and self.stage in (Stage.THINKING, Stage.SPEAKING)
         self.bus.publish(WakeDetected(model=det.model, score=det.score, at_s=det.at_s, during_reply=barge_in))
         await self.interrupt()
-        if self.earcon:
+        if self.earcon and not barge_in:  # over a reply, its stopping is the cue; a chime would mask the words
             self.sink.play(earcon(self.tts.sample_rate), self.tts.sample_rate)
         record = self._record(Source.VOICE)
         record.wake_model, record.wake_score = det.model, det.score

@@ -41,7 +41,12 @@ _CALC = re.compile(
 )
 _LIST_NAME = r"(?P<list>shopping|grocery|groceries|to do|to-do|todo|task|tasks)"
 _LIST_TAIL = rf"(?: the| my| our)? (?:{_LIST_NAME} list|{_LIST_NAME.replace('list>', 'list2>')}|list)$"
-_ADD = re.compile(rf"^(?:add|put|stick|pop|write|also add) (?P<items>.+?) (?:to|on|onto|in|on to){_LIST_TAIL}")
+_ADD = re.compile(
+    rf"^(?:(?:add|put|stick|pop|write|also add) (?P<items>.+?) (?:to|on|onto|in|on to){_LIST_TAIL}"
+    rf"|(?P<bare>.+?) (?:to|onto)(?: the| my| our)? {_LIST_NAME.replace('list>', 'list3>')} list$)"
+)
+"""The verb may be missing before a named list: Whisper base hears Piper's "Add milk to the
+shopping list" as "And milk …", and "and" is dropped as a filler ("milk to the shopping list")."""
 _REMOVE = re.compile(rf"^(?:remove|take|delete|cross|strike|scratch) (?P<items>.+?) (?:off|from|off of){_LIST_TAIL}")
 _SHOW = re.compile(
     rf"^(?:what(?:'s| is)|whats|read(?: me)?|tell me what's|show me|what do i have|what have i got|what's) "
@@ -120,14 +125,15 @@ def _sentence(text: str) -> str:
 
 
 def _list_of(m: re.Match[str]) -> str:
-    said = m.groupdict().get("list") or m.groupdict().get("list2") or "shopping"
+    found = m.groupdict()
+    said = found.get("list") or found.get("list2") or found.get("list3") or "shopping"
     return LIST_ALIASES.get(said, "shopping")
 
 
 def match_list(ctx: SkillContext, s: str) -> Intent | None:
     """Shopping and to-do lists: add several, remove, read, clear."""
     if m := _ADD.match(s):
-        items, name = split_items(m["items"]), _list_of(m)
+        items, name = split_items(m["items"] or m["bare"]), _list_of(m)
 
         def add() -> str:
             added = ctx.skills.list_add(name, items)

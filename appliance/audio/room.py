@@ -98,6 +98,8 @@ class LoopbackRoom:
         """Place the user's speech at ``at_s`` on the microphone timeline (not already delivered)."""
         i = max(int(at_s * SAMPLE_RATE), self.pos + FRAME_SAMPLES)
         end = min(i + len(clip), len(self.user))
+        if end <= i:  # past the end of this room's timeline (a session whose barge-ins all failed ran long)
+            return
         self.user[i:end] += clip[: end - i]
 
     def played(self, samples: np.ndarray, rate: int, at_mono: float) -> None:

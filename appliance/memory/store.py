@@ -75,11 +75,11 @@ def is_disk_full(err: BaseException) -> bool:
     return code == SQLITE_FULL if code is not None else "disk is full" in str(err).lower()
 
 
-def check_database(path: Path) -> str | None:
+def check_database(path: Path, unavailable: Callable[[str], Exception] | None = None) -> str | None:
     """None if ``path`` is absent or passes ``quick_check``; otherwise what is wrong with it.
 
-    Raises MemoryStoreError ``memory-unavailable`` when it cannot be checked
-    for a reason that is not corruption (permissions, a lock, a full disk).
+    Raises ``unavailable(message)`` (default: MemoryStoreError ``memory-unavailable``) when it
+    cannot be checked for a reason that is not corruption (permissions, a lock, a full disk).
     """
     if not path.exists():
         return None
@@ -93,18 +93,21 @@ def check_database(path: Path) -> str | None:
     except sqlite3.DatabaseError as err:
         if is_corruption(err):
             return str(err)
-        raise MemoryStoreError("memory-unavailable", f"{path} cannot be opened: {err}") from err
+        message = f"{path} cannot be opened: {err}"
+        if unavailable is not None:
+            raise unavailable(message) from err
+        raise MemoryStoreError("memory-unavailable", message) from err
     return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
 
 
-def quarantine(path: Path, now: float | None = None) -> Path:
-    """Move a bad database (and its -wal/-shm) aside; returns the new name of the main file."""
+def quarantine(path: Path, now: float | None = None, *, mark: str = ".corrupt.") -> Path:
+    """Move a bad database (and its -wal/-shm) aside as ``<name><mark><time>``; returns its new path."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
-    target = path.with_name(f"{path.name}.corrupt.{stamp}")
+    target = path.with_name(f"{path.name}{mark}{stamp}")
     n = 1
     while target.exists():
         n += 1
-        target = path.with_name(f"{path.name}.corrupt.{stamp}-{n}")
+        target = path.with_name(f"{path.name}{mark}{stamp}-{n}")
     for suffix in SIDE_FILES:
         side = path.with_name(path.name + suffix)
         if side.exists():

@@ -18,11 +18,14 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..memory.store import check_database, is_corruption
+from ..memory.store import quarantine as move_aside
+
+__all__ = ["FILENAME", "SkillStore", "is_corruption", "quarantine"]
 from .errors import SkillStoreError
 from .schedule import Alarm, Item, Kind, Reminder, State, Timer
 
@@ -30,8 +33,6 @@ _LOGGER = logging.getLogger(__name__)
 
 FILENAME = "skills.db"
 SCHEMA_VERSION = 1
-SIDE_FILES = ("-wal", "-shm")
-_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, due REAL NOT NULL,"
     " state TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', created REAL NOT NULL DEFAULT 0, data TEXT NOT NULL)",
@@ -42,46 +43,14 @@ _SCHEMA = (
 _KINDS: dict[str, type[Item]] = {Kind.TIMER.value: Timer, Kind.ALARM.value: Alarm, Kind.REMINDER.value: Reminder}
 
 
-def is_corruption(err: sqlite3.Error) -> bool:
-    """True when SQLite says the file itself is damaged (not busy, not EACCES, not a full disk)."""
-    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
-    if code is not None:
-        return code & 0xFF in _CORRUPT_CODES
-    text = str(err).lower()
-    return "malformed" in text or "not a database" in text
+def _problem(path: Path) -> str | None:
+    """What is wrong with an existing file if it is corrupt; SkillStoreError for anything else."""
+    return check_database(path, lambda message: SkillStoreError("skills-db-unavailable", message))
 
 
 def quarantine(path: Path, now: float | None = None) -> Path:
     """Move a corrupt database (and its -wal/-shm) aside as ``<name>.corrupt-<time>``; returns the new path."""
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-    for suffix in SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, target.with_name(target.name + suffix))
-    os.replace(path, target)
-    return target
-
-
-def _problem(path: Path) -> str | None:
-    """What is wrong with an existing file, if it is corrupt; raises SkillStoreError for anything else."""
-    if not path.exists():
-        return None
-    try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
-        try:
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as err:
-        if is_corruption(err):
-            return str(err)
-        raise SkillStoreError("skills-db-unavailable", f"cannot open {path}: {err}") from err
-    return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
+    return move_aside(path, now, mark=".corrupt-")
 
 
 class SkillStore:

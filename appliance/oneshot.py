@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import FRAME_SAMPLES
 from .audio.sink import AudioSink, WavSink
-from .audio.source import ArraySource
 from .audio.speaker import SpeakerSink
 from .audio.wav import read_wav, write_wav
 from .control import ControlClient
@@ -49,9 +47,9 @@ async def _ask_locally(settings: Settings, text: str, out: Any) -> dict[str, Any
     The microphone, the control socket, the broker, the camera and the pins stay
     the daemon's: this appliance hears silence, serves nothing and publishes nothing.
     """
-    from .app import Appliance
     from .daemon import choose_sink
     from .engines import load_engines
+    from .inprocess import running
 
     settings = replace(
         settings,
@@ -61,23 +59,9 @@ async def _ask_locally(settings: Settings, text: str, out: Any) -> dict[str, Any
     )
     registry = ModelRegistry(settings.state_dir)
     engines = await asyncio.to_thread(load_engines, settings, registry, warm_up=False)
-    silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-    app = Appliance(
-        settings,
-        engines,
-        registry=registry,
-        source_factory=lambda: ArraySource(silence, name="none", realtime=True, tail_s=None),
-        sink=WavSink(out, realtime=False, volume=100) if out is not None else choose_sink(settings, None),
-        control=False,
-    )
-    ready = asyncio.Event()
-    running = asyncio.create_task(app.run(on_ready=ready.set))
-    await ready.wait()
-    try:
+    sink = WavSink(out, realtime=False, volume=100) if out is not None else choose_sink(settings, None)
+    async with running(settings, engines, registry, sink) as app:
         record = await app.pipeline.ask(text)
-    finally:
-        app.stop()
-        await running
     timings = record.timings()
     return {
         "question": text,

@@ -231,7 +231,8 @@ def test_lists(rig: Rig) -> None:
     assert rig.say("add eggs to the list") == "eggs is already on your shopping list."
     assert rig.say("And tea to the shopping list.") == "Added tea to your shopping list."  # Whisper's "Add"
     assert (
-        rig.say("what's on my shopping list") == "Your shopping list has 6 things: eggs, butter, milk, bread, jam and tea."
+        rig.say("what's on my shopping list")
+        == "Your shopping list has 6 things: eggs, butter, milk, bread, jam and tea."
     )
     assert rig.say("take milk off the list") == "Removed milk from your shopping list."
     assert rig.say("add call the plumber to my to do list") == "Added call the plumber to your to-do list."

@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio import FRAME_SAMPLES
 from ..audio.sink import NullSink
-from ..audio.source import ArraySource
 
 if TYPE_CHECKING:
     from ..engines import Engines
@@ -98,27 +96,15 @@ async def timer_accuracy(
     settings: Settings, engines: Engines, registry: ModelRegistry, log: Callable[[str], None], rounds: int = 20
 ) -> dict[str, Any]:
     """Due → first chime sample out of the sink, over ``rounds`` timers of 1–2 s."""
-    from ..app import Appliance
     from ..bench import percentile
+    from ..inprocess import running
 
     settings = private_settings(settings)
     settings = replace(settings, mqtt=replace(settings.mqtt, host=""), vision=replace(settings.vision, enabled=False))
-    silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
     sink = StampingSink()
-    app = Appliance(
-        settings,
-        engines,
-        registry=registry,
-        source_factory=lambda: ArraySource(silence, realtime=True, tail_s=None),
-        sink=sink,
-        control=False,
-    )
-    ready = asyncio.Event()
-    runner = asyncio.create_task(app.run(on_ready=ready.set))
-    await asyncio.wait_for(ready.wait(), 60)
-    offset = time.time() - time.monotonic()
     late: list[float] = []
-    try:
+    async with running(settings, engines, registry, sink) as app:
+        offset = time.time() - time.monotonic()
         for i in range(rounds):
             before = len(sink.sounding)
             started = await app.commands.execute("timer.start", {"duration_s": 1.0 + (i % 5) * 0.25})
@@ -132,9 +118,6 @@ async def timer_accuracy(
             await app.pipeline.idle(timeout=10)
             shown = f"{late[-1] * 1000:.0f} ms after due" if late else "did not ring"
             log(f"timer {i + 1}/{rounds}: first chime sample {shown}")
-    finally:
-        app.stop()
-        await runner
     ms = [round(x * 1000, 1) for x in late]
     return {
         "rounds": rounds,

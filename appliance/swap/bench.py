@@ -19,12 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..app import Appliance
 from ..audio.sink import NullSink
-from ..audio.source import ArraySource
 from ..engines import load_engines
+from ..inprocess import running
 from ..models import ModelRegistry
 from ..settings import PathSettings, Settings, load_settings
 
@@ -36,39 +33,24 @@ PROMPTS = ("What is the capital of France?", "Say hi.", "Tell me a joke about ca
 async def measure_swaps(settings: Settings, registry: ModelRegistry, scratch: Path) -> dict[str, Any]:
     """Swap llm (to a copy), stt, tts and wake in a running appliance while ``ask`` turns keep coming."""
     engines = await asyncio.to_thread(load_engines, settings, registry)
-    quiet = np.zeros(16000, dtype=np.int16)
-    app = Appliance(
-        settings,
-        engines,
-        registry=registry,
-        source_factory=lambda: ArraySource(quiet, realtime=True, tail_s=None),
-        sink=NullSink(),
-        control=False,
-    )
-    ready = asyncio.Event()
-    runner = asyncio.create_task(app.run(on_ready=ready.set))
-    await asyncio.wait_for(ready.wait(), 60)
-    copy = scratch / "llm-copy.gguf"
-    shutil.copy(registry.resolve(settings.llm.model), copy)
-    outcomes: list[str] = []
-    done = asyncio.Event()
-
-    async def conversation() -> None:
-        while not done.is_set():
-            reply = await app.commands.execute("ask", {"text": PROMPTS[len(outcomes) % len(PROMPTS)]})
-            outcomes.append(reply["outcome"])
-
-    talker = asyncio.create_task(conversation())
     swaps: dict[str, Any] = {}
-    try:
+    outcomes: list[str] = []
+    async with running(settings, engines, registry, NullSink()) as app:
+        copy = scratch / "llm-copy.gguf"
+        shutil.copy(registry.resolve(settings.llm.model), copy)
+        done = asyncio.Event()
+
+        async def conversation() -> None:
+            while not done.is_set():
+                reply = await app.commands.execute("ask", {"text": PROMPTS[len(outcomes) % len(PROMPTS)]})
+                outcomes.append(reply["outcome"])
+
+        talker = asyncio.create_task(conversation())
         for role, model in (("llm", str(copy)), *ROLE_TARGETS):
             result = await app.commands.execute("models.use", {"role": role, "model": model})
             swaps[role] = {k: result["swapped"][k] for k in FIGURES}
         done.set()
         await asyncio.wait_for(talker, 120)
-    finally:
-        app.stop()
-        await asyncio.wait_for(runner, 60)
     return {
         "swaps": swaps,
         "peak_rss_mb": _vm_hwm_mb(),

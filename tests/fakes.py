@@ -276,3 +276,20 @@ class FlakyOutputDevice:
         stream.start()
         self.streams.append(stream)
         return stream, rate
+
+
+def engines_with_fakes(registry, llm=None):
+    """The real wake word and VAD (the front end runs for real) with fake STT, LLM (unless given) and TTS."""
+    from appliance.engines import Engines
+    from appliance.settings import VadSettings, WakeSettings
+    from appliance.vad import load_detector as load_speech_detector
+    from appliance.wake import load_detector as load_wake_detector
+
+    return Engines(
+        wake=load_wake_detector(WakeSettings(), registry.resolve),
+        speech=load_speech_detector(VadSettings(), registry.resolve),
+        stt=FakeStt(),
+        llm=llm if llm is not None else FakeLlm(),
+        tts=FakeTts(),
+        load_s={},
+    )

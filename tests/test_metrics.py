@@ -12,16 +12,14 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.app import Appliance, Engines
+from appliance.app import Appliance
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
 from appliance.errors import ConfigError
 from appliance.events import ErrorRaised
 from appliance.metrics import MetricsFeature
-from appliance.settings import MetricsSettings, PathSettings, Settings, VadSettings, WakeSettings, settings_from_dict
-from appliance.vad import load_detector as load_speech_detector
-from appliance.wake import load_detector as load_wake_detector
-from tests.fakes import FakeLlm, FakeStt, FakeTts, began, ended, post_all, until, wake
+from appliance.settings import MetricsSettings, PathSettings, Settings, settings_from_dict
+from tests.fakes import began, ended, engines_with_fakes, post_all, until, wake
 from tests.test_pipeline import make
 
 LOOPBACK_ANY_PORT = MetricsSettings(listen="127.0.0.1:0")
@@ -79,14 +77,7 @@ async def test_voice_turns_fill_the_stage_histograms():
 
 @pytest.mark.integration
 async def test_the_running_appliance_serves_its_metrics(registry, tmp_path: Path):
-    engines = Engines(
-        wake=load_wake_detector(WakeSettings(), registry.resolve),
-        speech=load_speech_detector(VadSettings(), registry.resolve),
-        stt=FakeStt(),
-        llm=FakeLlm(),
-        tts=FakeTts(),
-        load_s={},
-    )
+    engines = engines_with_fakes(registry)
     settings = Settings(paths=PathSettings(state_dir=str(tmp_path)), metrics=LOOPBACK_ANY_PORT)
     quiet = np.zeros(16000, dtype=np.int16)
     app = Appliance(

@@ -15,18 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.app import Appliance, Engines
+from appliance.app import Appliance
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
 from appliance.errors import CommandError
 from appliance.events import ModelSwapped
 from appliance.llm import LlamaLlm
-from appliance.settings import LlmSettings, ModelSwapSettings, PathSettings, Settings, VadSettings, WakeSettings
+from appliance.settings import LlmSettings, ModelSwapSettings, PathSettings, Settings
 from appliance.swap.checks import Candidate, SwapError, check_budget, check_model
 from appliance.swap.state import ModelState, Selection
-from appliance.vad import load_detector as load_speech_detector
-from appliance.wake import load_detector as load_wake_detector
-from tests.fakes import FakeStt, FakeTts, until
+from tests.fakes import engines_with_fakes, until
 
 # -- checks ---------------------------------------------------------------------------
 
@@ -132,14 +130,7 @@ def make_app(registry, tmp_path: Path, default_gguf: Path):
     def make(settings: Settings | None = None, config_path: Path | None = None) -> Appliance:
         settings = settings or Settings(paths=PathSettings(state_dir=str(tmp_path / "state")))
         settings = ModelState.for_settings(settings).effective(settings)  # as the daemon does
-        engines = Engines(
-            wake=load_wake_detector(WakeSettings(), registry.resolve),
-            speech=load_speech_detector(VadSettings(), registry.resolve),
-            stt=FakeStt(),
-            llm=LlamaLlm(registry.resolve(settings.llm.model), settings.llm),
-            tts=FakeTts(),
-            load_s={},
-        )
+        engines = engines_with_fakes(registry, llm=LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
         quiet = np.zeros(16000, dtype=np.int16)
         app = Appliance(
             settings,

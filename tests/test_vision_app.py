@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.app import Appliance, Engines
+from appliance.app import Appliance
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
 from appliance.errors import CommandError
-from appliance.settings import PathSettings, Settings, VadSettings, VisionSettings, WakeSettings
-from appliance.vad import load_detector as load_speech_detector
+from appliance.settings import PathSettings, Settings, VisionSettings
 from appliance.vision.bench import SceneCamera, scene_frames
-from appliance.wake import load_detector as load_wake_detector
-from tests.fakes import FakeLlm, FakeStt, FakeTts, until
+from tests.fakes import engines_with_fakes, until
 
 
 @pytest.fixture
@@ -26,14 +24,7 @@ def app_factory(registry, tmp_path: Path):
     made: list[Appliance] = []
 
     def make(vision: VisionSettings, camera: SceneCamera | None) -> Appliance:
-        engines = Engines(
-            wake=load_wake_detector(WakeSettings(), registry.resolve),
-            speech=load_speech_detector(VadSettings(), registry.resolve),
-            stt=FakeStt(),
-            llm=FakeLlm(),
-            tts=FakeTts(),
-            load_s={},
-        )
+        engines = engines_with_fakes(registry)
         settings = Settings(paths=PathSettings(state_dir=str(tmp_path)), vision=vision)
         quiet = np.zeros(16000, dtype=np.int16)
         app = Appliance(

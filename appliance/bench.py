@@ -53,6 +53,7 @@ from .converse import TIMING_KEYS, ConverseResult, converse
 from .daemon import make_conversation_audio
 from .llm import generation_threads
 from .models import ModelRegistry
+from .procstat import memory_mb
 from .settings import Settings
 from .stt.factory import load_stt
 
@@ -173,33 +174,23 @@ def measure_rss(settings: Settings, engines: Engines) -> dict[str, Any]:
         "--no-control",
     ]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-    peak_kb, answered = 0, False
+    peak_mb, answered = 0.0, False
     deadline = time.monotonic() + 180
     assert proc.stderr is not None
     try:
         for line in proc.stderr:
-            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+            peak_mb = max(peak_mb, memory_mb(proc.pid))
             if "event turn" in line:
                 answered = "answered" in line
                 break
             if time.monotonic() > deadline:
                 break
         time.sleep(1.0)
-        peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+        peak_mb = max(peak_mb, memory_mb(proc.pid))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return {"peak_mb": round(peak_kb / 1024, 1), "answered": answered}
-
-
-def _vm_hwm_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return {"peak_mb": peak_mb, "answered": answered}
 
 
 def measure_llm(settings: Settings, engines: Engines, registry: ModelRegistry, rounds: int = 3) -> dict[str, Any]:

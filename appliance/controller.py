@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import resource
 import threading
 import time
 from collections import deque
@@ -34,6 +33,7 @@ from .frontend import FrontEnd
 from .llm import LlamaLlm
 from .models import ModelRegistry
 from .pipeline import Pipeline
+from .procstat import memory_mb
 from .settings import Settings, load_settings, wake_word_name
 from .turns import Source, TurnRecord
 from .wake import BUILTIN, WakeModel, WakeWordDetector, load_models, wake_rules
@@ -302,7 +302,7 @@ class Controller:
             "memory": None,
             "mqtt": None,
             "last_errors": list(self.last_errors),
-            "memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "memory_mb": memory_mb(),  # peak resident set (VmHWM), MB = 10^6 bytes
             "threads": threading.active_count(),
             "pid": os.getpid(),
             **self._health(),

@@ -22,6 +22,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .audio.wav import write_wav
+from .procstat import memory_mb
 
 CONFIGS = {
     "default": "",
@@ -54,19 +55,12 @@ def measure(config_text: str, work: Path, env: dict[str, str]) -> dict[str, Any]
                 break
             if time.monotonic() - started > READY_TIMEOUT_S:
                 break
-        rss, maps = _rss_mb(proc.pid), _maps(proc.pid)
+        rss, maps = memory_mb(proc.pid, "VmRSS"), _maps(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     loaded = sorted(name for name, needle in OPTIONAL_LIBRARIES.items() if needle in maps)
     return {"ready_s": ready_s, "rss_mb": rss, "optional_loaded": loaded}
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def _maps(pid: int) -> str:

@@ -32,6 +32,7 @@ from ..events import (
     WakeWordChanged,
 )
 from ..payload import scrub
+from ..procstat import memory_mb
 from ..skills.events import TimerEvent
 from .topics import Topics, encode
 
@@ -139,12 +140,8 @@ def health_payload(uptime_s: float, latency: dict[str, float | None], outbox: in
 
 
 def resident_mb() -> float:
-    """Current resident memory of this process (peak where /proc is missing)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
-    except (OSError, ValueError, IndexError):
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """Current resident memory of this process in MB = 10^6 bytes (peak where /proc is missing)."""
+    return memory_mb(field="VmRSS") or round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, 1)
 
 
 def cpu_temperature(root: Path = Path("/sys/class/thermal")) -> float | None:

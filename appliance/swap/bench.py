@@ -23,6 +23,7 @@ from ..audio.sink import NullSink
 from ..engines import load_engines
 from ..inprocess import running
 from ..models import ModelRegistry
+from ..procstat import memory_mb
 from ..settings import PathSettings, Settings, load_settings
 
 ROLE_TARGETS = (("stt", "whisper-base"), ("tts", "en_US-joe-medium"), ("wake", "alexa"))
@@ -53,18 +54,11 @@ async def measure_swaps(settings: Settings, registry: ModelRegistry, scratch: Pa
         await asyncio.wait_for(talker, 120)
     return {
         "swaps": swaps,
-        "peak_rss_mb": _vm_hwm_mb(),
+        "peak_rss_mb": memory_mb(),
         "turns_during_swaps": len(outcomes),
         "turns_failed": sum(1 for o in outcomes if o == "failed"),
         "outcomes": sorted(set(outcomes)),
     }
-
-
-def _vm_hwm_mb() -> int:
-    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,7 +155,12 @@ class ModelSwapper:
                 f"{self.settings.probe_max_s:g} s",
             )
         rss_peak = max(rss_loaded, _rss_bytes())
-        return engine, {"load_s": load_s, "probe_s": probe_s, "probe": answer[:80], "rss_peak_mb": rss_peak // 2**20}
+        return engine, {
+            "load_s": load_s,
+            "probe_s": probe_s,
+            "probe": answer[:80],
+            "rss_peak_mb": round(rss_peak / 1e6, 1),
+        }
 
     async def _at_turn_boundary(self, install: Callable[[], None]) -> float:
         """Run ``install`` when no turn runs: now, or as the running turn finishes; returns seconds waited.

@@ -97,7 +97,7 @@ def resources(state: Path, pid: int) -> dict[str, Any]:
     rss_mb = None
     if pid:
         match = re.search(r"VmRSS:\s+(\d+) kB", _read(f"/proc/{pid}/status"))
-        rss_mb = round(int(match.group(1)) / 1024, 1) if match else None
+        rss_mb = round(int(match.group(1)) * 1024 / 1e6, 1) if match else None  # MB = 10^6 bytes
     return {
         "disk": {
             "path": str(probe),

@@ -5,10 +5,16 @@ system prompt, the item's earlier exchanges, and the new user turn with its
 notes (time, the remembered facts) built by the memory's own context builder;
 greedy decoding, so a run is repeatable.  An answer is right when it contains
 every expected group and nothing rejected (:func:`is_right`).
+
+Two scores come out: ``percent`` is what a household hears, the skills first
+(a sum, a unit conversion, the time: answered exactly without the LLM, as the
+daemon orders them) and the LLM for the rest; ``llm_percent`` is the LLM alone
+on every item, the figure that compares models.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import threading
@@ -21,6 +27,7 @@ from .conversation import Exchange
 from .memory.context import ContextInput, build_messages
 from .memory.retrieval import Hit
 from .quality_set import CATEGORIES, ITEMS, QaItem
+from .reply import Intent, IntentMatcher
 
 MAX_TOKENS = 60
 """Longer than any right answer needs; the cap keeps a rambling reply from costing the whole run."""
@@ -55,17 +62,48 @@ def item_messages(item: QaItem, system_prompt: str, count_tokens: Callable[[str]
     return build_messages(ctx, count_tokens, 1500)
 
 
+def skill_answer(intents: IntentMatcher, question: str) -> str | None:
+    """What the skills say to ``question`` on their own, or None when the LLM would answer it.
+
+    Only answers that change nothing count (a sum, a conversion, the time): a
+    question that would set a timer is not a question of this set.
+    """
+    intent: Intent | None = intents.match(question)
+    if intent is None or not intent.speculative:
+        return None
+    if intent.action is None:
+        return intent.speech
+    action = intent.action
+
+    async def said() -> str | None:
+        return await action()
+
+    return asyncio.run(said()) or intent.speech
+
+
 def measure_quality(settings: Any, engines: Any, log: Callable[[str], None]) -> dict[str, Any]:
-    """Score every item with the loaded LLM; per-category and overall percentages, and the misses."""
+    """Score every item; per-category and overall percentages, and the misses.
+
+    The skills answer what they recognise (``percent``); the LLM is also asked
+    every item (``llm_percent``), so models compare on the whole set.
+    """
+    from .skills.evaluate import matcher
+
+    intents = matcher()
     llm = engines.llm
     saved, llm.settings = llm.settings, replace(llm.settings, temperature=0.0, max_tokens=MAX_TOKENS)
     right: dict[str, list[bool]] = {c: [] for c in CATEGORIES}
-    misses = []
+    llm_right: dict[str, list[bool]] = {c: [] for c in CATEGORIES}
+    misses, by_skills = [], 0
     start = time.monotonic()
     try:
         for i, item in enumerate(ITEMS, 1):
             messages = item_messages(item, settings.llm.system_prompt, llm.count_tokens)
             answer = "".join(llm.stream(messages, threading.Event())).strip()
+            llm_right[item.category].append(is_right(item, answer))
+            skill = skill_answer(intents, item.question) if not item.history else None
+            if skill is not None:
+                answer, by_skills = skill, by_skills + 1
             ok = is_right(item, answer)
             right[item.category].append(ok)
             if not ok:
@@ -75,13 +113,21 @@ def measure_quality(settings: Any, engines: Any, log: Callable[[str], None]) -> 
                 log(f"quality {i}/{len(ITEMS)}: {done} right so far ({time.monotonic() - start:.0f} s)")
     finally:
         llm.settings = saved
+    return {
+        "model": settings.llm.model,
+        "items": len(ITEMS),
+        **_scores(right),
+        "answered_by_skills": by_skills,
+        "llm": _scores(llm_right),
+        "misses": misses,
+    }
+
+
+def _scores(right: dict[str, list[bool]]) -> dict[str, Any]:
     total = sum(len(v) for v in right.values())
     score = sum(sum(v) for v in right.values())
     return {
-        "model": settings.llm.model,
-        "items": total,
         "right": score,
         "percent": round(100.0 * score / total, 1) if total else None,
         "by_category": {c: round(100.0 * sum(v) / len(v), 1) for c, v in right.items() if v},
-        "misses": misses,
     }

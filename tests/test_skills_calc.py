@@ -104,6 +104,10 @@ CONVERSIONS = [
     ("100 km/h in mph", 62.1371, None),
     ("a litre in imperial pints", 1.75975, None),
     ("10 knots in mph", 11.5078, None),
+    ("how many minutes are in an hour", 60, "an hour is 60 minutes"),
+    ("how many seconds in a day", 86400, None),
+    ("two and a half hours in minutes", 150, None),
+    ("how many days are there in a week", 7, None),
 ]
 
 
@@ -123,7 +127,15 @@ def test_incompatible_units_are_refused() -> None:
         convert(1, "c", "kg")
 
 
-@pytest.mark.parametrize("text", ["set a timer for 5 minutes", "add 2 cups of flour to the shopping list", "3 inches"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "set a timer for 5 minutes",
+        "add 2 cups of flour to the shopping list",
+        "3 inches",
+        "how many minutes until 5 pm",
+    ],
+)
 def test_not_conversions(text: str) -> None:
     assert parse_conversion(text) is None
 

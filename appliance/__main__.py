@@ -194,6 +194,9 @@ def dispatch(args: argparse.Namespace, settings: Settings, path: Path | None) ->
     command = args.command
     if command == "run":
         from .daemon import run_daemon
+        from .procstat import tune_malloc
+
+        tune_malloc()
 
         return run_daemon(settings, path, args)
     if command in ("ask", "say", "transcribe"):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ from .bench_stream import (
 )
 from .chunker import SentenceChunker
 from .memory.synthetic import distractors
+from .procstat import memory_mb
 
 HA_END_SILENCE_S = 0.7
 """The Home-Assistant-style chain's endpoint (the ``baseline`` section's vad.end_silence_s)."""
@@ -123,6 +125,9 @@ class PacedWriter(threading.Thread):
             return
 
 
+_LOADED = re.compile(r"Loaded (?P<name>[\w-]+) in [\d.]+ s \((?P<mb>[+-]?[\d.]+) MB resident\)")
+
+
 class Daemon:
     """``appliance run --input - --output -`` with its stdout timed and its log parsed."""
 
@@ -145,6 +150,10 @@ class Daemon:
         self.turns: queue.Queue[tuple[dict[str, Any], tuple[int, int] | None]] = queue.Queue()
         self.ready = threading.Event()
         self.log_tail: list[str] = []
+        self.loaded_mb: dict[str, float] = {}
+        """Resident memory each engine's load added, from the daemon's own "Loaded" lines."""
+        self.peak_mb = 0.0
+        """The daemon's VmHWM over the whole session, read just before it is stopped."""
         self._log = log
         self._readers = [
             threading.Thread(target=self._read_stdout, name="bench-stdout", daemon=True),
@@ -172,6 +181,8 @@ class Daemon:
                 self.log_tail = [*self.log_tail[-40:], line]
                 if "Ready: listening" in line:
                     self.ready.set()
+                if (loaded := _LOADED.search(line)) is not None:
+                    self.loaded_mb[loaded["name"]] = float(loaded["mb"])
                 if (llm := parse_llm(line)) is not None:
                     last_llm = llm
                 if (turn := parse_turn(line)) is not None:
@@ -180,6 +191,7 @@ class Daemon:
 
     def stop(self) -> None:
         self.writer.stopped.set()
+        self.peak_mb = memory_mb(self.proc.pid)
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
@@ -254,8 +266,14 @@ def seed_memories(state: Path, count: int, log: Callable[[str], None]) -> None:
     log(f"session: {count} memories imported in {time.monotonic() - start:.1f} s")
 
 
-def run_session(tts: Any, requests: list[Request], models_dir: Path, log: Callable[[str], None]) -> list[TurnResult]:
-    """Start the daemon, play every request after "Hey Jarvis", wait for each reply to end; per-turn results."""
+def run_session(
+    tts: Any, requests: list[Request], models_dir: Path, log: Callable[[str], None]
+) -> tuple[list[TurnResult], dict[str, Any]]:
+    """Start the daemon, play every request after "Hey Jarvis", wait for each reply to end.
+
+    Returns the per-turn results and the daemon's memory: its peak (VmHWM) over
+    the session and what each engine's load added, MB = 10^6 bytes.
+    """
     work = Path(tempfile.mkdtemp(prefix="bench-session-"))
     state, runtime = work / "state", work / "run"
     state.mkdir()
@@ -282,7 +300,7 @@ def run_session(tts: Any, requests: list[Request], models_dir: Path, log: Callab
     rate = tts.sample_rate
     for result in results:
         result.first_audio = first_audio_after(daemon.arrivals, bytes(daemon.pcm), result.speech_end, rate)
-    return results
+    return results, {"peak_mb": daemon.peak_mb, "loaded_mb": daemon.loaded_mb}
 
 
 def _one_turn(
@@ -355,7 +373,7 @@ def measure_session(
     requests = make_requests(engines.tts, registry.resolve, turns, voicing, window)
     log(f"session: {len(requests)} turns ({sum(r.human for r in requests)} human recordings), one daemon")
     load_before = os.getloadavg()
-    results = run_session(engines.tts, requests, settings.state_dir / "models", log)
+    results, memory = run_session(engines.tts, requests, settings.state_dir / "models", log)
     rows = [_row(r) for r in results]
     log("session: the Home-Assistant-style chain on the same requests")
     ha_stt = load_stt(replace(settings.stt, short_window=False), registry)
@@ -375,6 +393,8 @@ def measure_session(
         "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())],
         "end_of_speech_to_first_audio_s": ours,
         **summary,
+        "daemon_memory_mb": memory,
+        "llm_model": settings.llm.model,
         "per_turn": rows,
         "ha_style_chain": {"end_of_speech_to_first_audio_s": theirs, "per_request": ha_rows},
         "ratio_p50_to_ha_style": round(ours["p50"] / theirs["p50"], 3) if ours["p50"] and theirs["p50"] else None,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .llm import LlamaLlm
 from .memory.embedding import MiniLmEmbedder, load_embedder
 from .memory.emotion import EmotionAnalyzer
 from .models import ModelRegistry
+from .procstat import memory_mb
 from .settings import Settings
 from .stt import SttEngine
 from .stt.factory import load_stt
@@ -34,6 +35,8 @@ class Engines:
     llm: LlamaLlm
     tts: PiperTts
     load_s: dict[str, float]
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    """Resident memory each load (and the warm-up) added to the process, MB = 10^6 bytes."""
     embedder: MiniLmEmbedder | None = None
     """The memory's sentence-embedding model (None when memory is off)."""
     emotion: EmotionAnalyzer | None = None
@@ -42,12 +45,14 @@ class Engines:
 def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool = True) -> Engines:
     """Load (and warm up) all engines; blocking, seconds per engine in ``load_s``."""
     times: dict[str, float] = {}
+    rss: dict[str, float] = {}
 
     def timed(name: str, build: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
+        start, before = time.perf_counter(), memory_mb(field="VmRSS")
         value = build()
         times[name] = round(time.perf_counter() - start, 3)
-        _LOGGER.info("Loaded %s in %.2f s", name, times[name])
+        rss[name] = round(memory_mb(field="VmRSS") - before, 1)
+        _LOGGER.info("Loaded %s in %.2f s (%+.1f MB resident)", name, times[name], rss[name])
         return value
 
     wake = timed("wake", lambda: load_wake_detector(settings.wake, registry.resolve))
@@ -66,4 +71,4 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
             emotion = timed("emotion", lambda: EmotionAnalyzer(embedder.embed_batch))
     if warm_up:
         timed("warm_up", lambda: (stt.warm_up(), llm.warm_up(), tts.warm_up()))
-    return Engines(wake, speech, stt, llm, tts, times, embedder, emotion)
+    return Engines(wake, speech, stt, llm, tts, times, rss, embedder, emotion)

@@ -225,6 +225,7 @@ class LlamaLlm:
                     max_tokens=max_tokens or s.max_tokens,
                     temperature=s.temperature,
                     top_p=s.top_p,
+                    repeat_penalty=s.repeat_penalty,
                     stop=list(s.stop) or None,
                 )
                 for chunk in chunks:

@@ -175,7 +175,20 @@ class LlmSettings:
         "System prompt at the start of every conversation.",
     )
     max_tokens: int = setting(80, "Most tokens in one reply.", min=1, max=4096)
-    temperature: float = setting(0.2, "Sampling temperature (0 = greedy).", min=0.0, max=2.0)
+    temperature: float = setting(
+        0.0,
+        "Sampling temperature (0 = greedy, the answers the quality bench scores). With 0.2, SmolLM2-135M "
+        "answered 'What is the capital of France?' in French in two of three turns of a session.",
+        min=0.0,
+        max=2.0,
+    )
+    repeat_penalty: float = setting(
+        1.0,
+        "Penalty on tokens already in the prompt and reply (1 = none). 1.1 stopped SmolLM2's greedy loops but "
+        "cost remembered facts (87.5 % against 93.8 %: it penalises repeating the note's date).",
+        min=1.0,
+        max=2.0,
+    )
     top_p: float = setting(0.9, "Nucleus sampling mass.", min=0.05, max=1.0)
     stop: tuple[str, ...] = setting(("<|im_end|>",), "Extra stop strings.")
     n_ctx: int = setting(2048, "Context window.", unit="tokens", min=256, max=131_072)

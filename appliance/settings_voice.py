@@ -147,6 +147,37 @@ class VadSettings:
         min=0.0,
         max=5.0,
     )
+    turn_model: str = setting(
+        "smart-turn",
+        "Semantic end of turn: at each pause (at speculate_after_s, or end_silence_min_s if sooner) the "
+        "smart-turn model judges whether the request sounds finished; off = every request ends after "
+        "end_silence_s of silence. A missing model falls back to that too. Loaded at start-up.",
+        choices=("smart-turn", "off"),
+    )
+    smart_turn_threshold: float = setting(
+        0.5, "Turn-model probability at or above which a pause counts as the end of the request.", min=0.05, max=0.95
+    )
+    end_silence_min_s: float = setting(
+        0.2,
+        "With the turn model: silence that ends a request it judged finished.",
+        unit="s",
+        min=0.1,
+        max=5.0,
+    )
+    end_silence_max_s: float = setting(
+        1.5,
+        "With the turn model: silence that ends a request it judged unfinished (a pause mid-sentence).",
+        unit="s",
+        min=0.1,
+        max=10.0,
+    )
+
+    def __post_init__(self) -> None:
+        if not self.end_silence_min_s <= self.end_silence_s <= self.end_silence_max_s:
+            raise ValueError(
+                f"end_silence_min_s <= end_silence_s <= end_silence_max_s is required, got "
+                f"{self.end_silence_min_s} <= {self.end_silence_s} <= {self.end_silence_max_s}"
+            )
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,11 @@ class VadSettings:
         choices=("smart-turn", "off"),
     )
     smart_turn_threshold: float = setting(
-        0.5, "Turn-model probability at or above which a pause counts as the end of the request.", min=0.05, max=0.95
+        0.8,
+        "Turn-model probability at or above which a pause counts as the end of the request (higher: fewer "
+        "speakers cut off mid-sentence, more requests waiting end_silence_max_s; see appliance bench --only endpoint).",
+        min=0.05,
+        max=0.99,
     )
     end_silence_min_s: float = setting(
         0.2,

@@ -63,7 +63,7 @@ class Segmenter:
     semantic: bool = False
     """Ask a turn model at each pause (below); False = every pause ends at ``end_silence_s``."""
     turn_check_s: float = 0.15
-    turn_threshold: float = 0.5
+    turn_threshold: float = 0.8
     end_silence_min_s: float = 0.2
     end_silence_max_s: float = 1.5
 

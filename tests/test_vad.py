@@ -99,18 +99,18 @@ def test_a_verdict_arriving_late_closes_at_once():
     assert seg.due_turn_check() == 0
     assert silent_frames(seg, 2) == [None, None]  # 0.32 s, still no answer: waiting (up to 1.5 s)
     assert seg.awaiting_verdict
-    assert seg.turn_verdict(0, 0.7) == SegmentEvent.ENDED
+    assert seg.turn_verdict(0, 0.95) == SegmentEvent.ENDED
     assert seg.finished and seg.semantic_end
 
 
 def test_incomplete_verdict_waits_up_to_the_maximum_silence():
     seg = semantic()
     run(seg, "SSSS..")
-    assert seg.turn_verdict(seg.due_turn_check() or 0, 0.1) is None
+    assert seg.turn_verdict(seg.due_turn_check() or 0, 0.7) is None  # below vad.smart_turn_threshold = 0.8
     events = silent_frames(seg, 20)
     # 1.5 s of silence = 18.75 frames: the 19th silent frame (the 17th here) closes it
     assert events.index(SegmentEvent.ENDED) == 16
-    assert not seg.semantic_end and seg.turn_probability == 0.1
+    assert not seg.semantic_end and seg.turn_probability == 0.7
 
 
 def test_speech_resuming_starts_a_new_pause_and_a_new_question():
@@ -124,7 +124,7 @@ def test_speech_resuming_starts_a_new_pause_and_a_new_question():
     run(seg, "..")
     second = seg.due_turn_check()
     assert second == 1
-    assert seg.turn_verdict(second, 0.8) is None
+    assert seg.turn_verdict(second, 0.85) is None
     assert silent_frames(seg, 1) == [SegmentEvent.ENDED]
     assert seg.semantic_end and seg.speech_end_s == pytest.approx(14 * F)
 

@@ -379,7 +379,8 @@ def measure_endpoint(
     report["model_call_8s_window_s"] = _window_latency(turn)
     if realtime_clips:
         log(f"endpoint: {realtime_clips} whole sentences again in real time (the worker thread's timing)")
-        chosen = [c for c in clips if c.kind == "whole"][:: max(1, len(clips) // realtime_clips)][:realtime_clips]
+        whole = [c for c in clips if c.kind == "whole"]
+        chosen = whole[:: max(1, len(whole) // realtime_clips)][:realtime_clips]
         wall = [run_clip(c, speech, vad, turn, realtime=True) for c in chosen]
         report["realtime_smart_turn"] = {
             "clips": [c.label for c in chosen],

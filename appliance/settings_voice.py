@@ -134,7 +134,12 @@ class VadSettings:
         0.15, "Voiced audio needed before the request counts as started.", unit="s", min=0.0, max=2.0
     )
     end_silence_s: float = setting(
-        0.6, "Silence after speech that ends the request (the endpoint).", unit="s", min=0.1, max=5.0
+        0.6,
+        "Silence after speech that ends the request (the endpoint) when no turn model judges it: turn_model "
+        "off, its file missing, or a failed judgement.",
+        unit="s",
+        min=0.1,
+        max=5.0,
     )
     no_speech_timeout_s: float = setting(
         5.0, "Give up listening when no speech starts within this time.", unit="s", min=0.5, max=60.0

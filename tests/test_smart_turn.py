@@ -11,6 +11,7 @@ import itertools
 import logging
 import re
 import statistics
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -54,6 +55,7 @@ def test_the_graph_takes_whisper_features_of_8_s(model: SmartTurn):
     assert given.name == "input_features" and given.shape[1:] == [80, 800]
     for audio in (np.zeros(SAMPLE_RATE, np.int16), np.zeros(20 * SAMPLE_RATE, np.int16)):
         assert 0.0 <= model.completion(audio) <= 1.0  # shorter: zeros in front; longer: the last 8 s
+    assert "pipecat" not in sys.modules  # only the file inside the wheel is used
 
 
 def test_real_sentences_sound_complete_and_the_same_speech_cut_mid_clause_does_not(model, recording):

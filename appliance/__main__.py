@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "quality",
         "session",
         "echo",
+        "endpoint",
     )
     bench.add_argument("--skip", action="append", default=[], choices=sections)
     bench.add_argument("--only", action="append", default=[], choices=sections, help="run just these sections")

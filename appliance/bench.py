@@ -17,6 +17,9 @@
   (``appliance/mqtt/benchmark.py``; starts its own Mosquitto).
 - quality: the labelled household Q&A set scored with the LLM
   (``appliance/bench_quality.py``).
+- endpoint: semantic end of turn (smart-turn) vs the fixed ``vad.end_silence_s`` on real
+  recordings with and without pauses inserted mid-clause: endpoint delay, cut-offs, the
+  model's latency and RSS (``appliance/endpoint_bench.py``).
 - session: one ``appliance run`` daemon fed in real time from outside, a
   ten turns (--session-turns) of one conversation with memory on, first audio timed on its
   output stream, against the HA-style chain (``appliance/bench_session.py``).
@@ -251,10 +254,14 @@ def _raw_tokens_per_s(llama: Any, messages: list[dict[str, str]], cfg: Any) -> f
 
 async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     registry = ModelRegistry(settings.state_dir, show_progress=True)
+    want = _wanted(args)
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": _cpu_name()}
+    if set(getattr(args, "only", None) or []) == {"endpoint"}:  # needs only its own three models
+        return {"machine": machine, "endpoint": await asyncio.to_thread(bench_endpoint, settings, registry)}
     log("loading engines")
     engines = await asyncio.to_thread(load_engines, settings, registry)
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": _cpu_name()},
+        "machine": machine,
         "settings": {
             "end_silence_s": settings.vad.end_silence_s,
             "speculate_after_s": settings.vad.speculate_after_s,
@@ -264,7 +271,6 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         },
         "load_s": engines.load_s,
     }
-    want = _wanted(args)
     needs_speech = any(want(name) for name in ("latency", "baseline", "vision", "memory"))
     recordings = make_recordings(engines, args.recordings) if needs_speech else []
     if want("latency"):
@@ -279,7 +285,7 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
     if want("baseline"):
         base_settings = replace(
             settings,
-            vad=replace(settings.vad, end_silence_s=HA_END_SILENCE_S, speculate_after_s=0.0),
+            vad=replace(settings.vad, end_silence_s=HA_END_SILENCE_S, speculate_after_s=0.0, turn_model="off"),
             stt=replace(settings.stt, short_window=False),
         )
         base_engines = replace(engines, stt=load_stt(base_settings.stt, registry))
@@ -332,6 +338,8 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         from .echo_bench import bench_echo
 
         report["echo"] = await bench_echo(settings, engines, registry, trials=args.recordings)
+    if want("endpoint"):
+        report["endpoint"] = await asyncio.to_thread(bench_endpoint, settings, registry)
     if want("quality"):
         from .bench_quality import measure_quality
 
@@ -343,6 +351,35 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         report["session"] = await asyncio.to_thread(
             measure_session, settings, engines, registry, log, getattr(args, "session_turns", 10)
         )
+    return report
+
+
+def bench_endpoint(settings: Settings, registry: ModelRegistry) -> dict[str, Any]:
+    """Semantic vs fixed endpoint on real recordings (``appliance/endpoint_bench.py``); about a minute."""
+    from .audio.buffer import resample
+    from .audio.wav import read_wav
+    from .endpoint_bench import measure_endpoint, measure_rss
+    from .settings import TtsSettings
+    from .smart_turn import MODEL_NAME, SmartTurn
+    from .tts import PiperTts
+    from .vad import SileroDetector
+
+    log("endpoint: loading Silero, smart-turn and the Piper voice")
+    voice = PiperTts(registry.resolve(settings.tts.voice), TtsSettings(variation=0.0))
+
+    def speak(text: str) -> np.ndarray:
+        return resample(voice.synthesize_all(text), voice.sample_rate, SAMPLE_RATE)
+
+    report = measure_endpoint(
+        SileroDetector(registry.resolve("silero-vad")),
+        SmartTurn(registry.resolve(MODEL_NAME)),
+        speak,
+        lambda name: read_wav(registry.resolve(name), SAMPLE_RATE),
+        log,
+        vad=replace(settings.vad, turn_model="smart-turn"),
+    )
+    log("endpoint: RSS the turn model adds (child process)")
+    report["rss"] = measure_rss(settings.state_dir)
     return report
 
 

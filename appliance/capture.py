@@ -69,6 +69,10 @@ class CaptureEnded(CaptureMessage):
     """Audio-timeline seconds where the last voiced frame ended."""
     max_length: bool = False
     """True when cut at ``vad.max_utterance_s`` rather than ended by silence."""
+    semantic: bool = False
+    """True when the turn model judged the request finished, so it closed at ``vad.end_silence_min_s``."""
+    turn_probability: float | None = None
+    """The turn model's completion probability (0..1) at the last pause; None when not asked or it failed."""
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,13 @@ class Core:
             ErrorRaised(code=code, message=message, stage="playback")
         )
         frontend = FrontEnd(
-            source, engines.wake, engines.speech, settings.vad, lambda msg: None, preroll_s=settings.audio.preroll_s
+            source,
+            engines.wake,
+            engines.speech,
+            settings.vad,
+            lambda msg: None,
+            preroll_s=settings.audio.preroll_s,
+            turn=engines.turn,
         )
         frontend.retry_s = settings.audio.retry_s
         audio = settings.audio

@@ -97,6 +97,8 @@ class ConverseResult:
             "reply": record.reply,
             "intent": record.intent,
             "speculated": record.speculated,
+            "endpoint_semantic": record.endpoint_semantic,
+            "turn_probability": None if record.turn_probability is None else round(record.turn_probability, 3),
             "speech_end_s": speech_end,
             "timings": timings,
         }

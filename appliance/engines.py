@@ -14,6 +14,7 @@ from .memory.emotion import EmotionAnalyzer
 from .models import ModelRegistry
 from .procstat import memory_mb
 from .settings import Settings
+from .smart_turn import TurnModel, load_turn_model
 from .stt import SttEngine
 from .stt.factory import load_stt
 from .tts import PiperTts
@@ -40,6 +41,8 @@ class Engines:
     embedder: MiniLmEmbedder | None = None
     """The memory's sentence-embedding model (None when memory is off)."""
     emotion: EmotionAnalyzer | None = None
+    turn: TurnModel | None = None
+    """The semantic end-of-turn model (None when ``vad.turn_model`` is off or its file is missing)."""
 
 
 def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool = True) -> Engines:
@@ -57,6 +60,7 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
 
     wake = timed("wake", lambda: load_wake_detector(settings.wake, registry.resolve))
     speech = timed("vad", lambda: load_speech_detector(settings.vad, registry.resolve))
+    turn = timed("turn", lambda: load_turn_model(settings.vad, registry.resolve))
     stt = timed("stt", lambda: load_stt(settings.stt, registry))
     llm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
     tts = timed("tts", lambda: PiperTts(registry.resolve(settings.tts.voice), settings.tts))
@@ -71,4 +75,4 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
             emotion = timed("emotion", lambda: EmotionAnalyzer(embedder.embed_batch))
     if warm_up:
         timed("warm_up", lambda: (stt.warm_up(), llm.warm_up(), tts.warm_up()))
-    return Engines(wake, speech, stt, llm, tts, times, rss, embedder, emotion)
+    return Engines(wake, speech, stt, llm, tts, times, rss, embedder, emotion, turn)

@@ -38,6 +38,7 @@ from .capture import (
 )
 from .errors import AudioError
 from .settings import VadSettings
+from .smart_turn import TurnJudge, TurnModel
 from .vad import Segmenter, SegmentEvent, SpeechDetector
 from .wake import WakeWordDetector
 
@@ -49,6 +50,11 @@ the end of the wake phrase itself never opens (or closes) the request.  Speech
 that runs on past it without a pause is the request, said straight after the
 wake word (as people do when they talk over a reply): it is kept from the wake
 frame on, not lost to the tail."""
+
+TURN_WAIT_S = 0.25
+"""Longest the audio thread waits for the turn model's answer, and only once a pause's endpoint
+hangs on it: the model is asked a frame or more earlier, so in real time the answer is usually
+there already (reading a recording faster than real time, this wait keeps decisions the same)."""
 
 
 class Mode(str, Enum):
@@ -70,6 +76,7 @@ class FrontEnd:
         *,
         preroll_s: float = 0.3,
         retry_s: float = 5.0,
+        turn: TurnModel | None = None,
     ) -> None:
         self._source_factory = source_factory
         self.wake = wake
@@ -80,6 +87,8 @@ class FrontEnd:
         """Where decisions go, from the audio thread (the pipeline's thread-safe inbox)."""
         self.preroll_s = preroll_s
         self.retry_s = retry_s
+        self.judge = TurnJudge(turn) if turn is not None else None
+        """Asks the semantic end-of-turn model at each pause, off this thread (None: not loaded)."""
         self.source: AudioSource | None = None
         self.mode = Mode.WAKE
         self.frames = 0
@@ -160,6 +169,8 @@ class FrontEnd:
             self._loop()
         finally:
             self._close_source()
+            if self.judge is not None:
+                self.judge.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -263,7 +274,10 @@ class FrontEnd:
     def _begin_capture(self, capture_id: int, after_wake: bool) -> None:
         self._capture_id = capture_id
         self.mode = Mode.CAPTURE
-        self._segmenter = Segmenter.from_settings(self.vad)
+        semantic = self.judge is not None and self.vad.turn_model != "off"
+        self._segmenter = Segmenter.from_settings(self.vad, semantic=semantic)
+        if self.judge is not None:
+            self.judge.forget()
         self._utt_len = 0
         self._capture_began = self.frames
         self._after_wake = after_wake
@@ -287,11 +301,48 @@ class FrontEnd:
         if self.stream_capture and seg.started and not seg.finished:
             chunk = self._utterance[: self._utt_len] if decision == SegmentEvent.STARTED else frame
             self.emit(CaptureAudio(self.at_s, self.last_frame_mono, self._capture_id, chunk.copy()))
-        if decision is None:
-            return
+        judge = self.judge
+        pause = seg.due_turn_check() if judge is not None else None
+        if judge is not None and pause is not None:  # asked before SpeechPaused goes out and starts the STT
+            judge.ask((self._capture_id, pause), self._utterance[: self._utt_len])
+        if decision is not None:
+            self._emit_decision(decision, seg)
+        if judge is not None and judge.pending and not seg.finished:
+            verdict = self._collect_verdict(judge, seg)
+            if verdict is not None:
+                self._emit_decision(verdict, seg)
+
+    def _collect_verdict(self, judge: TurnJudge, seg: Segmenter) -> SegmentEvent | None:
+        """Apply the turn model's answer once it is there (waiting only when the endpoint hangs on it)."""
+        got = judge.answer(TURN_WAIT_S if seg.awaiting_verdict else 0.0)
+        if got is None:
+            return None
+        (capture_id, pause), probability = got
+        if capture_id != self._capture_id:
+            return None
+        decision = seg.turn_verdict(pause, probability)
+        _LOGGER.debug(
+            "Turn model: %s after %.2f s of silence (%.0f ms)%s",
+            "failed" if probability is None else f"{probability:.2f}",
+            seg.silence_s,
+            judge.last_s * 1000,
+            ", endpoint" if decision is not None else "",
+        )
+        return decision
+
+    def _emit_decision(self, decision: SegmentEvent, seg: Segmenter) -> None:
         if seg.finished:
             self.mode = Mode.WAKE
             self.wake.reset()
+            if self.judge is not None:
+                self.judge.forget()
+            if decision == SegmentEvent.ENDED:
+                _LOGGER.debug(
+                    "Endpoint after %.2f s of silence (semantic: %s, turn probability %s)",
+                    seg.silence_s,
+                    seg.semantic_end,
+                    seg.turn_probability,
+                )
         self.emit(self._decision(decision, seg))
 
     def _decision(self, decision: SegmentEvent, seg: Segmenter) -> CaptureMessage:
@@ -307,7 +358,16 @@ class FrontEnd:
         audio = self._utterance[: self._utt_len].copy()
         if decision == SegmentEvent.SPECULATE:
             return SpeechPaused(at_s, mono, cid, audio, speech_end_s)
-        return CaptureEnded(at_s, mono, cid, audio, speech_end_s, max_length=decision == SegmentEvent.MAX_LENGTH)
+        return CaptureEnded(
+            at_s,
+            mono,
+            cid,
+            audio,
+            speech_end_s,
+            max_length=decision == SegmentEvent.MAX_LENGTH,
+            semantic=seg.semantic_end,
+            turn_probability=seg.turn_probability,
+        )
 
     def _seed_with_preroll(self, seg: Segmenter) -> None:
         """Start the request's audio a little before the detector noticed speech."""

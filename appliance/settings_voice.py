@@ -134,7 +134,12 @@ class VadSettings:
         0.15, "Voiced audio needed before the request counts as started.", unit="s", min=0.0, max=2.0
     )
     end_silence_s: float = setting(
-        0.6, "Silence after speech that ends the request (the endpoint).", unit="s", min=0.1, max=5.0
+        0.6,
+        "Silence after speech that ends the request (the endpoint) when no turn model judges it: turn_model "
+        "off, its file missing, or a failed judgement.",
+        unit="s",
+        min=0.1,
+        max=5.0,
     )
     no_speech_timeout_s: float = setting(
         5.0, "Give up listening when no speech starts within this time.", unit="s", min=0.5, max=60.0
@@ -147,6 +152,41 @@ class VadSettings:
         min=0.0,
         max=5.0,
     )
+    turn_model: str = setting(
+        "smart-turn",
+        "Semantic end of turn: at each pause (at speculate_after_s, or end_silence_min_s if sooner) the "
+        "smart-turn model judges whether the request sounds finished; off = every request ends after "
+        "end_silence_s of silence. A missing model falls back to that too. Loaded at start-up.",
+        choices=("smart-turn", "off"),
+    )
+    smart_turn_threshold: float = setting(
+        0.8,
+        "Turn-model probability at or above which a pause counts as the end of the request (higher: fewer "
+        "speakers cut off mid-sentence, more requests waiting end_silence_max_s; see appliance bench --only endpoint).",
+        min=0.05,
+        max=0.99,
+    )
+    end_silence_min_s: float = setting(
+        0.2,
+        "With the turn model: silence that ends a request it judged finished.",
+        unit="s",
+        min=0.1,
+        max=5.0,
+    )
+    end_silence_max_s: float = setting(
+        1.5,
+        "With the turn model: silence that ends a request it judged unfinished (a pause mid-sentence).",
+        unit="s",
+        min=0.1,
+        max=10.0,
+    )
+
+    def __post_init__(self) -> None:
+        if not self.end_silence_min_s <= self.end_silence_s <= self.end_silence_max_s:
+            raise ValueError(
+                f"end_silence_min_s <= end_silence_s <= end_silence_max_s is required, got "
+                f"{self.end_silence_min_s} <= {self.end_silence_s} <= {self.end_silence_max_s}"
+            )
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,7 @@ class Turn:
         r.speech_end_mono = msg.mono - (msg.at_s - msg.speech_end_s)
         r.endpoint_mono = msg.mono
         r.endpoint_at_s = msg.at_s
+        r.endpoint_semantic, r.turn_probability = msg.semantic, msg.turn_probability
         self.ctx.bus.publish(SpeechEnded(at_s=msg.speech_end_s, endpoint_at_s=msg.at_s))
         r.speculated = self.attempt is not None
         if self.attempt is None:

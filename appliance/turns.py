@@ -67,6 +67,10 @@ class TurnRecord:
     reply: str = ""
     outcome: Outcome = Outcome.PENDING
     speculated: bool = False
+    endpoint_semantic: bool = False
+    """The turn model judged the request finished, so the endpoint closed at ``vad.end_silence_min_s``."""
+    turn_probability: float | None = None
+    """The turn model's completion probability (0..1) at the endpoint's pause; None = not asked."""
     stt_s: float | None = None
     """Seconds the STT engine took on the request that was answered."""
     audio_s: float = 0.0

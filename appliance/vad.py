@@ -10,6 +10,13 @@ threshold is testable with plain numbers.  Thresholds, all in seconds:
   early, before the endpoint (undone if speech resumes);
 - ``no_speech_timeout_s``: give up when no speech started within this time;
 - ``max_utterance_s``: hard cap on the request's length.
+
+With a turn model (``semantic``), a pause's endpoint depends on its verdict instead:
+at ``turn_check_s`` of silence the segmenter asks (:meth:`Segmenter.due_turn_check`);
+a probability of at least ``turn_threshold`` (the request sounds finished) closes it
+at ``end_silence_min_s``, a lower one waits up to ``end_silence_max_s`` (a speaker
+pausing mid-sentence is not cut off), no answer (the model failed) falls back to
+``end_silence_s``.  Speech resuming starts a new pause with a new question.
 """
 
 from __future__ import annotations
@@ -53,6 +60,12 @@ class Segmenter:
     no_speech_timeout_s: float = 5.0
     max_utterance_s: float = 15.0
     speculate_after_s: float = 0.2
+    semantic: bool = False
+    """Ask a turn model at each pause (below); False = every pause ends at ``end_silence_s``."""
+    turn_check_s: float = 0.15
+    turn_threshold: float = 0.8
+    end_silence_min_s: float = 0.2
+    end_silence_max_s: float = 1.5
 
     def __post_init__(self) -> None:
         self.elapsed_s = 0.0
@@ -61,13 +74,40 @@ class Segmenter:
         self.speech_end_s = 0.0
         """Segment-relative seconds where the last voiced chunk ended."""
         self.speech_start_at_s = 0.0
+        self.pause = 0
+        """Which pause the trailing silence is (counts up each time speech resumes)."""
+        self.turn_probability: float | None = None
+        """The turn model's answer for the current pause (None: not asked, not answered, or it failed)."""
+        self.semantic_end = False
+        """The endpoint closed early because the turn model judged the request complete."""
         self._voiced_run = 0.0
         self._silence = 0.0
         self._speculating = False
+        self._asked = False
+        self._answered = False
+        self._close_after_s = self._pause_default()
 
     @classmethod
-    def from_settings(cls, s: VadSettings) -> Segmenter:
-        return cls(s.speech_start_s, s.end_silence_s, s.no_speech_timeout_s, s.max_utterance_s, s.speculate_after_s)
+    def from_settings(cls, s: VadSettings, *, semantic: bool = False) -> Segmenter:
+        """A segmenter with ``s``'s thresholds; ``semantic`` when a turn model is loaded and on."""
+        check = min(s.speculate_after_s or s.end_silence_min_s, s.end_silence_min_s)
+        return cls(
+            speech_start_s=s.speech_start_s,
+            end_silence_s=s.end_silence_s,
+            no_speech_timeout_s=s.no_speech_timeout_s,
+            max_utterance_s=s.max_utterance_s,
+            speculate_after_s=s.speculate_after_s,
+            semantic=semantic,
+            turn_check_s=check,
+            turn_threshold=s.smart_turn_threshold,
+            end_silence_min_s=s.end_silence_min_s,
+            end_silence_max_s=s.end_silence_max_s,
+        )
+
+    @property
+    def silence_s(self) -> float:
+        """Seconds of trailing silence since the last voiced chunk."""
+        return self._silence
 
     def process(self, chunk_s: float, is_speech: bool) -> SegmentEvent | None:
         """Advance by one chunk; return the decision it triggers, if any."""
@@ -83,19 +123,69 @@ class Segmenter:
             return SegmentEvent.MAX_LENGTH
         if is_speech:
             self.speech_end_s = self.elapsed_s
-            self._silence = 0.0
+            if self._silence > 0:
+                self._new_pause()
             if self._speculating:
                 self._speculating = False
                 return SegmentEvent.RESUMED
             return None
         self._silence += chunk_s
-        if self._silence + EPS >= self.end_silence_s:
-            self.finished = True
-            return SegmentEvent.ENDED
+        if self._silence + EPS >= self._close_after_s:
+            return self._end()
         if self.speculate_after_s and not self._speculating and self._silence + EPS >= self.speculate_after_s:
             self._speculating = True
             return SegmentEvent.SPECULATE
         return None
+
+    # -- the turn model's part ---------------------------------------------------
+    def due_turn_check(self) -> int | None:
+        """The pause to ask the turn model about now (once per pause), else None."""
+        if not self.semantic or self.finished or not self.started or self._asked:
+            return None
+        if self._silence <= 0 or self._silence + EPS < self.turn_check_s:
+            return None
+        self._asked = True
+        return self.pause
+
+    @property
+    def awaiting_verdict(self) -> bool:
+        """The pause has reached ``end_silence_min_s`` and its endpoint now hangs on the model's answer."""
+        return (
+            self._asked and not self._answered and not self.finished and self._silence + EPS >= self.end_silence_min_s
+        )
+
+    def turn_verdict(self, pause: int, probability: float | None) -> SegmentEvent | None:
+        """The turn model's answer about ``pause`` (None = it failed); ENDED when that closes the request now."""
+        if self.finished or pause != self.pause or not self._asked or self._answered:
+            return None  # a stale answer: speech resumed since the question
+        self._answered = True
+        self.turn_probability = probability
+        if probability is None:
+            self._close_after_s = self.end_silence_s
+        elif probability >= self.turn_threshold:
+            self._close_after_s = self.end_silence_min_s
+        else:
+            self._close_after_s = self.end_silence_max_s
+        if self._silence + EPS >= self._close_after_s:
+            return self._end()
+        return None
+
+    def _end(self) -> SegmentEvent:
+        self.finished = True
+        p = self.turn_probability
+        self.semantic_end = self._answered and p is not None and p >= self.turn_threshold
+        return SegmentEvent.ENDED
+
+    def _pause_default(self) -> float:
+        """Silence that ends a pause before (or without) a verdict."""
+        return self.end_silence_max_s if self.semantic else self.end_silence_s
+
+    def _new_pause(self) -> None:
+        self._silence = 0.0
+        self.pause += 1
+        self._asked = self._answered = False
+        self.turn_probability = None
+        self._close_after_s = self._pause_default()
 
     def _before_start(self, chunk_s: float, is_speech: bool) -> SegmentEvent | None:
         if is_speech:

@@ -102,6 +102,22 @@ class RecordingSink(PacedSink):
         super().stop()
 
 
+class FakeTurnModel:
+    """A turn model that answers scripted probabilities in turn (the last one repeats); None = fail."""
+
+    def __init__(self, *answers: float | None) -> None:
+        self.answers = list(answers) or [0.9]
+        self.heard: list[int] = []
+        """Samples of audio each question came with."""
+
+    def completion(self, audio: np.ndarray) -> float:
+        self.heard.append(len(audio))
+        answer = self.answers[min(len(self.heard), len(self.answers)) - 1]
+        if answer is None:
+            raise RuntimeError("scripted failure")
+        return answer
+
+
 class FakeFrontEnd:
     def __init__(self) -> None:
         self.stream_capture = False
@@ -138,8 +154,23 @@ def resumed(capture_id: int = 1, *, at_s: float = 1.0) -> SpeechResumed:
     return SpeechResumed(at_s, time.monotonic(), capture_id)
 
 
-def ended(capture_id: int = 1, *, at_s: float = 1.0, audio_s: float = 1.0) -> CaptureEnded:
-    return CaptureEnded(at_s, time.monotonic(), capture_id, _audio(audio_s), at_s - 0.3)
+def ended(
+    capture_id: int = 1,
+    *,
+    at_s: float = 1.0,
+    audio_s: float = 1.0,
+    semantic: bool = False,
+    turn_probability: float | None = None,
+) -> CaptureEnded:
+    return CaptureEnded(
+        at_s,
+        time.monotonic(),
+        capture_id,
+        _audio(audio_s),
+        at_s - 0.3,
+        semantic=semantic,
+        turn_probability=turn_probability,
+    )
 
 
 def timed_out(capture_id: int = 1, *, at_s: float = 1.0) -> CaptureTimedOut:

@@ -7,6 +7,8 @@ its index, so a test can tell exactly which frames a request's audio holds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,8 @@ from appliance.capture import (
 from appliance.frontend import WAKE_TAIL_S, FrontEnd, Mode
 from appliance.settings import VadSettings
 from appliance.wake import Detection
+
+from .fakes import FakeTurnModel
 
 WAKE, SPEECH, SILENCE = 1, 2, 0
 
@@ -72,12 +76,12 @@ def frames(*runs: tuple[int, int]) -> list[np.ndarray]:
 
 
 class FrontEndRig:
-    def __init__(self, **vad: float) -> None:
+    def __init__(self, turn: FakeTurnModel | None = None, **vad: Any) -> None:
         settings = VadSettings(**{"speech_start_s": 0.15, "end_silence_s": 0.6, "speculate_after_s": 0.15, **vad})
         self.messages: list[FrontEndMessage] = []
         self.wake = ScriptedWake()
         self.fe = FrontEnd(
-            lambda: NoSource(), self.wake, ScriptedSpeech(), settings, self.messages.append, preroll_s=0.4
+            lambda: NoSource(), self.wake, ScriptedSpeech(), settings, self.messages.append, preroll_s=0.4, turn=turn
         )  # type: ignore[arg-type]
 
     def feed(self, frames: list[np.ndarray]) -> None:
@@ -205,3 +209,58 @@ def test_mute_closes_the_source_and_unmute_resumes():
     rig.fe.set_muted(False)
     rig.fe._step()
     assert rig.fe.mode == Mode.WAKE and rig.fe.source is not None and opened == ["open", "open"]
+
+
+# -- semantic end of turn (a scripted turn model; the real one is in test_smart_turn.py) ----------
+def ended_after(rig: FrontEndRig) -> float:
+    """Seconds of silence between the request's last voiced frame and its endpoint."""
+    (ended,) = rig.of(CaptureEnded)
+    return round(ended.at_s - ended.speech_end_s, 2)
+
+
+def test_a_request_judged_complete_ends_at_the_minimum_silence():
+    model = FakeTurnModel(0.93)
+    rig = FrontEndRig(model)
+    rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 10), (SILENCE, 10)))
+    assert ended_after(rig) == 0.24  # the first frame past vad.end_silence_min_s = 0.2 s
+    (ended,) = rig.of(CaptureEnded)
+    assert ended.semantic and ended.turn_probability == 0.93
+    assert model.heard == [(10 + 2) * FRAME_SAMPLES]  # asked once, with the request so far (speech + 0.16 s)
+    assert rig.fe.mode == Mode.WAKE
+
+
+def test_a_pause_judged_unfinished_is_waited_out_and_the_next_pause_asked_again():
+    model = FakeTurnModel(0.05, 0.85)
+    rig = FrontEndRig(model)
+    rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 6), (SILENCE, 10), (SPEECH, 6)))  # 0.8 s pause mid-sentence
+    assert not rig.of(CaptureEnded)  # the fixed 0.6 s endpoint would have cut the speaker off here
+    rig.feed(frames((SILENCE, 10)))
+    assert ended_after(rig) == 0.24 and len(model.heard) == 2
+
+
+def test_unfinished_then_silence_ends_at_the_maximum():
+    rig = FrontEndRig(FakeTurnModel(0.05))
+    rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 6), (SILENCE, 25)))
+    assert ended_after(rig) == 1.52  # 19 frames: the first past vad.end_silence_max_s = 1.5 s
+    assert not rig.of(CaptureEnded)[0].semantic
+
+
+@pytest.mark.parametrize("turn", [None, FakeTurnModel(None)], ids=["no-model", "model-fails"])
+def test_without_a_working_model_the_endpoint_is_the_fixed_silence(turn):
+    rig = FrontEndRig(turn)
+    rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 6), (SILENCE, 10)))
+    assert ended_after(rig) == 0.64  # vad.end_silence_s = 0.6 s, as before semantic endpoints
+    (ended,) = rig.of(CaptureEnded)
+    assert not ended.semantic and ended.turn_probability is None
+
+
+def test_turn_model_off_in_the_settings_is_never_asked():
+    model = FakeTurnModel(0.99)
+    rig = FrontEndRig(model, turn_model="off")
+    rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 6), (SILENCE, 10)))
+    assert ended_after(rig) == 0.64 and model.heard == []

@@ -81,6 +81,7 @@ def test_real_manifest_parses_and_names_every_default():
         "smollm2-135m",
         "en_US-joe-medium",
         "silero-vad",
+        "smart-turn-v3.2",
         "vosk-small-en-us",
         "qwen2.5-1.5b-instruct",
     ):
@@ -173,7 +174,7 @@ def test_fetch_refuses_plain_http(fake_site, tmp_path):
 
 
 def test_installed_default_models_verify(registry):
-    for name in ("hey_jarvis", "smollm2-135m", "en_US-joe-medium", "whisper-base", "silero-vad"):
+    for name in ("hey_jarvis", "smollm2-135m", "en_US-joe-medium", "whisper-base", "silero-vad", "smart-turn-v3.2"):
         assert registry.status(name, verify=True).state == "ok", name
     assert sys.modules.get("torch") is None  # the model packages never pulled in torch
 

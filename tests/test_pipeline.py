@@ -122,6 +122,15 @@ async def test_speculation_is_reused_when_the_endpoint_confirms_it(running):
     assert pipeline.history[-1].outcome == "answered"
 
 
+async def test_the_turn_record_says_whether_the_endpoint_was_semantic(running):
+    pipeline, _bus = make()
+    post_all(running(pipeline), wake(), began(), ended(at_s=3.0, semantic=True, turn_probability=0.87))
+    await idle(pipeline)
+    record = pipeline.history[-1]
+    assert record.endpoint_semantic and record.turn_probability == 0.87
+    assert record.timings()["endpoint_delay_s"] == pytest.approx(0.3, abs=0.01)
+
+
 async def test_speculation_is_dropped_when_speech_resumes(running):
     stt = FakeStt()
     pipeline, _bus = make(stt=stt)

@@ -17,6 +17,7 @@ def test_defaults_are_valid():
     s = load_settings(None, env={})
     assert s.wake.models == ("hey_jarvis",)
     assert s.vad.end_silence_s == 0.6
+    assert (s.vad.turn_model, s.vad.end_silence_min_s, s.vad.end_silence_max_s) == ("smart-turn", 0.2, 1.5)
     assert s.device_id  # derived from the hostname
 
 
@@ -40,6 +41,12 @@ def test_toml_and_env_override(tmp_path: Path):
         ({"stt": {"beam_size": 1.5}}, "stt.beam_size = 1.5 is not allowed: expected an integer"),
         ({"audio": {"earcon": "maybe"}}, "audio.earcon = 'maybe' is not allowed: expected true or false"),
         ({"nonsense": {}}, "unknown section [nonsense]"),
+        ({"vad": {"turn_model": "magic"}}, "vad.turn_model = 'magic' is not allowed: choose one of smart-turn, off"),
+        (
+            {"vad": {"end_silence_min_s": 0.8}},
+            "vad: end_silence_min_s <= end_silence_s <= end_silence_max_s is required, got 0.8 <= 0.6 <= 1.5",
+        ),
+        ({"vad": {"end_silence_s": 2.0}}, "got 0.2 <= 2.0 <= 1.5"),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(raw, needle):

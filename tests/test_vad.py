@@ -64,6 +64,104 @@ def test_max_utterance_length():
     assert events[-1][0] == 12  # 1.0 s after speech started at frame 0
 
 
+def semantic(*, on: bool = True) -> Segmenter:
+    """A segmenter with a turn model: asked at 0.15 s, closes at 0.2 s (complete) or 1.5 s (not)."""
+    return Segmenter(
+        speech_start_s=0.15,
+        speculate_after_s=0.15,
+        semantic=on,
+        turn_check_s=0.15,
+        end_silence_s=0.6,
+        end_silence_min_s=0.2,
+        end_silence_max_s=1.5,
+    )
+
+
+def silent_frames(seg: Segmenter, count: int) -> list[SegmentEvent | None]:
+    return [seg.process(F, False) for _ in range(count)]
+
+
+def test_complete_verdict_closes_at_the_minimum_silence():
+    seg = semantic()
+    run(seg, "SSSS")
+    assert silent_frames(seg, 2) == [None, SegmentEvent.SPECULATE]  # 0.16 s: speculate, and ask
+    assert seg.due_turn_check() == 0
+    assert seg.due_turn_check() is None  # once per pause
+    assert not seg.awaiting_verdict  # 0.16 s < 0.2 s: nothing hangs on it yet
+    assert seg.turn_verdict(0, 0.9) is None
+    assert silent_frames(seg, 1) == [SegmentEvent.ENDED]  # 0.24 s, the first frame past 0.2 s
+    assert seg.semantic_end and seg.turn_probability == 0.9
+
+
+def test_a_verdict_arriving_late_closes_at_once():
+    seg = semantic()
+    run(seg, "SSSS..")
+    assert seg.due_turn_check() == 0
+    assert silent_frames(seg, 2) == [None, None]  # 0.32 s, still no answer: waiting (up to 1.5 s)
+    assert seg.awaiting_verdict
+    assert seg.turn_verdict(0, 0.95) == SegmentEvent.ENDED
+    assert seg.finished and seg.semantic_end
+
+
+def test_incomplete_verdict_waits_up_to_the_maximum_silence():
+    seg = semantic()
+    run(seg, "SSSS..")
+    assert seg.turn_verdict(seg.due_turn_check() or 0, 0.7) is None  # below vad.smart_turn_threshold = 0.8
+    events = silent_frames(seg, 20)
+    # 1.5 s of silence = 18.75 frames: the 19th silent frame (the 17th here) closes it
+    assert events.index(SegmentEvent.ENDED) == 16
+    assert not seg.semantic_end and seg.turn_probability == 0.7
+
+
+def test_speech_resuming_starts_a_new_pause_and_a_new_question():
+    seg = semantic()
+    run(seg, "SSSS..")
+    first = seg.due_turn_check()
+    assert seg.turn_verdict(first or 0, 0.1) is None
+    assert run(seg, "......SS") == [(6, SegmentEvent.RESUMED)]  # 0.64 s of pause: no cut-off
+    assert seg.turn_probability is None
+    assert seg.turn_verdict(first or 0, 0.99) is None  # a stale answer about the old pause is ignored
+    run(seg, "..")
+    second = seg.due_turn_check()
+    assert second == 1
+    assert seg.turn_verdict(second, 0.85) is None
+    assert silent_frames(seg, 1) == [SegmentEvent.ENDED]
+    assert seg.semantic_end and seg.speech_end_s == pytest.approx(14 * F)
+
+
+def test_a_failed_verdict_falls_back_to_the_fixed_endpoint():
+    seg = semantic()
+    run(seg, "SSSS..")
+    assert seg.turn_verdict(seg.due_turn_check() or 0, None) is None
+    events = silent_frames(seg, 10)
+    assert events.index(SegmentEvent.ENDED) == 5  # 0.6 s = the 8th silent frame, as without a model
+    assert not seg.semantic_end
+
+
+def test_without_a_turn_model_the_endpoint_is_the_fixed_silence():
+    for seg in (Segmenter(speech_start_s=0.15, end_silence_s=0.6, speculate_after_s=0), semantic(on=False)):
+        events = run(seg, "SSSS" + "." * 8)
+        assert seg.due_turn_check() is None
+        assert events[-1] == (11, SegmentEvent.ENDED)
+        assert not seg.semantic_end and seg.turn_probability is None
+
+
+def test_no_answer_at_all_closes_at_the_maximum():
+    seg = semantic()
+    events = run(seg, "SSSS" + "." * 20)
+    assert seg.due_turn_check() is None  # (asked on the way: the caller polled too late here)
+    assert events[-1] == (4 + 18, SegmentEvent.ENDED)
+
+
+def test_from_settings_asks_at_the_speculation_point_or_the_minimum():
+    from appliance.settings import VadSettings
+
+    assert Segmenter.from_settings(VadSettings(), semantic=True).turn_check_s == 0.15
+    assert Segmenter.from_settings(VadSettings(speculate_after_s=0.0), semantic=True).turn_check_s == 0.2
+    assert Segmenter.from_settings(VadSettings(speculate_after_s=0.4), semantic=True).turn_check_s == 0.2
+    assert not Segmenter.from_settings(VadSettings()).semantic
+
+
 @pytest.mark.integration
 def test_silero_hears_speech_not_silence(speak, registry):
     detector = SileroDetector(registry.resolve("silero-vad"))

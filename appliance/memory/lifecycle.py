@@ -19,7 +19,8 @@ def loaded_models(settings: Settings) -> list[tuple[str, str]]:
     vad = "silero-vad" if settings.vad.engine == "silero" else ""
     refs = [("wake-features", "oww-melspectrogram"), ("wake-features", "oww-embedding")]
     refs += [("wake", name) for name in settings.wake.models]
-    refs += [("vad", vad), ("stt", stt), ("llm", settings.llm.model), ("tts", settings.tts.voice)]
+    turn = "smart-turn-v3.2" if settings.vad.turn_model == "smart-turn" else ""
+    refs += [("vad", vad), ("turn", turn), ("stt", stt), ("llm", settings.llm.model), ("tts", settings.tts.voice)]
     refs += [("embedding", settings.memory.embedding_model), ("lora", settings.llm.lora_path)]
     return [(role, ref) for role, ref in refs if ref]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .llm import LlamaLlm
+from .llm_route import RoutedLlm
 from .memory.embedding import MiniLmEmbedder, load_embedder
 from .memory.emotion import EmotionAnalyzer
 from .models import ModelRegistry
@@ -31,7 +32,8 @@ class Engines:
     wake: WakeWordDetector
     speech: SpeechDetector
     stt: SttEngine
-    llm: LlamaLlm
+    llm: LlamaLlm | RoutedLlm
+    """The conversation's LLM: the local model, or the router in front of it and a LAN server."""
     tts: PiperTts
     load_s: dict[str, float]
     embedder: MiniLmEmbedder | None = None
@@ -53,7 +55,11 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
     wake = timed("wake", lambda: load_wake_detector(settings.wake, registry.resolve))
     speech = timed("vad", lambda: load_speech_detector(settings.vad, registry.resolve))
     stt = timed("stt", lambda: load_stt(settings.stt, registry))
-    llm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
+    local: LlamaLlm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
+    llm: LlamaLlm | RoutedLlm = local
+    if settings.llm.server_url:  # replies from the LAN server, this model as the fallback
+        llm = RoutedLlm(local, settings.llm)
+        _LOGGER.info("LLM replies from %s while it answers; %s is the fallback", llm.server_status()["url"], llm.name)
     tts = timed("tts", lambda: PiperTts(registry.resolve(settings.tts.voice), settings.tts))
     embedder, emotion = None, None
     m = settings.memory

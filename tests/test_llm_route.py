@@ -171,3 +171,27 @@ def test_a_live_model_swap_replaces_the_local_model_behind_the_router():
     LlmRole().install(new, core, engines)  # type: ignore[arg-type]
     assert engines.llm is core.llm is core.pipeline.llm is llm  # the router, with its server and health, stays
     assert llm.local is new
+
+
+def test_the_status_text_shows_the_server_and_who_answered():
+    from appliance.oneshot import _status_text
+
+    status = {
+        "stage": "idle",
+        "muted": False,
+        "wake_words": ["hey_jarvis"],
+        "sensitivity": 0.5,
+        "capture": {"available": True, "device": "mic"},
+        "volume": 80,
+        "uptime_s": 10.0,
+        "turns": 1,
+        "healthy": True,
+        "llm_server": {"url": "http://gpu-box.lan:8080/v1", "state": "backoff", "last_error": "server-timeout"},
+        "last_turn": {"outcome": "answered", "transcript": "hi", "reply": "Hello.", "llm_backend": "local"},
+    }
+    status["llm_server"]["retry_in_s"] = 4.6
+    text = _status_text(status)
+    assert "llm server backoff (server-timeout) http://gpu-box.lan:8080/v1, retry in 5 s" in text
+    assert "last turn  answered [local]: 'hi' -> 'Hello.'" in text
+    status["llm_server"] = {"url": None, "state": "off"}
+    assert "llm server" not in _status_text(status)

@@ -159,6 +159,7 @@ class RoutedLlm:
     ) -> Iterator[str]:
         """Blocking generator of reply text, from the server if it is configured and not backing off.
 
+        ``may_run`` pauses only the local model: reading the server's stream costs the board nothing.
         Server text is passed on one whole sentence at a time (the sentence being
         written is held back).  So when the server dies or stalls mid-reply, the
         reply ends with the last complete sentence: nothing is repeated and no

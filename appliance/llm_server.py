@@ -71,6 +71,11 @@ class ServerEndpoint:
     authorization: str = field(default="", repr=False)
     """The ``Authorization`` header's value, or empty."""
 
+    def redact(self, text: str) -> str:
+        """``text`` with the key, should a server echo it, replaced by ``***``."""
+        key = self.authorization.partition(" ")[2]
+        return text.replace(key, "***") if key else text
+
     @classmethod
     def from_settings(cls, settings: LlmSettings) -> ServerEndpoint:
         """The endpoint of ``llm.server_url``; the key from ``llm.server_api_key_file`` (ConfigError if unusable)."""
@@ -217,8 +222,8 @@ class _Request:
         try:
             self._exchange()
             self.items.put(_END)
-        except LlmServerError as err:
-            self.items.put(err)
+        except LlmServerError as err:  # its message may quote the server: never let it quote the key
+            self.items.put(LlmServerError(err.code, self.endpoint.redact(err.message)))
         except ssl.SSLError as err:
             self.items.put(LlmServerError("server-tls", f"TLS with {self.endpoint.url} failed: {err.reason}"))
         except (http.client.IncompleteRead, ConnectionResetError, http.client.RemoteDisconnected):
@@ -247,7 +252,8 @@ class _Request:
             conn.sock.settimeout(SOCKET_BACKSTOP_S)
         response = conn.getresponse()
         if response.status != 200:
-            _LOGGER.debug("LLM server answered %d: %r", response.status, response.read(200))
+            body = response.read(200).decode("utf-8", "replace")
+            _LOGGER.debug("LLM server answered %d: %r", response.status, ep.redact(body))
             raise LlmServerError(
                 f"server-http-{response.status}", f"{ep.url} answered HTTP {response.status} {response.reason}"
             )

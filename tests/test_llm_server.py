@@ -186,3 +186,13 @@ def test_the_key_file_is_read_once_and_never_shown(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
         read_key(str(key))
     assert "server_api_key_file" in info.value.message and "two" not in info.value.message
+
+
+def test_a_server_that_echoes_the_key_never_gets_it_into_an_error(fake_server, tmp_path: Path):
+    url, script = fake_server
+    key = tmp_path / "llm.key"
+    key.write_text(KEY)
+    script.respond = lambda h: send(h, 200, f'data: {{"error": {{"message": "bad key {KEY}"}}}}\n\n')
+    with pytest.raises(LlmServerError) as info:
+        collect(client(url, server_api_key_file=str(key)))
+    assert info.value.code == "server-error" and KEY not in str(info.value) and "bad key ***" in info.value.message

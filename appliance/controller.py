@@ -31,6 +31,7 @@ from .events import ErrorRaised, MuteChanged, VolumeChanged, WakeWordChanged
 from .feature import Feature
 from .frontend import FrontEnd
 from .llm import LlamaLlm
+from .llm_route import RoutedLlm
 from .models import ModelRegistry
 from .pipeline import Pipeline
 from .procstat import memory_mb
@@ -59,7 +60,7 @@ class Core:
     registry: ModelRegistry
     frontend: FrontEnd
     wake: WakeWordDetector
-    llm: LlamaLlm
+    llm: LlamaLlm | RoutedLlm
     conversation: Conversation
     pipeline: Pipeline
     sink: AudioSink
@@ -258,8 +259,9 @@ class Controller:
         if new.vad != old.vad:
             core.frontend.vad = new.vad
             applied.append("vad")
-        if new.llm != old.llm and new.llm.model == core.settings.llm.model:  # a new model is a swap, not this
-            core.llm.settings = new.llm
+        added_server = new.llm.server_url and not isinstance(core.llm, RoutedLlm)  # the router is built at start
+        if new.llm != old.llm and new.llm.model == core.settings.llm.model and not added_server:
+            core.llm.settings = new.llm  # a new model is a swap, not this
             core.conversation.system_prompt = new.llm.system_prompt
             applied.append("llm")
         if new.audio != old.audio:
@@ -296,6 +298,7 @@ class Controller:
                 "transcript": last.transcript,
                 "reply": last.reply,
                 "outcome": last.outcome.value,
+                "llm_backend": last.marks.llm_backend,
                 "timings": last.timings(),
             },
             "models": {

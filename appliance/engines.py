@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .llm import LlamaLlm
+from .llm_route import RoutedLlm
 from .memory.embedding import MiniLmEmbedder, load_embedder
 from .memory.emotion import EmotionAnalyzer
 from .models import ModelRegistry
@@ -33,7 +34,8 @@ class Engines:
     wake: WakeWordDetector
     speech: SpeechDetector
     stt: SttEngine
-    llm: LlamaLlm
+    llm: LlamaLlm | RoutedLlm
+    """The conversation's LLM: the local model, or the router in front of it and a LAN server."""
     tts: PiperTts
     load_s: dict[str, float]
     rss_mb: dict[str, float] = field(default_factory=dict)
@@ -62,7 +64,11 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
     speech = timed("vad", lambda: load_speech_detector(settings.vad, registry.resolve))
     turn = timed("turn", lambda: load_turn_model(settings.vad, registry.resolve))
     stt = timed("stt", lambda: load_stt(settings.stt, registry))
-    llm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
+    local: LlamaLlm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
+    llm: LlamaLlm | RoutedLlm = local
+    if settings.llm.server_url:  # replies from the LAN server, this model as the fallback
+        llm = RoutedLlm(local, settings.llm)
+        _LOGGER.info("LLM replies from %s while it answers; %s is the fallback", llm.server_status()["url"], llm.name)
     tts = timed("tts", lambda: PiperTts(registry.resolve(settings.tts.voice), settings.tts))
     embedder, emotion = None, None
     m = settings.memory

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .board import BoardFeature
 from .feature import Feature
+from .llm_route import LlmServerFeature
 
 if TYPE_CHECKING:
     from .app import Appliance
@@ -68,6 +69,7 @@ def build_features(
         BoardFeature(app.profile, s.hardware, control=app.controller, commands=app.commands, bus=bus, open_gpio=gpio)
     )
     out.append(_model_swaps(app))
+    out.append(LlmServerFeature(lambda: app.engines.llm))
     if metrics and s.metrics.listen:
         out.append(_metrics(app))
     if debug_hooks:

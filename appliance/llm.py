@@ -60,6 +60,10 @@ class GenerationStats:
     """Seconds from the call to the first generated text."""
     total_s: float = 0.0
     cancelled: bool = False
+    backend: str = "local"
+    """Who generated the reply: "local" (this model) or "server" (the LAN server, ``llm.server_url``)."""
+    fallback: str = ""
+    """Why the server did not answer a local reply (a coded reason such as ``server-timeout``), or empty."""
 
     @property
     def tokens_per_s(self) -> float:

@@ -160,7 +160,13 @@ def _status_text(s: dict[str, Any]) -> str:
         m = s["mqtt"]
         state = "connected" if m["connected"] else f"DISCONNECTED ({m['last_error']})"
         lines.append(f"mqtt       {state} {m['broker']}, outbox {m['outbox']}")
+    server = s.get("llm_server") or {}
+    if server.get("state", "off") != "off":
+        state = server["state"] if not server.get("last_error") else f"{server['state']} ({server['last_error']})"
+        retry = f", retry in {server['retry_in_s']:.0f} s" if server.get("retry_in_s") else ""
+        lines.append(f"llm server {state} {server['url']}{retry}")
     if s.get("last_turn"):
         last = s["last_turn"]
-        lines.append(f"last turn  {last['outcome']}: {last['transcript']!r} -> {last['reply']!r}")
+        by = f" [{last['llm_backend']}]" if last.get("llm_backend") else ""
+        lines.append(f"last turn  {last['outcome']}{by}: {last['transcript']!r} -> {last['reply']!r}")
     return "\n".join(lines)

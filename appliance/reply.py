@@ -78,6 +78,8 @@ class Marks:
     """(start, end) of each chunk's synthesis."""
     llm_tokens_evaluated: int | None = None
     """Prompt tokens the LLM evaluated for this reply (the rest came from its KV cache)."""
+    llm_backend: str | None = None
+    """Who generated the reply: "local" or "server" (the LAN server); None when no LLM did."""
 
 
 class ReplyAttempt:
@@ -170,6 +172,7 @@ class ReplyAttempt:
             self.marks.llm_done = time.monotonic()
             stats = getattr(self._llm, "last", None)
             self.marks.llm_tokens_evaluated = getattr(stats, "evaluated_tokens", None)
+            self.marks.llm_backend = getattr(stats, "backend", "local")
         finally:
             sentences.put_nowait(None)
             await speaker

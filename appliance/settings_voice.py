@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .settings_base import setting
 
@@ -251,6 +253,59 @@ class LlmSettings:
     )
     lora_path: str = setting("", "Optional LoRA adapter (GGUF) applied to the model at load, for personalisation.")
     lora_scale: float = setting(1.0, "Strength of the LoRA adapter.", min=0.0, max=4.0)
+    server_url: str = setting(
+        "",
+        "An OpenAI-compatible LLM server on the LAN (llama-server, Ollama, vLLM), as its base URL ending in "
+        "/v1 (http://host:8080/v1); conversation replies stream from it, with the local model as the fallback. "
+        "Empty = local only.",
+    )
+    server_model: str = setting("", "Model name sent to the server; empty = 'default' (the server's own choice).")
+    server_api_key_file: str = setting(
+        "", "File holding the server's bearer key (one line; never logged or shown); empty = no key."
+    )
+    server_timeout_s: float = setting(
+        1.5,
+        "Deadline for the server's first token; a server that misses it is skipped for this turn (the local "
+        "model answers) and retried later with back-off.",
+        unit="s",
+        min=0.1,
+        max=30.0,
+    )
+
+    def __post_init__(self) -> None:
+        if self.server_url:
+            check_server_url(self.server_url)
+        key_file = Path(self.server_api_key_file).expanduser()
+        if self.server_api_key_file and not key_file.is_file():
+            raise ValueError(f"server_api_key_file = {self.server_api_key_file!r}: no such file")
+        if self.server_api_key_file and not os.access(key_file, os.R_OK):
+            raise ValueError(f"server_api_key_file = {self.server_api_key_file!r} is not readable by this user")
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` removed: what logs, errors and status may show."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
+def check_server_url(url: str) -> None:
+    """Raise ValueError naming ``server_url`` unless ``url`` is an http(s) base URL ending in /v1."""
+    try:
+        shown = without_userinfo(url)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("server_url is not a URL (a bad port or brackets); expected http://host:port/v1") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"server_url = {shown!r} is not allowed: the scheme must be http or https")
+    if not parts.hostname:
+        raise ValueError(f"server_url = {shown!r} is not allowed: it names no host")
+    if "@" in parts.netloc:  # credentials in a setting would show in `config show`; keys live in files
+        raise ValueError(f"server_url = {shown!r} must not carry credentials: put the key in server_api_key_file")
+    if parts.query or parts.fragment or not parts.path.rstrip("/").endswith("/v1"):
+        raise ValueError(f"server_url = {shown!r} is not allowed: expected a base URL ending in /v1")
 
 
 @dataclass(frozen=True)

@@ -324,3 +324,72 @@ def engines_with_fakes(registry, llm=None):
         tts=FakeTts(),
         load_s={},
     )
+
+
+def sse_chunk(text: str | None = None, finish: str | None = None) -> str:
+    """One chat.completion.chunk event: a content delta, the role delta (no text), or a finish."""
+    import json
+
+    delta = {"content": text} if text is not None else {"role": "assistant"}
+    return "data: " + json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+
+
+def sse_reply(*texts: str, done: bool = True) -> str:
+    """A whole streamed reply: role, the texts, finish, [DONE]."""
+    body = sse_chunk() + "".join(sse_chunk(t) for t in texts) + sse_chunk(finish="stop")
+    return body + ("data: [DONE]\n\n" if done else "")
+
+
+class ScriptedLlmServer:
+    """An OpenAI-style HTTP server on a free local port; ``respond`` scripts its answer (orchestration tests only).
+
+    Use as a context manager; ``url`` is its ``/v1`` base, ``requests`` what it was sent.
+    """
+
+    def __init__(self) -> None:
+        self.respond = lambda handler: self.send(handler, 200, sse_reply("Hi."))
+        self.requests: list[dict] = []
+        self.release = threading.Event()
+        """Set to let a server that holds back go on (it is set when the server stops)."""
+        self._server = None
+
+    @staticmethod
+    def send(handler, status: int, body: str, ctype: str = "text/event-stream") -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(body.encode())
+        handler.wfile.flush()
+
+    def __enter__(self) -> ScriptedLlmServer:
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        script = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                auth = self.headers.get("Authorization")
+                script.requests.append({"path": self.path, "auth": auth, "body": json.loads(self.rfile.read(length))})
+                script.respond(self)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -43,6 +43,7 @@ async def test_announces_itself_with_retained_state_and_discovery(tmp_path, mosq
                 assert msg.payload == value and msg.retain, name
             health = (await ha.next(f"{ROOT}/state/health")).json()
             assert health["uptime_s"] >= 0 and health["memory_mb"] > 0 and "stt_s" in health["latency"]
+            assert health["llm_server"] == {"url": None, "state": "off"}  # no llm.server_url: local only
         assert app.status()["mqtt"]["connected"] is True
 
 

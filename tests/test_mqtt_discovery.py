@@ -53,3 +53,10 @@ def test_the_llm_select_only_when_models_use_is_allowed_over_mqtt():
     assert select["cmd_t"] == "appliance/kitchen-speaker/cmd/models.use"
     rendered = select["cmd_tpl"].replace("{{ value }}", "qwen2.5-1.5b-instruct")  # as Home Assistant renders it
     assert json.loads(rendered) == {"role": "llm", "model": "qwen2.5-1.5b-instruct"}
+
+
+def test_the_lan_llm_server_state_is_a_diagnostic_enum_from_health():
+    cmps = discovery_payload(T, DeviceInfo("kitchen-speaker", "K", ("hey_jarvis",)))["cmps"]
+    sensor = cmps["llm_server"]
+    assert sensor["stat_t"] == "appliance/kitchen-speaker/state/health" and sensor["ent_cat"] == "diagnostic"
+    assert sensor["dev_cla"] == "enum" and set(sensor["options"]) == {"ok", "backoff", "down", "unknown", "off"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from appliance.events import Forgotten, RetainedState
-from appliance.mqtt.outbound import publications
+from appliance.mqtt.outbound import health_payload, publications
 from appliance.mqtt.topics import Topics
 from appliance.skills.events import TimerAction, TimerEvent
 
@@ -33,3 +33,9 @@ def test_forgetting_deletes_the_retained_transcript_and_reply():
         "appliance/kitchen/state/reply/attributes",
     }
     assert all(p.payload == b"" and p.retain for p in pubs)  # an empty retained message deletes one
+
+
+def test_health_carries_the_lan_llm_server_when_status_has_it():
+    server = {"url": "http://gpu-box.lan:8080/v1", "state": "backoff", "last_error": "server-timeout", "retry_in_s": 4}
+    assert json.loads(health_payload(12.0, {}, 0, server))["llm_server"] == server
+    assert "llm_server" not in json.loads(health_payload(12.0, {}, 0))

@@ -160,3 +160,33 @@ def test_bad_wake_tuning_names_the_key(tuning, needle):
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"wake": {"tuning": tuning}})
     assert needle in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("llm", "needle"),
+    [
+        ({"server_url": "ftp://box/v1"}, "llm: server_url = 'ftp://box/v1' is not allowed: the scheme must be http"),
+        ({"server_url": "http://box:8080"}, "server_url = 'http://box:8080' is not allowed: expected a base URL"),
+        ({"server_url": "http:///v1"}, "server_url = 'http:///v1' is not allowed: it names no host"),
+        ({"server_url": "http://box:port/v1"}, "llm: server_url is not a URL"),
+        ({"server_url": "http://me:hunter2@box/v1"}, "server_url = 'http://box/v1' must not carry credentials"),
+        ({"server_timeout_s": -1}, "llm.server_timeout_s = -1 is out of range: allowed 0.1..30.0 s"),
+        ({"server_timeout_s": "soon"}, "llm.server_timeout_s = 'soon' is not allowed: expected a number"),
+        ({"server_api_key_file": "/nonexistent/llm.key"}, "server_api_key_file = '/nonexistent/llm.key': no such file"),
+    ],
+)
+def test_bad_llm_server_settings_name_the_key(llm, needle):
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"llm": llm})
+    assert needle in info.value.message
+    assert "hunter2" not in info.value.message  # a password in the URL never reaches an error (or a log)
+
+
+def test_llm_server_settings_load_from_toml_and_env(tmp_path: Path):
+    key = tmp_path / "llm.key"
+    key.write_text("sk-local\n")
+    cfg = tmp_path / "server.toml"
+    cfg.write_text(f'[llm]\nserver_url = "http://gpu-box.lan:8080/v1"\nserver_api_key_file = "{key}"\n')
+    s = load_settings(cfg, env={"APPLIANCE_LLM_SERVER_TIMEOUT_S": "0.8", "APPLIANCE_LLM_SERVER_MODEL": "qwen"})
+    assert (s.llm.server_url, s.llm.server_model, s.llm.server_timeout_s) == ("http://gpu-box.lan:8080/v1", "qwen", 0.8)
+    assert load_settings(None, env={}).llm.server_url == ""  # the default: local only

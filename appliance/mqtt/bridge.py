@@ -185,7 +185,7 @@ class MqttBridge:
             Publication(t.state("mute"), onoff(bool(s["muted"])), retain=True),
             Publication(t.state("volume"), str(s["volume"]).encode(), retain=True),
             *wake_word_state(t, s["wake_words"], float(s["sensitivity"])),
-            Publication(t.state("health"), health_payload(s["uptime_s"], self.latency, len(self.outbox)), retain=True),
+            Publication(t.state("health"), self._health_payload(s), retain=True),
         ]
         last = s.get("last_turn")
         if last:
@@ -306,8 +306,10 @@ class MqttBridge:
 
     def _publish_health(self) -> None:
         if self.connected:
-            payload = health_payload(self._snapshot()["uptime_s"], self.latency, len(self.outbox))
-            self._publish(self.topics.state("health"), payload, retain=True)
+            self._publish(self.topics.state("health"), self._health_payload(self._snapshot()), retain=True)
+
+    def _health_payload(self, snapshot: dict[str, Any]) -> bytes:
+        return health_payload(snapshot["uptime_s"], self.latency, len(self.outbox), snapshot.get("llm_server"))
 
     async def _health(self) -> None:
         while True:

@@ -153,6 +153,10 @@ def _model_select(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
     )
 
 
+LLM_SERVER_STATES = ("ok", "backoff", "down", "unknown", "off")
+"""``state/health``'s ``llm_server.state`` (see :class:`appliance.llm_route.ServerHealth`)."""
+
+
 def _sensors(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
     t = topics
     health = t.state("health")
@@ -186,6 +190,20 @@ def _sensors(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
     }
     for key, name in LATENCIES:
         out[key] = _diagnostic(info, key, name, health, f"value_json.latency.{key}", "s", "duration")
+    out["llm_server"] = _entity(
+        info,
+        "sensor",
+        "llm_server",
+        "LLM server",
+        stat_t=health,
+        val_tpl="{{ value_json.llm_server.state | default('off') }}",
+        json_attr_t=health,
+        json_attr_tpl="{{ value_json.llm_server | default({}) | tojson }}",
+        dev_cla="enum",
+        options=list(LLM_SERVER_STATES),
+        ent_cat="diagnostic",
+        ic="mdi:server-network",
+    )
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,19 +125,22 @@ def text_state(topics: Topics, key: str, text: str, attributes: dict[str, Any], 
     ]
 
 
-def health_payload(uptime_s: float, latency: dict[str, float | None], outbox: int) -> bytes:
-    """The ``state/health`` JSON: uptime, CPU temperature where readable, memory, last latencies."""
-    return encode(
-        {
-            "uptime_s": round(uptime_s, 1),
-            "cpu_temp_c": cpu_temperature(),
-            "memory_mb": resident_mb(),
-            "latency": latency,
-            "outbox": outbox,
-            "pid": os.getpid(),
-            "ts": round(time.time(), 3),
-        }
-    )
+def health_payload(
+    uptime_s: float, latency: dict[str, float | None], outbox: int, llm_server: Mapping[str, Any] | None = None
+) -> bytes:
+    """The ``state/health`` JSON: uptime, CPU temperature where readable, memory, last latencies, LAN LLM server."""
+    payload: dict[str, Any] = {
+        "uptime_s": round(uptime_s, 1),
+        "cpu_temp_c": cpu_temperature(),
+        "memory_mb": resident_mb(),
+        "latency": latency,
+        "outbox": outbox,
+        "pid": os.getpid(),
+        "ts": round(time.time(), 3),
+    }
+    if llm_server is not None:  # status's llm_server: url (no credentials), state, last error, retry
+        payload["llm_server"] = dict(llm_server)
+    return encode(payload)
 
 
 def resident_mb() -> float:

@@ -57,7 +57,12 @@ class LlmRole:
         return text
 
     def install(self, engine: Any, core: Core, engines: Engines) -> None:
-        core.llm = core.pipeline.llm = engines.llm = engine  # type: ignore[misc]
+        from ..llm_route import RoutedLlm
+
+        if isinstance(engines.llm, RoutedLlm):  # the router (core's, the pipeline's) keeps its server
+            engines.llm.local = engine
+        else:
+            core.llm = core.pipeline.llm = engines.llm = engine
 
 
 class TtsRole:

@@ -61,7 +61,9 @@ def time_of_day(now: dt.datetime) -> str:
         part = "afternoon"
     elif 17 <= now.hour < 22:
         part = "evening"
-    return f"It is {now:%A} {part}, {now.day} {now:%B %Y}, {now:%H:%M}."
+    # No clock time: the skills tell the time exactly, and with "19:42" in the notes SmolLM2-135M
+    # answered "how many months are in a year?" with "19.42", and at some minutes switched to French.
+    return f"It is {now:%A} {part}, {now.day} {now:%B %Y}."
 
 
 def age_words(seconds: float) -> str:

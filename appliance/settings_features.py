@@ -105,9 +105,15 @@ class MemorySettings:
         min=0,
         max=131_072,
     )
-    memories: int = setting(6, "Most retrieved memories put in the LLM's context.", min=0, max=50)
+    memories: int = setting(
+        3,
+        "Most retrieved memories put in the LLM's context. 3 (and 60 tokens) instead of 6 (120): the session "
+        "bench's p50 1.25 -> 1.18 s and first-token p95 0.81 -> 0.53 s, with the same answers.",
+        min=0,
+        max=50,
+    )
     memory_tokens: int = setting(
-        120,
+        60,
         "Tokens the memories may take in one prompt (they are evaluated afresh every turn, so they delay "
         "the first word: about 0.4 s per 100 tokens on two x86 cores); 0 = no limit beyond the budget.",
         unit="tokens",

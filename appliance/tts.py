@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunker import speakable
+from .chunker import speakable, split_for_speech
 from .errors import TtsError
 from .settings import TtsSettings
 
@@ -54,13 +54,17 @@ class PiperTts:
         self.name = model_path.stem
 
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
-        """Int16 audio at :attr:`sample_rate`, one array per sentence Piper finds."""
+        """Int16 audio at :attr:`sample_rate`, one array per sentence Piper finds.
+
+        Long sentences are split first (:data:`~appliance.chunker.SYNTH_MAX_CHARS`).
+        """
         clean = speakable(text)
         if not clean:
             return
         try:
-            for chunk in self._voice.synthesize(clean, self._syn):
-                yield chunk.audio_int16_array
+            for piece in split_for_speech(clean):  # bounded pieces: Piper's memory grows with the sentence
+                for chunk in self._voice.synthesize(piece, self._syn):
+                    yield chunk.audio_int16_array
         except Exception as err:
             raise TtsError("tts-failed", f"could not synthesize {clean[:40]!r}: {err}") from err
 

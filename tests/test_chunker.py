@@ -50,3 +50,20 @@ def test_a_long_first_sentence_is_split_before_a_phrase():
     assert chunks == ["It's currently 11:59 AM", "in the time zone of your device.", "Anything else?"]
     short = feed(SentenceChunker(first_chunk_chars=24), "The capital of France is Paris. It is big.")
     assert short == ["The capital of France is Paris.", "It is big."]
+
+
+def test_long_speech_is_split_where_a_speaker_breathes():
+    from appliance.chunker import split_for_speech
+
+    assert split_for_speech("Short and sweet.") == ["Short and sweet."]
+    rambling = "A cat is a cat, " * 15
+    pieces = split_for_speech(rambling, 90)
+    assert all(len(p) <= 90 for p in pieces) and len(pieces) == 3
+    assert all(p.endswith(",") for p in pieces[:-1])  # at a clause end, not mid-phrase
+    assert " ".join(pieces) == rambling.strip()
+    sentences = "The oven is hot. " * 8
+    assert all(p.endswith(".") for p in split_for_speech(sentences, 90))
+    no_commas = "the bus leaves from the stop near the school and goes to the station in the town centre every hour"
+    pieces = split_for_speech(no_commas, 60)
+    assert pieces[1].split()[0] in ("in", "to", "and", "from") and all(len(p) <= 60 for p in pieces)
+    assert split_for_speech("x" * 120, 50) == ["x" * 120]  # one word too long stays whole

@@ -361,14 +361,22 @@ def bench_endpoint(settings: Settings, registry: ModelRegistry) -> dict[str, Any
     from .endpoint_bench import measure_endpoint, measure_rss
     from .settings import TtsSettings
     from .smart_turn import MODEL_NAME, SmartTurn
+    from .stt.factory import load_stt
     from .tts import PiperTts
     from .vad import SileroDetector
 
-    log("endpoint: loading Silero, smart-turn and the Piper voice")
+    log("endpoint: loading Silero, smart-turn, the STT and the Piper voice")
     voice = PiperTts(registry.resolve(settings.tts.voice), TtsSettings(variation=0.0))
 
     def speak(text: str) -> np.ndarray:
         return resample(voice.synthesize_all(text), voice.sample_rate, SAMPLE_RATE)
+
+    stt = load_stt(settings.stt, registry)
+    stt.warm_up()
+
+    def transcribe(audio: np.ndarray) -> tuple[str, float]:
+        result = stt.transcribe(audio)
+        return result.text, result.seconds
 
     report = measure_endpoint(
         SileroDetector(registry.resolve("silero-vad")),
@@ -377,6 +385,7 @@ def bench_endpoint(settings: Settings, registry: ModelRegistry) -> dict[str, Any
         lambda name: read_wav(registry.resolve(name), SAMPLE_RATE),
         log,
         vad=replace(settings.vad, turn_model="smart-turn"),
+        transcribe=transcribe if stt.supports_speculation else None,
     )
     log("endpoint: RSS the turn model adds (child process)")
     report["rss"] = measure_rss(settings.state_dir)

@@ -73,6 +73,11 @@ class CaptureEnded(CaptureMessage):
     """True when the turn model judged the request finished, so it closed at ``vad.end_silence_min_s``."""
     turn_probability: float | None = None
     """The turn model's completion probability (0..1) at the last pause; None when not asked or it failed."""
+    provisional: bool = False
+    """The turn model judged the request finished, but the front end keeps listening: the turn
+    confirms the end (:meth:`~appliance.frontend.FrontEnd.confirm_end`) once the transcript reads
+    as a whole request; if it does not ("... the age of"), a ``SpeechResumed`` or a final
+    ``CaptureEnded`` at ``vad.end_silence_max_s`` follows."""
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ class ConverseResult:
             "intent": record.intent,
             "speculated": record.speculated,
             "endpoint_semantic": record.endpoint_semantic,
+            "endpoint_reopened": record.endpoint_reopened,
             "turn_probability": None if record.turn_probability is None else round(record.turn_probability, 3),
             "speech_end_s": speech_end,
             "timings": timings,

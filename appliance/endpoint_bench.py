@@ -5,11 +5,16 @@ The clips are real speech: whole sentences cut from moonshine-voice's recordings
 Piper voice's requests.  Each sentence also comes with a 0.5-0.8 s pause inserted
 after a word in the middle of a clause (room tone from the same recording), where
 a person stops to think.  Every clip goes through the real front end -- Silero VAD,
-the :class:`~appliance.vad.Segmenter`, smart-turn on its worker thread -- twice:
-with the turn model, and with today's fixed ``vad.end_silence_s``.
+the :class:`~appliance.vad.Segmenter`, smart-turn on its worker thread -- three times:
+with the turn model alone, with the turn model whose early ends the transcript
+confirms (the daemon's default: Whisper transcribes the request so far and
+:func:`~appliance.unfinished.unfinished` reads its last words, while the front
+end listens on for as long as that took), and with the fixed ``vad.end_silence_s``.
 
 - endpoint delay: endpoint minus the end of the speech (the last voiced 20 ms, as
-  ``appliance converse`` measures it), on the audio timeline;
+  ``appliance converse`` measures it), on the audio timeline; with the transcript
+  check, the endpoint is the turn model's verdict and ``confirmed`` is when the
+  transcript came back and the front end stopped listening;
 - cut-off: the request closed before its speech was over (at an inserted or natural pause);
 - model: seconds per call, and the RSS the loaded model adds (a child process).
 """
@@ -28,13 +33,17 @@ from typing import Any
 import numpy as np
 
 from .audio import FRAME_SAMPLES, SAMPLE_RATE
-from .capture import CaptureEnded, FrontEndMessage
+from .capture import CaptureEnded, FrontEndMessage, SpeechResumed
 from .converse import voiced_segments
 from .frontend import FrontEnd
 from .procstat import memory_mb
 from .settings import VadSettings
 from .smart_turn import MODEL_NAME, WINDOW_S, TurnModel
+from .unfinished import unfinished
 from .vad import SpeechDetector
+
+Transcribe = Callable[[np.ndarray], tuple[str, float]]
+"""Audio → (transcript, seconds it took)."""
 
 PAUSES_S = (0.5, 0.65, 0.8)
 """Inserted pause lengths, used in turn."""
@@ -267,6 +276,10 @@ class Endpoint:
     """Endpoint minus the end of the speech (audio timeline)."""
     wall_delay_s: float | None
     """The same on the wall clock, when the clip was fed in real time."""
+    confirmed_delay_s: float | None = None
+    """With the transcript check: when the check came back and the capture stopped."""
+    reopened: int = 0
+    """Likely ends the transcript took back."""
 
     @property
     def cut_off(self) -> bool:
@@ -274,30 +287,71 @@ class Endpoint:
 
 
 def run_clip(
-    clip: Clip, speech: SpeechDetector, vad: VadSettings, turn: TurnModel | None, *, realtime: bool = False
+    clip: Clip,
+    speech: SpeechDetector,
+    vad: VadSettings,
+    turn: TurnModel | None,
+    *,
+    realtime: bool = False,
+    transcribe: Transcribe | None = None,
 ) -> Endpoint:
-    """Feed ``clip`` through a real front end listening for a request (as after ``listen``)."""
+    """Feed ``clip`` through a real front end listening for a request (as after ``listen``).
+
+    With ``transcribe``, a likely end is checked as the turn does it: the audio
+    so far is transcribed, the front end hears as many more frames as that took,
+    and the end holds (``confirm_end``) unless speech resumed or the transcript
+    stops on an open word.
+    """
     messages: list[tuple[float, FrontEndMessage]] = []
     emit = lambda msg: messages.append((time.monotonic(), msg))  # noqa: E731
     fe = FrontEnd(_NoSource, _NoWake(), speech, vad, emit, preroll_s=0.4, turn=turn)  # type: ignore[arg-type]
-    fe.request_capture()
+    fe.confirm_ends = transcribe is not None
+    capture = fe.request_capture()
     started = time.monotonic()
+    likely: CaptureEnded | None = None
+    check_at, check_says_whole, reopened = 0, False, 0
     try:
         for i in range(len(clip.audio) // FRAME_SAMPLES):
             if realtime:
                 time.sleep(max(0.0, started + (i + 1) * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()))
+            if likely is not None and i >= check_at:
+                if check_says_whole:
+                    fe.confirm_end(capture)
+                    confirmed = round(float(i * FRAME_SAMPLES / SAMPLE_RATE - clip.speech_end_s), 3)
+                    delay = round(float(likely.at_s - clip.speech_end_s), 3)
+                    return Endpoint(likely, delay, None, confirmed, reopened)
+                likely, reopened = None, reopened + 1
             fe.frames += 1
             fe.last_frame_mono = time.monotonic()
             fe.process(clip.audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].copy())
-            ended = [(at, m) for at, m in messages if isinstance(m, CaptureEnded)]
-            if ended:
-                at, msg = ended[0]
-                wall = round(at - started - clip.speech_end_s, 3) if realtime else None
-                return Endpoint(msg, round(float(msg.at_s - clip.speech_end_s), 3), wall)
+            new = [m for _, m in messages]
+            messages.clear()
+            if any(isinstance(m, SpeechResumed) for m in new):
+                likely = None
+            for msg in new:
+                if isinstance(msg, CaptureEnded) and msg.provisional and transcribe is not None:
+                    text, seconds = transcribe(msg.audio)
+                    likely, check_says_whole = msg, not unfinished(text)
+                    check_at = i + 1 + int(np.ceil(seconds * SAMPLE_RATE / FRAME_SAMPLES))
+                elif isinstance(msg, CaptureEnded):
+                    wall = round(time.monotonic() - started - clip.speech_end_s, 3) if realtime else None
+                    delay = round(float(msg.at_s - clip.speech_end_s), 3)
+                    return Endpoint(msg, delay, wall, delay if transcribe else None, reopened)
     finally:
         if fe.judge is not None:
             fe.judge.close()
     return Endpoint(None, None, None)
+
+
+def _checked_row(clip: Clip, checked: Endpoint | None) -> dict[str, Any]:
+    if checked is None:
+        return {}
+    return {
+        "checked_delay_s": checked.delay_s,
+        "checked_in_pause": bool(checked.ended and clip.closed_in_pause(checked.ended.at_s)),
+        "checked_confirmed_s": checked.confirmed_delay_s,
+        "checked_reopened": checked.reopened,
+    }
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -333,8 +387,10 @@ def measure_endpoint(
     *,
     vad: VadSettings | None = None,
     realtime_clips: int = 4,
+    transcribe: Transcribe | None = None,
 ) -> dict[str, Any]:
-    """Endpoint delay and cut-offs with the turn model and with the fixed silence, per clip and summed up."""
+    """Endpoint delay and cut-offs with the turn model (alone, and checked by ``transcribe``'s transcript
+    when given) and with the fixed silence, per clip and summed up."""
     vad = vad or VadSettings()
     fixed = replace(vad, turn_model="off")
     timed = TimedTurnModel(turn)
@@ -344,9 +400,11 @@ def measure_endpoint(
         asked = len(timed.answers)
         semantic = run_clip(clip, speech, vad, timed)
         plain = run_clip(clip, speech, fixed, None)
+        checked = run_clip(clip, speech, vad, turn, transcribe=transcribe) if transcribe else None
         probability = semantic.ended.turn_probability if semantic.ended else None
         rows.append(
             {
+                **_checked_row(clip, checked),
                 "clip": clip.label,
                 "kind": clip.kind,
                 "smart_turn_delay_s": semantic.delay_s,
@@ -359,9 +417,10 @@ def measure_endpoint(
             }
         )
         cut = {True: " (CUT OFF)", False: ""}
+        also = f", checked {checked.delay_s} s{cut[checked.cut_off]}" if checked else ""
         log(
-            f"endpoint {i}/{len(clips)}: {clip.label}: smart-turn {semantic.delay_s} s{cut[semantic.cut_off]}, "
-            f"fixed {plain.delay_s} s{cut[plain.cut_off]}"
+            f"endpoint {i}/{len(clips)}: {clip.label}: smart-turn {semantic.delay_s} s{cut[semantic.cut_off]}"
+            f"{also}, fixed {plain.delay_s} s{cut[plain.cut_off]}"
         )
     report: dict[str, Any] = {
         "settings": {
@@ -376,6 +435,18 @@ def measure_endpoint(
         "model_calls": len(timed.seconds),
         "model_call_s": _percentiles([round(s, 4) for s in timed.seconds]),
     }
+    if transcribe is not None:
+        report["smart_turn_checked"] = {
+            **_mode_summary(rows, "checked"),
+            "confirmed_delay_s": _percentiles(
+                [
+                    r["checked_confirmed_s"]
+                    for r in rows
+                    if r["kind"] == "whole" and r["checked_confirmed_s"] is not None
+                ]
+            ),
+            "reopened": sum(r["checked_reopened"] for r in rows),
+        }
     report["model_call_8s_window_s"] = _window_latency(turn)
     if realtime_clips:
         log(f"endpoint: {realtime_clips} whole sentences again in real time (the worker thread's timing)")

@@ -97,6 +97,10 @@ class FrontEnd:
         self.wake_enabled = True
         self.stream_capture = False
         """Hand every captured frame to the event loop too (streaming STT engines)."""
+        self.confirm_ends = False
+        """The turn model's early ends are provisional until :meth:`confirm_end` (the turn checks
+        the speculative transcript's last words); set when the STT transcribes speculatively."""
+        self._confirm: int | None = None
         self.after_eof: Callable[[], AudioSource] | None = None
         """Source to continue with when the current one ends."""
         self.echo: EchoCanceller | None = None
@@ -143,6 +147,10 @@ class FrontEnd:
         self._pending_capture = None
         if self.mode == Mode.CAPTURE:
             self.mode = Mode.WAKE
+
+    def confirm_end(self, capture_id: int) -> None:
+        """The turn took capture ``capture_id``'s request (its provisional end held): stop capturing it."""
+        self._confirm = capture_id
 
     def set_muted(self, muted: bool) -> None:
         if muted:
@@ -248,6 +256,8 @@ class FrontEnd:
         if self.echo is not None:
             self.echo.process(frame, self.last_frame_mono - FRAME_SECONDS if heard_mono is None else heard_mono)
         self._history.extend(frame)
+        if self._confirm is not None:
+            self._finish_confirmed(self._confirm)
         pending = self._pending_capture
         if pending is not None:
             self._pending_capture = None
@@ -270,12 +280,24 @@ class FrontEnd:
         self.emit(WakeHeard(self.at_s, self.last_frame_mono, capture_id, detection))
         self._begin_capture(capture_id, True)
 
+    def _finish_confirmed(self, capture_id: int) -> None:
+        self._confirm = None
+        seg = self._segmenter
+        if capture_id != self._capture_id or self.mode != Mode.CAPTURE or seg is None:
+            return
+        if not seg.confirm():  # speech resumed a moment ago: the turn answers the request it had anyway
+            _LOGGER.debug("Capture %d confirmed after speech resumed; stopping it", capture_id)
+        self.mode = Mode.WAKE
+        self.wake.reset()
+        if self.judge is not None:
+            self.judge.forget()
+
     # -- capturing a request --------------------------------------------------
     def _begin_capture(self, capture_id: int, after_wake: bool) -> None:
         self._capture_id = capture_id
         self.mode = Mode.CAPTURE
         semantic = self.judge is not None and self.vad.turn_model != "off"
-        self._segmenter = Segmenter.from_settings(self.vad, semantic=semantic)
+        self._segmenter = Segmenter.from_settings(self.vad, semantic=semantic, confirm=self.confirm_ends)
         if self.judge is not None:
             self.judge.forget()
         self._utt_len = 0
@@ -331,6 +353,12 @@ class FrontEnd:
         return decision
 
     def _emit_decision(self, decision: SegmentEvent, seg: Segmenter) -> None:
+        if decision == SegmentEvent.LIKELY_ENDED:
+            _LOGGER.debug(
+                "Likely endpoint after %.2f s of silence (turn probability %s); listening on until the turn confirms",
+                seg.silence_s,
+                seg.turn_probability,
+            )
         if seg.finished:
             self.mode = Mode.WAKE
             self.wake.reset()
@@ -358,6 +386,7 @@ class FrontEnd:
         audio = self._utterance[: self._utt_len].copy()
         if decision == SegmentEvent.SPECULATE:
             return SpeechPaused(at_s, mono, cid, audio, speech_end_s)
+        provisional = decision == SegmentEvent.LIKELY_ENDED
         return CaptureEnded(
             at_s,
             mono,
@@ -367,6 +396,7 @@ class FrontEnd:
             max_length=decision == SegmentEvent.MAX_LENGTH,
             semantic=seg.semantic_end,
             turn_probability=seg.turn_probability,
+            provisional=provisional,
         )
 
     def _seed_with_preroll(self, seg: Segmenter) -> None:

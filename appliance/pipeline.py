@@ -92,6 +92,7 @@ class Pipeline:
         self._prefilling: threading.Event | None = None
         """Set to cancel the running prefill (a barge-in, or the turn ended before it finished)."""
         frontend.stream_capture = not stt.supports_speculation
+        frontend.confirm_ends = stt.supports_speculation  # the speculative transcript checks early ends
         frontend.emit = self.post_threadsafe
 
     # -- the inbox ----------------------------------------------------------------
@@ -171,6 +172,7 @@ class Pipeline:
             apologise=self.apologise,
             remember=self.conversation.add,
             speech_began=self._prefill,
+            confirm_end=self.frontend.confirm_end,
         )
 
     def _prefill(self) -> None:

@@ -109,6 +109,10 @@ class ReplyAttempt:
         self.committed = asyncio.Event()
         self.marks = Marks(started=time.monotonic())
         self.transcript = ""
+        self.transcribed = False
+        """The transcript is known (or transcribing failed)."""
+        self.on_transcribed: Callable[[ReplyAttempt], None] | None = None
+        """Called on the loop once :attr:`transcribed` turns true (the turn checks an early endpoint with it)."""
         self.intent: Intent | None = None
         self.reply_parts: list[str] = []
         self.audio: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
@@ -126,8 +130,12 @@ class ReplyAttempt:
     async def _run(self, transcribe: Callable[[], Awaitable[str]] | None, text: str) -> None:
         try:
             if transcribe is not None:
-                text = await transcribe()
-                self.marks.stt_done = time.monotonic()
+                try:
+                    text = await transcribe()
+                    self.marks.stt_done = time.monotonic()
+                finally:
+                    self.transcript = text.strip()
+                    self._transcribed()
             self.transcript = text.strip()
             if not self.transcript:
                 return
@@ -144,6 +152,11 @@ class ReplyAttempt:
             self.error = err
         finally:
             self.audio.put_nowait(None)
+
+    def _transcribed(self) -> None:
+        self.transcribed = True
+        if self.on_transcribed is not None:
+            self.on_transcribed(self)
 
     async def _speak_intent(self, intent: Intent) -> None:
         speech = intent.speech

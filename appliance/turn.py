@@ -33,6 +33,7 @@ from .handoff import call_soon
 from .reply import ReplyAttempt
 from .stt import SttEngine
 from .turns import Outcome, Source, TurnRecord
+from .unfinished import unfinished
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +58,15 @@ class TurnContext:
     remember: Callable[[str, str], None]
     speech_began: Callable[[], None] = lambda: None
     """The request's speech started: the LLM may evaluate the prompt's stable start meanwhile."""
+    confirm_end: Callable[[int], None] = lambda capture_id: None
+    """The turn took a provisionally ended capture's request: the front end stops listening to it."""
+
+
+@dataclass(frozen=True)
+class _Transcribed:
+    """The speculative attempt's transcript is in (posted to the turn's own inbox)."""
+
+    attempt: ReplyAttempt
 
 
 class Turn:
@@ -66,8 +76,10 @@ class Turn:
         self.ctx = ctx
         self.record = record
         self.capture_id = capture_id
-        self.inbox: asyncio.Queue[CaptureMessage] = asyncio.Queue()
+        self.inbox: asyncio.Queue[CaptureMessage | _Transcribed] = asyncio.Queue()
         self.attempt: ReplyAttempt | None = None
+        self._likely_end: CaptureEnded | None = None
+        """A provisional end waiting for the speculative transcript's check."""
         self.task: asyncio.Task[None] | None = None
         self._stt_session: Any = None
 
@@ -122,14 +134,37 @@ class Turn:
                     ctx.speech_began()
                 case SpeechPaused() if ctx.stt.supports_speculation:
                     self.attempt = ctx.new_attempt()
+                    self.attempt.on_transcribed = lambda attempt: self.inbox.put_nowait(_Transcribed(attempt))
                     self.attempt.start(transcribe=self._transcriber(msg.audio))
-                case SpeechResumed() if self.attempt is not None:
-                    await self.attempt.abandon()
-                    self.attempt = None
+                case SpeechResumed():
+                    self._likely_end = None
+                    if self.attempt is not None:
+                        await self.attempt.abandon()
+                        self.attempt = None
+                case CaptureEnded() if msg.provisional and self.attempt is not None:
+                    self._likely_end = msg
+                    if self.attempt.transcribed and (done := self._check_likely_end()) is not None:
+                        return done
                 case CaptureEnded():
+                    self._likely_end = None
                     return self._commit_capture(msg)
+                case _Transcribed() if msg.attempt is self.attempt and self._likely_end is not None:
+                    if (done := self._check_likely_end()) is not None:
+                        return done
                 case CaptureTimedOut():
                     return None
+
+    def _check_likely_end(self) -> ReplyAttempt | None:
+        """The speculative transcript confirms the provisional end (commit) or leaves it open (listen on)."""
+        msg, attempt = self._likely_end, self.attempt
+        assert msg is not None and attempt is not None
+        self._likely_end = None
+        if unfinished(attempt.transcript):
+            self.record.endpoint_reopened += 1
+            _LOGGER.info("Turn %d: %r does not end a request; listening on", self.record.turn_id, attempt.transcript)
+            return None
+        self.ctx.confirm_end(msg.capture_id)
+        return self._commit_capture(msg)
 
     def _commit_capture(self, msg: CaptureEnded) -> ReplyAttempt:
         r = self.record

@@ -71,6 +71,8 @@ class TurnRecord:
     """The turn model judged the request finished, so the endpoint closed at ``vad.end_silence_min_s``."""
     turn_probability: float | None = None
     """The turn model's completion probability (0..1) at the endpoint's pause; None = not asked."""
+    endpoint_reopened: int = 0
+    """Early (provisional) endpoints the speculative transcript took back: it stopped on "of", "the", ..."""
     stt_s: float | None = None
     """Seconds the STT engine took on the request that was answered."""
     audio_s: float = 0.0

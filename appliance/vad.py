@@ -17,6 +17,12 @@ a probability of at least ``turn_threshold`` (the request sounds finished) close
 at ``end_silence_min_s``, a lower one waits up to ``end_silence_max_s`` (a speaker
 pausing mid-sentence is not cut off), no answer (the model failed) falls back to
 ``end_silence_s``.  Speech resuming starts a new pause with a new question.
+
+With ``confirm_semantic`` (the transcript can check it), a close on the model's
+verdict is provisional: :data:`SegmentEvent.LIKELY_ENDED` instead of ``ENDED``, and the
+segmenter keeps listening.  :meth:`Segmenter.confirm` (the transcript reads as a whole
+request) finishes it; speech resuming is ``RESUMED`` (the speaker was only thinking);
+otherwise the pause closes at ``end_silence_max_s`` as an unconfident one would.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class SegmentEvent(str, Enum):
     STARTED = "started"
     SPECULATE = "speculate"
     RESUMED = "resumed"
+    LIKELY_ENDED = "likely_ended"
+    """The turn model judged the request finished; it ends when :meth:`Segmenter.confirm` is called."""
     ENDED = "ended"
     TIMEOUT = "timeout"
     MAX_LENGTH = "max_length"
@@ -66,6 +74,8 @@ class Segmenter:
     turn_threshold: float = 0.8
     end_silence_min_s: float = 0.2
     end_silence_max_s: float = 1.5
+    confirm_semantic: bool = False
+    """A close on the turn model's verdict is provisional until :meth:`confirm` (see the module doc)."""
 
     def __post_init__(self) -> None:
         self.elapsed_s = 0.0
@@ -80,6 +90,8 @@ class Segmenter:
         """The turn model's answer for the current pause (None: not asked, not answered, or it failed)."""
         self.semantic_end = False
         """The endpoint closed early because the turn model judged the request complete."""
+        self.provisional = False
+        """LIKELY_ENDED was returned for this pause and it awaits :meth:`confirm`."""
         self._voiced_run = 0.0
         self._silence = 0.0
         self._speculating = False
@@ -88,8 +100,9 @@ class Segmenter:
         self._close_after_s = self._pause_default()
 
     @classmethod
-    def from_settings(cls, s: VadSettings, *, semantic: bool = False) -> Segmenter:
-        """A segmenter with ``s``'s thresholds; ``semantic`` when a turn model is loaded and on."""
+    def from_settings(cls, s: VadSettings, *, semantic: bool = False, confirm: bool = False) -> Segmenter:
+        """A segmenter with ``s``'s thresholds; ``semantic`` when a turn model is loaded and on,
+        ``confirm`` when its early closes wait for the transcript's check."""
         check = min(s.speculate_after_s or s.end_silence_min_s, s.end_silence_min_s)
         return cls(
             speech_start_s=s.speech_start_s,
@@ -102,6 +115,7 @@ class Segmenter:
             turn_threshold=s.smart_turn_threshold,
             end_silence_min_s=s.end_silence_min_s,
             end_silence_max_s=s.end_silence_max_s,
+            confirm_semantic=semantic and confirm,
         )
 
     @property
@@ -123,9 +137,10 @@ class Segmenter:
             return SegmentEvent.MAX_LENGTH
         if is_speech:
             self.speech_end_s = self.elapsed_s
+            was_provisional = self.provisional
             if self._silence > 0:
                 self._new_pause()
-            if self._speculating:
+            if self._speculating or was_provisional:
                 self._speculating = False
                 return SegmentEvent.RESUMED
             return None
@@ -170,10 +185,23 @@ class Segmenter:
             return self._end()
         return None
 
-    def _end(self) -> SegmentEvent:
+    def confirm(self) -> bool:
+        """Finish a provisional end (the transcript reads as a whole request); False if there is none."""
+        if not self.provisional or self.finished:
+            return False
         self.finished = True
+        return True
+
+    def _end(self) -> SegmentEvent:
         p = self.turn_probability
-        self.semantic_end = self._answered and p is not None and p >= self.turn_threshold
+        semantic = self._answered and p is not None and p >= self.turn_threshold
+        self.semantic_end = semantic
+        if semantic and self.confirm_semantic and not self.provisional:
+            self.provisional = True
+            self._close_after_s = max(self.end_silence_max_s, self._silence)
+            return SegmentEvent.LIKELY_ENDED
+        self.semantic_end = semantic and not self.provisional  # a provisional end left unconfirmed ran to the max
+        self.finished = True
         return SegmentEvent.ENDED
 
     def _pause_default(self) -> float:
@@ -184,6 +212,7 @@ class Segmenter:
         self._silence = 0.0
         self.pause += 1
         self._asked = self._answered = False
+        self.provisional = self.semantic_end = False
         self.turn_probability = None
         self._close_after_s = self._pause_default()
 

@@ -124,7 +124,12 @@ class FakeFrontEnd:
         self.muted = False
         self.capture_id = 0
         self.cancelled = 0
+        self.confirmed: list[int] = []
+        self.confirm_ends = False
         self.emit = lambda msg: None
+
+    def confirm_end(self, capture_id: int) -> None:
+        self.confirmed.append(capture_id)
 
     def request_capture(self, *, after_wake: bool = False) -> int:
         self.capture_id += 1
@@ -161,6 +166,7 @@ def ended(
     audio_s: float = 1.0,
     semantic: bool = False,
     turn_probability: float | None = None,
+    provisional: bool = False,
 ) -> CaptureEnded:
     return CaptureEnded(
         at_s,
@@ -170,6 +176,7 @@ def ended(
         at_s - 0.3,
         semantic=semantic,
         turn_probability=turn_probability,
+        provisional=provisional,
     )
 
 

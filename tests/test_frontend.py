@@ -20,6 +20,7 @@ from appliance.capture import (
     FrontEndMessage,
     SpeechBegan,
     SpeechPaused,
+    SpeechResumed,
     WakeHeard,
 )
 from appliance.frontend import WAKE_TAIL_S, FrontEnd, Mode
@@ -246,6 +247,41 @@ def test_unfinished_then_silence_ends_at_the_maximum():
     rig.feed(frames((SPEECH, 6), (SILENCE, 25)))
     assert ended_after(rig) == 1.52  # 19 frames: the first past vad.end_silence_max_s = 1.5 s
     assert not rig.of(CaptureEnded)[0].semantic
+
+
+def test_a_likely_end_keeps_listening_until_the_turn_confirms_it():
+    rig = FrontEndRig(FakeTurnModel(0.93))
+    rig.fe.confirm_ends = True
+    capture = rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 10), (SILENCE, 3)))
+    (likely,) = rig.of(CaptureEnded)
+    assert likely.provisional and likely.semantic and round(likely.at_s - likely.speech_end_s, 2) == 0.24
+    assert rig.fe.mode == Mode.CAPTURE  # still listening while the transcript is checked
+    rig.fe.confirm_end(capture)
+    rig.feed(frames((SILENCE, 1)))
+    assert rig.fe.mode == Mode.WAKE and len(rig.of(CaptureEnded)) == 1
+
+
+def test_speech_after_a_likely_end_resumes_the_same_request():
+    rig = FrontEndRig(FakeTurnModel(0.93, 0.95))
+    rig.fe.confirm_ends = True
+    rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 10), (SILENCE, 6), (SPEECH, 5)))  # "... the age of" 0.48 s "wisdom"
+    assert rig.of(SpeechResumed) and rig.fe.mode == Mode.CAPTURE
+    rig.feed(frames((SILENCE, 3)))
+    first, second = rig.of(CaptureEnded)
+    assert first.provisional and second.provisional
+    assert set(range(16, 21)) <= set(frame_indices(second.audio))  # the words after the pause are in it
+
+
+def test_an_unconfirmed_likely_end_closes_at_the_maximum():
+    rig = FrontEndRig(FakeTurnModel(0.93))
+    rig.fe.confirm_ends = True
+    rig.fe.request_capture()
+    rig.feed(frames((SPEECH, 6), (SILENCE, 25)))
+    likely, final = rig.of(CaptureEnded)
+    assert likely.provisional and not final.provisional and not final.semantic
+    assert round(final.at_s - final.speech_end_s, 2) == 1.52 and rig.fe.mode == Mode.WAKE
 
 
 @pytest.mark.parametrize("turn", [None, FakeTurnModel(None)], ids=["no-model", "model-fails"])

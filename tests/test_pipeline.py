@@ -122,6 +122,44 @@ async def test_speculation_is_reused_when_the_endpoint_confirms_it(running):
     assert pipeline.history[-1].outcome == "answered"
 
 
+async def test_a_likely_end_is_confirmed_by_a_whole_transcript(running):
+    pipeline, _bus = make()
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
+    await pipeline.idle(timeout=5)
+    record = pipeline.history[-1]
+    assert record.outcome == "answered" and record.endpoint_reopened == 0
+    assert pipeline.frontend.confirmed == [1]  # the front end stops listening once the turn takes it
+    assert pipeline.stt.calls == [int(1.2 * 16000)]
+
+
+async def test_a_likely_end_on_an_open_word_listens_on(running):
+    stt = FakeStt("it was the age of")
+    pipeline, _bus = make(stt=stt)
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
+    await until(lambda: stt.calls, what="speculative transcript")
+    await asyncio.sleep(0.3)
+    assert pipeline.frontend.confirmed == [] and pipeline.sink.played == []  # not answered: still listening
+    stt.text = "it was the age of wisdom"
+    post_all(pipeline, resumed(), paused(audio_s=2.0), ended(at_s=4.5, semantic=True, provisional=True))
+    await pipeline.idle(timeout=5)
+    record = pipeline.history[-1]
+    assert record.transcript == "it was the age of wisdom" and record.outcome == "answered"
+    assert record.endpoint_reopened == 1 and pipeline.frontend.confirmed == [1]
+
+
+async def test_an_unconfirmed_likely_end_closes_at_the_longest_pause(running):
+    stt = FakeStt("add milk and")
+    pipeline, _bus = make(stt=stt)
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
+    await until(lambda: stt.calls, what="speculative transcript")
+    await asyncio.sleep(0.2)
+    post_all(pipeline, ended(at_s=4.3))  # the front end's final end at vad.end_silence_max_s
+    await pipeline.idle(timeout=5)
+    record = pipeline.history[-1]
+    assert record.outcome == "answered" and record.transcript == "add milk and"
+    assert stt.calls == [int(1.2 * 16000)]  # the speculative transcript serves: no speech came after it
+
+
 async def test_the_turn_record_says_whether_the_endpoint_was_semantic(running):
     pipeline, _bus = make()
     post_all(running(pipeline), wake(), began(), ended(at_s=3.0, semantic=True, turn_probability=0.87))

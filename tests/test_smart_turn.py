@@ -143,3 +143,31 @@ def test_a_missing_model_names_the_install_command_and_the_endpoint_stays_fixed(
         assert load_turn_model(VadSettings(), registry.resolve) is None
     assert "scripts/setup" in caplog.text and "0.60 s of silence" in caplog.text
     assert load_turn_model(VadSettings(turn_model="off"), registry.resolve) is None
+
+
+def test_the_transcript_takes_back_the_early_ends_smart_turn_gets_wrong(model, recording, engines, registry):
+    """Every inserted mid-clause pause, with smart-turn alone and with its early ends checked by the real
+    Whisper transcript of the request so far (as the turn does it): the check holds every one."""
+    from appliance.endpoint_bench import sentence_clips
+    from appliance.vad import SileroDetector
+
+    speech = SileroDetector(registry.resolve("silero-vad"))
+
+    def transcribe(audio: np.ndarray) -> tuple[str, float]:
+        result = engines.stt.transcribe(audio)
+        return result.text, result.seconds
+
+    alone, checked, reopened = [], [], 0
+    for clip in sentence_clips(lambda name: recording(name.removeprefix("speech-"))):
+        if clip.kind != "paused":
+            continue
+        if run_clip(clip, speech, VadSettings(), model).cut_off:
+            alone.append(clip.label)
+        held = run_clip(clip, speech, VadSettings(), model, transcribe=transcribe)
+        assert held.ended is not None
+        if held.cut_off:
+            checked.append(clip.label)
+        reopened += held.reopened
+    assert len(alone) >= 3  # smart-turn hears "It was the age of" as finished
+    assert checked == []
+    assert reopened >= len(alone)

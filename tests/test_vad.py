@@ -64,9 +64,10 @@ def test_max_utterance_length():
     assert events[-1][0] == 12  # 1.0 s after speech started at frame 0
 
 
-def semantic(*, on: bool = True) -> Segmenter:
+def semantic(*, on: bool = True, confirm: bool = False) -> Segmenter:
     """A segmenter with a turn model: asked at 0.15 s, closes at 0.2 s (complete) or 1.5 s (not)."""
     return Segmenter(
+        confirm_semantic=confirm,
         speech_start_s=0.15,
         speculate_after_s=0.15,
         semantic=on,
@@ -127,6 +128,38 @@ def test_speech_resuming_starts_a_new_pause_and_a_new_question():
     assert seg.turn_verdict(second, 0.85) is None
     assert silent_frames(seg, 1) == [SegmentEvent.ENDED]
     assert seg.semantic_end and seg.speech_end_s == pytest.approx(14 * F)
+
+
+def test_a_confirmed_likely_end_finishes_the_request():
+    seg = semantic(confirm=True)
+    run(seg, "SSSS..")
+    assert seg.turn_verdict(seg.due_turn_check() or 0, 0.9) is None
+    assert silent_frames(seg, 1) == [SegmentEvent.LIKELY_ENDED]  # 0.24 s: provisional, still listening
+    assert not seg.finished and seg.provisional and seg.semantic_end
+    assert silent_frames(seg, 3) == [None, None, None]  # nothing more while the transcript is checked
+    assert seg.confirm() and seg.finished
+    assert not seg.confirm()  # once
+
+
+def test_speech_after_a_likely_end_resumes_the_request():
+    seg = semantic(confirm=True)
+    run(seg, "SSSS..")
+    seg.turn_verdict(seg.due_turn_check() or 0, 0.9)
+    assert silent_frames(seg, 1) == [SegmentEvent.LIKELY_ENDED]
+    assert run(seg, "..S") == [(2, SegmentEvent.RESUMED)]  # "it was the age of ... wisdom"
+    assert not seg.provisional and not seg.semantic_end and not seg.confirm()
+    assert seg.due_turn_check() is None  # a new pause asks anew
+    run(seg, "..")
+    assert seg.due_turn_check() == 1
+
+
+def test_an_unconfirmed_likely_end_closes_at_the_maximum():
+    seg = semantic(confirm=True)
+    run(seg, "SSSS..")
+    seg.turn_verdict(seg.due_turn_check() or 0, 0.9)
+    events = silent_frames(seg, 20)
+    assert events[0] == SegmentEvent.LIKELY_ENDED and events.index(SegmentEvent.ENDED) == 16  # 1.5 s
+    assert seg.finished and not seg.semantic_end
 
 
 def test_a_failed_verdict_falls_back_to_the_fixed_endpoint():

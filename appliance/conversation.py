@@ -55,6 +55,11 @@ def quoted(text: str) -> str:
     return '"' + text.strip().replace('"', "'") + '"'
 
 
+def notes_opening(notes: Sequence[str]) -> str:
+    """The start of :func:`user_turn`'s text that ``notes`` fix, whatever notes and request follow them."""
+    return f"{NOTES_OPEN}{' '.join(notes)}" if notes else ""
+
+
 def user_turn(request: str, notes: Sequence[str]) -> str:
     """The new user message: this turn's notes in one parenthesised paragraph, a blank line, the request."""
     if not notes:
@@ -113,6 +118,10 @@ class Conversation:
         out = self.prefix_messages(now=now)
         out.append({"role": "user", "content": user_turn(request, [quoted(f) for f in provided_facts(self.context)])})
         return out
+
+    def user_opening(self) -> str:
+        """How the next user message starts, as far as it is known before the request (for prefilling)."""
+        return notes_opening([quoted(f) for f in provided_facts(self.context)])
 
     def clear(self) -> None:
         self._turns.clear()

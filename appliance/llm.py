@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,17 @@ USER_MARK = "\x00request\x00"
 PREFILL_BATCH = 32
 """Tokens per prefill step: a cancelled prefill stops within one of these."""
 REPLIES_KEPT = 16
+COPY_CHARS = 32
+"""A reply whose first this-many characters (case and spacing aside) are an earlier reply's is a copy:
+SmolLM2-135M, once it had answered "Le Grand Paris est la maquina de la France" in a session, gave that
+same reply to the next eight requests.  The copy is dropped and the reply generated again with its
+first token banned; the text is held back only while it still reads like an earlier reply's start."""
+COPY_MIN_CHARS = 8
+"""An earlier reply shorter than :data:`COPY_CHARS` is a copy when repeated whole; under this, never ("Okay.")."""
+COPY_RETRIES = 2
+LOOP_TAIL_CHARS = 160
+_LOOP = re.compile(r"(.{12,80})\1$", re.DOTALL)
+"""A span of 12+ characters said twice back to back ends the reply ("a cat is a cat, a cat is a cat, ...")."""
 SMALL_EVAL = 256
 """Prompt evaluations up to this many tokens (a turn's notes and request, a prefill, a scoring
 prompt) run on the per-token thread count, not on every core.  Measured on the shared 2-core
@@ -48,6 +60,16 @@ machine, 60 tokens after a cached history: 0.35-1.05 s with one thread against 0
 two; in the session bench, turns of 142 and 150 tokens on two threads took 9.2 and 3.1 s to the
 first token while those under 128 on one took 0.36-1.06 s; the slow ones whenever another thread
 (the audio loop, prosody, other processes) took a core, since llama.cpp's threads wait for each other at every layer."""
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one :meth:`LlamaLlm.stream` call's generations share."""
+
+    cancel: threading.Event
+    start: float
+    max_tokens: int | None
+    may_run: threading.Event | None
 
 
 @dataclass
@@ -60,6 +82,10 @@ class GenerationStats:
     """Seconds from the call to the first generated text."""
     total_s: float = 0.0
     cancelled: bool = False
+    copies_dropped: int = 0
+    """Starts of the reply that repeated an earlier reply and were generated again."""
+    looped: bool = False
+    """Generation stopped because the reply began to repeat itself."""
     backend: str = "local"
     """Who generated the reply: "local" (this model) or "server" (the LAN server, ``llm.server_url``)."""
     fallback: str = ""
@@ -138,6 +164,7 @@ class LlamaLlm:
         self._replies: dict[str, str] = {}
         """Spoken reply (whitespace-normalised) → the text as generated, whose tokens the cache holds."""
         self.last = GenerationStats()
+        self._never_first = self._single_tokens(settings.reply_never_starts)
 
     def system_messages(self) -> list[Message]:
         return [{"role": "system", "content": self.settings.system_prompt}] if self.settings.system_prompt else []
@@ -148,17 +175,18 @@ class LlamaLlm:
         self.prefill(self.system_messages())
         return time.perf_counter() - start
 
-    def prefill(self, messages: list[Message], cancel: threading.Event | None = None) -> int:
-        """Evaluate the start of the next prompt (``messages``, then a user turn's opening); blocking.
+    def prefill(self, messages: list[Message], cancel: threading.Event | None = None, user_start: str = "") -> int:
+        """Evaluate the start of the next prompt (``messages``, then a user turn opening with ``user_start``); blocking.
 
         Call it when the user starts speaking, with what every next prompt
-        begins with (system prompt and history): only the notes and request
-        are left for the turn.  It waits for any generation to finish, stops
+        begins with (system prompt, history, and the notes known before the
+        request: the day, the context providers' facts): only the request's
+        own notes (memories) and words are left for the turn.  It waits for any generation to finish, stops
         within :data:`PREFILL_BATCH` tokens once ``cancel`` is set, and returns
         the tokens it evaluated.
         """
         try:
-            prompt = self._chat_prompt([*messages, {"role": "user", "content": USER_MARK}])
+            prompt = self._chat_prompt([*messages, {"role": "user", "content": user_start + USER_MARK}])
             tokens = self._tokenize(prompt[: prompt.index(USER_MARK)])
         except ValueError as err:
             raise LlmError("llm-failed", f"prefill failed: {err}") from err
@@ -181,13 +209,13 @@ class LlamaLlm:
             )
         return evaluated
 
-    def start_prefill(self, messages: list[Message]) -> threading.Event:
+    def start_prefill(self, messages: list[Message], user_start: str = "") -> threading.Event:
         """:meth:`prefill` on a thread of its own; set the returned event to cancel it."""
         cancel = threading.Event()
 
         def run() -> None:
             try:
-                self.prefill(messages, cancel)
+                self.prefill(messages, cancel, user_start)
             except LlmError as err:
                 _LOGGER.warning("Prefill failed (the turn evaluates it instead): %s", err)
 
@@ -210,8 +238,9 @@ class LlamaLlm:
 
         While ``may_run`` is clear, generation pauses between tokens (the reply
         path gives the cores to synthesizing the first sentence that way).
+        A reply that starts as an earlier one did is generated again (:data:`COPY_CHARS`), and one
+        that repeats itself is cut off.
         """
-        s = self.settings
         try:
             tokens = self._tokenize(self._chat_prompt(self._as_generated(messages)))
         except ValueError as err:
@@ -220,32 +249,23 @@ class LlamaLlm:
             stats = GenerationStats(prompt_tokens=len(tokens))
             start = time.perf_counter()
             raw: list[str] = []
+            earlier = _reply_starts(messages)
+            banned: list[int] = []
+            run = _Run(cancel, start, max_tokens, may_run)
             try:
                 stats.evaluated_tokens = len(tokens) - self._cache.reuse(tokens, leave=1)
                 self._use_batch_threads(self._threads[0 if stats.evaluated_tokens <= SMALL_EVAL else 1])
-                chunks = self._llama.create_completion(
-                    prompt=tokens,
-                    stream=True,
-                    max_tokens=max_tokens or s.max_tokens,
-                    temperature=s.temperature,
-                    top_p=s.top_p,
-                    repeat_penalty=s.repeat_penalty,
-                    stop=list(s.stop) or None,
-                )
-                for chunk in chunks:
-                    while may_run is not None and not may_run.wait(0.05) and not cancel.is_set():
-                        pass
-                    if cancel.is_set():
-                        stats.cancelled = True
+                while True:
+                    raw.clear()
+                    watch = earlier if stats.copies_dropped < COPY_RETRIES else []  # the last try stands
+                    copy = yield from self._generate(tokens, banned, watch, stats, raw, run)
+                    first = self._tokenize(copy)[:1] if copy else []
+                    if not first:
                         break
-                    text = chunk["choices"][0]["text"]  # type: ignore[index]
-                    if not text:
-                        continue
-                    if not stats.completion_tokens:
-                        stats.first_token_s = time.perf_counter() - start
-                    stats.completion_tokens += 1
-                    raw.append(text)
-                    yield text
+                    stats.copies_dropped += 1
+                    _LOGGER.info("LLM reply began like an earlier one (%r); generating it again", copy)
+                    banned.append(first[0])  # the reply may not begin that way again
+                    self._cache.reuse(tokens, leave=1)
             except (ValueError, RuntimeError) as err:
                 raise LlmError("llm-failed", f"generation failed: {err}") from err
             finally:
@@ -253,13 +273,87 @@ class LlamaLlm:
                 self.last = stats
                 self._keep_reply("".join(raw))
                 _LOGGER.info(
-                    "LLM turn: %d prompt tokens, %d evaluated, first token %.3f s, %d generated%s",
+                    "LLM turn: %d prompt tokens, %d evaluated, first token %.3f s, %d generated%s%s",
                     stats.prompt_tokens,
                     stats.evaluated_tokens,
                     stats.first_token_s,
                     stats.completion_tokens,
                     " (cancelled)" if stats.cancelled else "",
+                    " (stopped: repeating itself)" if stats.looped else "",
                 )
+
+    def _generate(
+        self,
+        tokens: list[int],
+        banned: list[int],
+        earlier: list[str],
+        stats: GenerationStats,
+        raw: list[str],
+        run: _Run,
+    ) -> Generator[str, None, str | None]:
+        """One generation of the reply into ``raw``, yielding its text; returns the held text if it is a copy."""
+        s = self.settings
+        chunks = self._llama.create_completion(
+            prompt=tokens,
+            stream=True,
+            max_tokens=run.max_tokens or s.max_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            repeat_penalty=s.repeat_penalty,
+            stop=list(s.stop) or None,
+            logits_processor=self._first_token_bar(len(tokens), banned),
+        )
+        held: list[str] = []
+        holding = bool(earlier)
+        may_run, cancel = run.may_run, run.cancel
+        for chunk in chunks:
+            while may_run is not None and not may_run.wait(0.05) and not cancel.is_set():
+                pass
+            if cancel.is_set():
+                stats.cancelled = True
+                break
+            text = chunk["choices"][0]["text"]  # type: ignore[index]
+            if not text:
+                continue
+            if not stats.completion_tokens:
+                stats.first_token_s = time.perf_counter() - run.start
+            stats.completion_tokens += 1
+            raw.append(text)
+            if holding:
+                held.append(text)
+                so_far = _plain("".join(held))
+                alike = [e for e in earlier if e.startswith(so_far[: len(e)])]
+                if alike:
+                    if any(len(so_far) >= len(e) for e in alike):
+                        return "".join(held)  # an earlier reply's start (or all of a short one), word for word
+                    continue
+                holding = False
+                text = "".join(held)
+            yield text
+            if _LOOP.search(_plain("".join(raw))[-LOOP_TAIL_CHARS:]):
+                stats.looped = True
+                break
+        if holding and held:
+            yield "".join(held)  # a short reply that an earlier one begins with
+        return None
+
+    def _single_tokens(self, words: tuple[str, ...]) -> list[int]:
+        ids = [self._llama.tokenize(w.encode("utf-8"), add_bos=False, special=False) for w in words if w]
+        return sorted({t[0] for t in ids if len(t) == 1})
+
+    def _first_token_bar(self, n_prompt: int, banned: list[int]) -> Any:
+        """A llama.cpp logits processor that bars ``banned`` (and the configured openers) as the reply's first token."""
+        barred = sorted({*self._never_first, *banned})
+        if not barred:
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        def bar(input_ids: Any, scores: Any) -> Any:
+            if len(input_ids) == n_prompt:
+                scores[barred] = -float("inf")
+            return scores
+
+        return LogitsProcessorList([bar])
 
     def _use_batch_threads(self, n: int) -> None:
         """Threads for the next prompt batches (see :data:`SMALL_EVAL`); call it holding the lock."""
@@ -361,3 +455,14 @@ class LlamaLlm:
 
 def _words(text: str) -> str:
     return " ".join(text.split())
+
+
+def _plain(text: str) -> str:
+    """Lower case, single spaces: how replies are compared for copies and loops."""
+    return " ".join(text.lower().split())
+
+
+def _reply_starts(messages: list[Message]) -> list[str]:
+    """The starts of the earlier replies in ``messages`` (:data:`COPY_CHARS`), as :func:`_plain` text."""
+    plain = [_plain(m["content"]) for m in messages if m["role"] == "assistant"]
+    return [p[:COPY_CHARS] for p in plain if len(p) >= COPY_MIN_CHARS]

@@ -135,12 +135,12 @@ class RoutedLlm:
     def warm_up(self) -> float:
         return self.local.warm_up()
 
-    def prefill(self, messages: list[Message], cancel: threading.Event | None = None) -> int:
-        return self.local.prefill(messages, cancel)
+    def prefill(self, messages: list[Message], cancel: threading.Event | None = None, user_start: str = "") -> int:
+        return self.local.prefill(messages, cancel, user_start)
 
-    def start_prefill(self, messages: list[Message]) -> threading.Event:
+    def start_prefill(self, messages: list[Message], user_start: str = "") -> threading.Event:
         """Local prefill even while the server answers: it keeps the fallback's first token quick."""
-        return self.local.start_prefill(messages)
+        return self.local.start_prefill(messages, user_start)
 
     def count_tokens(self, text: str) -> int:
         return self.local.count_tokens(text)

@@ -181,8 +181,9 @@ class Pipeline:
         prefix = getattr(self.conversation, "prefix_messages", None)
         if start is None or prefix is None:
             return
+        opening = getattr(self.conversation, "user_opening", None)
         self._cancel_prefill()
-        self._prefilling = start(prefix())
+        self._prefilling = start(prefix(), opening() if opening is not None else "")
 
     def _cancel_prefill(self) -> None:
         if self._prefilling is not None:

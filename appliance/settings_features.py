@@ -112,6 +112,11 @@ class MemorySettings:
         min=0,
         max=50,
     )
+    day_note: bool = setting(
+        True,
+        "Tell the LLM the day and part of day in each turn's notes ('It is Wednesday evening, 2 December "
+        "2026.'); the skills tell the time and date exactly either way.",
+    )
     memory_tokens: int = setting(
         60,
         "Tokens the memories may take in one prompt (they are evaluated afresh every turn, so they delay "

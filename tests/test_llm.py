@@ -39,3 +39,30 @@ def test_generation_leaves_cores_for_the_audio_and_speech_engines() -> None:
     cores = os.cpu_count() or 1
     assert generation_threads(LlmSettings()) == (max(1, cores // 2), cores)
     assert generation_threads(LlmSettings(n_threads=3)) == (3, 3)  # set explicitly: both
+
+
+def test_a_reply_is_never_an_earlier_reply_again(engines) -> None:
+    from appliance.llm import COPY_CHARS, _plain
+
+    llm: LlamaLlm = engines.llm
+    ask = [*llm.system_messages(), *QUESTION]
+    first = "".join(llm.stream(ask, threading.Event(), max_tokens=24))
+    assert len(_plain(first)) >= 12
+    again = [*ask, {"role": "assistant", "content": first}, *QUESTION]  # the same question once more
+    second = "".join(llm.stream(again, threading.Event(), max_tokens=24))
+    assert second.strip()
+    assert not _plain(second).startswith(_plain(first)[:COPY_CHARS])
+    assert llm.last.copies_dropped >= 1  # greedy SmolLM2 repeats itself word for word here
+
+
+def test_a_reply_that_repeats_itself_is_cut_off(engines, monkeypatch) -> None:
+    llm: LlamaLlm = engines.llm
+
+    def looping(**kwargs):
+        for _ in range(40):
+            for piece in ("A", " cat", " is", " a", " cat", ","):
+                yield {"choices": [{"text": piece}]}
+
+    monkeypatch.setattr(llm._llama, "create_completion", looping)  # what SmolLM2 did in a session
+    said = "".join(llm.stream([*llm.system_messages(), *QUESTION], threading.Event()))
+    assert llm.last.looped and said.count("cat is a cat") <= 3

@@ -79,6 +79,18 @@ def test_a_prefill_while_the_user_speaks_leaves_only_the_request(llm: LlamaLlm) 
     assert llm.last.evaluated_tokens <= llm.count_tokens(request) + 8  # the user turn's closing and reply opening
 
 
+def test_a_prefill_with_the_notes_opening_leaves_the_request_alone(llm: LlamaLlm) -> None:
+    chat = conversation()  # a context provider: its fact is a note known before the request
+    for request in REQUESTS[:2]:
+        turn(llm, chat, request)
+    opening = chat.user_opening()
+    assert opening.startswith("(Notes") and "Someone is in the room." in opening
+    assert llm.prefill(chat.prefix_messages(), user_start=opening) > 0
+    turn(llm, chat, REQUESTS[2])
+    request_only = llm.count_tokens(")\n\n" + REQUESTS[2])
+    assert llm.last.evaluated_tokens <= request_only + 6, llm.last  # the close, the reply opening: nothing else
+
+
 def test_a_cancelled_prefill_stops_and_the_turn_still_answers(llm: LlamaLlm) -> None:
     chat = conversation()
     cancel = threading.Event()

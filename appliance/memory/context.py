@@ -51,6 +51,8 @@ class ContextInput:
     emotion: Emotion | None = None
     facts: Sequence[str] = ()
     """The context providers' facts, e.g. vision's "Someone is in the room."."""
+    day_note: bool = True
+    """Say the day and part of day in the notes (``memory.day_note``)."""
 
 
 def time_of_day(now: dt.datetime) -> str:
@@ -96,6 +98,13 @@ def _said(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9']+", text.split(" — ")[0].lower()))
 
 
+def situation_notes(now: dt.datetime | None, facts: Sequence[str], emotion: Emotion | None = None) -> list[str]:
+    """The notes about the moment, in order: the day (unless ``now`` is None), the context providers'
+    facts, the speaker's mood."""
+    day = time_of_day(now) if now is not None else ""
+    return [n for n in (day, *map(quoted, facts), emotion_line(emotion)) if n]
+
+
 def build_messages(
     ctx: ContextInput, count_tokens: Callable[[str], int], budget: int, memory_budget: int | None = None
 ) -> list[Message]:
@@ -107,7 +116,7 @@ def build_messages(
     a better memory is left out (the old answer to "what time is it?" is no
     help now).
     """
-    situation = [n for n in (time_of_day(ctx.now), *map(quoted, ctx.facts), emotion_line(ctx.emotion)) if n]
+    situation = situation_notes(ctx.now if ctx.day_note else None, ctx.facts, ctx.emotion)
     used = count_tokens(ctx.system_prompt) + count_tokens(user_turn(ctx.request, situation))
     used += 2 * MESSAGE_OVERHEAD
     now_s = ctx.now.timestamp()

@@ -78,6 +78,9 @@ class MemoryFeature(Feature):
     def prefix_messages(self) -> list[Message]:
         return self.memory.prefix_messages() if self.active else self.fallback.prefix_messages()
 
+    def user_opening(self) -> str:
+        return self.memory.user_opening() if self.active else self.fallback.user_opening()
+
     def add(self, user: str, assistant: str) -> None:
         (self.memory if self.active else self.fallback).add(user, assistant)
 

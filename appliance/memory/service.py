@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from ..conversation import Conversation, provided_facts
+from ..conversation import Conversation, notes_opening, provided_facts
 from ..events import EmotionDetected, Event
 from ..feature import ContextProvider
 from ..llm import Message
 from ..settings import LlmSettings, MemorySettings
 from . import records
-from .context import ContextInput, build_messages
+from .context import ContextInput, build_messages, situation_notes
 from .embedding import MiniLmEmbedder
 from .emotion import Emotion, EmotionAnalyzer
 from .prosody import Prosody, analyze
@@ -117,8 +117,16 @@ class Memory:
             recent=self.conversation.recent(now=now),
             emotion=emotion,
             facts=provided_facts(self.context),
+            day_note=self.settings.day_note,
         )
         return build_messages(ctx, self.count_tokens, self.budget, self.memory_budget)
+
+    def user_opening(self, *, now: float | None = None) -> str:
+        """The next user message's start before the request is known: the notes on the day and the
+        context providers' facts (the mood and the memories depend on the request), for prefilling."""
+        now = self.clock.now() if now is None else now
+        day = dt.datetime.fromtimestamp(now) if self.settings.day_note else None
+        return notes_opening(situation_notes(day, provided_facts(self.context)))
 
     def prefix_messages(self, *, now: float | None = None) -> list[Message]:
         """What the next prompt starts with (system prompt and the exchanges), for prefilling the LLM.

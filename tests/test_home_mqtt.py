@@ -123,8 +123,13 @@ async def test_unknown_devices_and_plain_questions_switch_nothing(tmp_path, mosq
 
 async def test_device_state_topics_are_followed(tmp_path, mosquitto, engines, registry):
     async with connected_home(tmp_path, mosquitto, engines, registry) as (ha, app):
-        ha.send("home/kitchen/light/state", b"ON")
-        await until(lambda: app.mqtt is not None and "home/kitchen/light/state" in app.mqtt.device_states)
-        listing = await ha.ask("home.devices")
+        # Retained, as devices publish their state: "connected" is the CONNACK, and a live message
+        # sent before the appliance's SUBACK would be lost (seen once under load).
+        ha.send("home/kitchen/light/state", b"ON", retain=True)
+        try:
+            await until(lambda: app.mqtt is not None and "home/kitchen/light/state" in app.mqtt.device_states)
+            listing = await ha.ask("home.devices")
+        finally:
+            ha.send("home/kitchen/light/state", b"", retain=True)  # clear it for the tests after this one
         states = {d["name"]: d["state"] for d in listing["result"]["devices"]}
         assert states == {"kitchen light": "ON", "bedroom fan": None, "living room lamp": None}

@@ -26,11 +26,12 @@ PHRASE_STARTS = frozenset(
         *("because", "which", "that", "who", "where", "when", "and", "but", "or", "so"),
     }
 )
-SYNTH_MAX_CHARS = 90
+SYNTH_MAX_CHARS = 72
 """Longest text Piper is given in one inference.  Its memory grows with the sentence (the VITS
 decoder's buffers scale with the audio): measured with the default voice after warm-up, +37 MB for
-30 characters, +88 MB for 60, +166 MB for 100, +370 MB for 240, and onnxruntime's arena keeps the
-peak.  A rambling 240-character reply took the session's VmHWM from 760 to 1,116 MB."""
+30 characters, +88 MB for 60, +166 MB for 100, +370 MB for 240.  A rambling 240-character reply
+took the session's VmHWM from 760 to 1,116 MB.  Most reply sentences are shorter than this ("There
+are approximately 8.5 million people living in Paris." is 59); longer ones split at a clause."""
 _MARKUP = re.compile(r"[*_`#>|~]+|\[(?:[^\]]*)\]\((?:[^)]*)\)")
 _SPACES = re.compile(r"\s+")
 

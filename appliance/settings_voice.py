@@ -240,7 +240,14 @@ class LlmSettings:
     )
     top_p: float = setting(0.9, "Nucleus sampling mass.", min=0.05, max=1.0)
     stop: tuple[str, ...] = setting(("<|im_end|>",), "Extra stop strings.")
-    n_ctx: int = setting(2048, "Context window.", unit="tokens", min=256, max=131_072)
+    n_ctx: int = setting(
+        1024,
+        "Context window. A session's prompts stay under ~500 tokens (four exchanges, the notes); the KV "
+        "cache is allocated for the whole window, and 2048 cost SmolLM2 24 MB more resident.",
+        unit="tokens",
+        min=256,
+        max=131_072,
+    )
     n_threads: int = setting(
         0, "CPU threads for generation and prompts; 0 = half the cores per token, all for prompts.", min=0, max=64
     )

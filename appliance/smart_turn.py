@@ -24,6 +24,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .errors import ApplianceError, VadError
 from .melspec import LogMel
+from .procstat import shrinking_run_options
 from .settings import VadSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class SmartTurn:
             self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as err:
             raise VadError("turn-model-load-failed", f"cannot load {model_path}: {err}") from err
+        self._run_options = shrinking_run_options()
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or list(inputs[0].shape[1:]) != [80, 800]:
             shapes = [(i.name, i.shape) for i in inputs]
@@ -78,7 +80,7 @@ class SmartTurn:
         window -= window.mean()
         window /= np.sqrt(window.var() + NORM_EPS)
         features = self._features(window)
-        (out,) = self._session.run(None, {self._input_name: features[None]})
+        (out,) = self._session.run(None, {self._input_name: features[None]}, self._run_options)
         return float(np.asarray(out).reshape(-1)[0])
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .chunker import speakable, split_for_speech
 from .errors import TtsError
+from .procstat import ShrinkingSession
 from .settings import TtsSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class PiperTts:
             raise TtsError("tts-load-failed", f"cannot load voice {model_path}: {err}") from err
         except Exception as err:
             raise TtsError("tts-load-failed", f"cannot load voice {model_path}: {err}") from err
-        self._voice = PiperVoice(session=session, config=config)
+        self._voice = PiperVoice(session=ShrinkingSession(session), config=config)  # type: ignore[arg-type]
         self._syn = SynthesisConfig(
             length_scale=settings.length_scale if settings.length_scale != 1.0 else None,
             noise_scale=config.noise_scale * settings.variation,

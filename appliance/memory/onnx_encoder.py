@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
+from ..procstat import shrinking_run_options
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class OrtEncoder:
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._run_options = shrinking_run_options()  # a batch of 64 memories would keep its buffers
 
     def encode(self, batch: list[list[int]]) -> np.ndarray:
         n, length = len(batch), max(len(ids) for ids in batch)
@@ -132,4 +134,4 @@ class OrtEncoder:
             ids[row, : len(seq)] = seq
             mask[row, : len(seq)] = 1.0
         feed = {"input_ids": ids, "position_ids": np.arange(length, dtype=np.int64), "mask": mask}
-        return self._session.run(["embedding"], feed)[0].astype(np.float32)
+        return self._session.run(["embedding"], feed, self._run_options)[0].astype(np.float32)

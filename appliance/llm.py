@@ -463,6 +463,9 @@ def _plain(text: str) -> str:
 
 
 def _reply_starts(messages: list[Message]) -> list[str]:
-    """The starts of the earlier replies in ``messages`` (:data:`COPY_CHARS`), as :func:`_plain` text."""
+    """What a reply must not repeat, as :func:`_plain` text cut at :data:`COPY_CHARS`: the earlier replies
+    in ``messages``, and the request itself (SmolLM2 answered "Who wrote Romeo and Juliet?" with the question)."""
     plain = [_plain(m["content"]) for m in messages if m["role"] == "assistant"]
+    if messages and messages[-1]["role"] == "user":
+        plain.append(_plain(messages[-1]["content"].rsplit("\n\n", 1)[-1]))  # the words after the notes
     return [p[:COPY_CHARS] for p in plain if len(p) >= COPY_MIN_CHARS]

@@ -191,9 +191,14 @@ class ReplyAttempt:
             await speaker
 
     async def _speak_sentences(self, sentences: asyncio.Queue[str | None]) -> None:
+        last = ""
         while (sentence := await sentences.get()) is not None:
             if self.cancel.is_set():
                 return
+            said = " ".join(sentence.lower().split())
+            if said == last:  # "The cat is a cat. The cat is a cat.": a small model's stutter, said once
+                continue
+            last = said
             self.reply_parts.append(sentence)
             await self._synthesize(sentence)
 

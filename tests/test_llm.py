@@ -66,3 +66,11 @@ def test_a_reply_that_repeats_itself_is_cut_off(engines, monkeypatch) -> None:
     monkeypatch.setattr(llm._llama, "create_completion", looping)  # what SmolLM2 did in a session
     said = "".join(llm.stream([*llm.system_messages(), *QUESTION], threading.Event()))
     assert llm.last.looped and said.count("cat is a cat") <= 3
+
+
+def test_a_reply_does_not_start_by_repeating_the_request() -> None:
+    from appliance.llm import COPY_CHARS, _reply_starts
+
+    request = "(Notes, not from the user: It is Wednesday evening.)\n\nWho wrote Romeo and Juliet?"
+    starts = _reply_starts([{"role": "system", "content": "Be brief."}, {"role": "user", "content": request}])
+    assert starts == ["who wrote romeo and juliet?"[:COPY_CHARS]]  # the words, not the notes

@@ -109,6 +109,14 @@ async def test_voice_turn_goes_through_every_stage(running):
     assert pipeline.conversation.recent()[0].user == "what time is it"
 
 
+async def test_a_sentence_said_twice_in_a_row_is_said_once(running):
+    pipeline, _bus = make("The cat is a cat. The cat is a cat. Bye now.")
+    post_all(running(pipeline), wake(), began(), ended(at_s=3.0))
+    await idle(pipeline)
+    assert pipeline.tts.spoken == ["The cat is a cat.", "Bye now."]
+    assert pipeline.history[-1].reply == "The cat is a cat. Bye now."
+
+
 async def test_speculation_is_reused_when_the_endpoint_confirms_it(running):
     pipeline, _bus = make()
     post_all(running(pipeline), wake(), began(), paused(audio_s=1.2))

@@ -28,6 +28,10 @@ buffers come and go (up to 64 MB), so freed heap is kept rather than returned. F
 ``appliance bench --only rss``; 2 arenas alone: 702 MB)."""
 
 
+_tuned = False
+"""tune_malloc() succeeded in this process (freed heap goes back to the system)."""
+
+
 def tune_malloc(arenas: int = MALLOC_ARENAS, trim_threshold: int = TRIM_THRESHOLD) -> bool:
     """Cap glibc's malloc arenas and fix its trim threshold for this process; call it before threads start.
 
@@ -48,6 +52,8 @@ def tune_malloc(arenas: int = MALLOC_ARENAS, trim_threshold: int = TRIM_THRESHOL
             done = bool(libc.mallopt(M_ARENA_MAX, arenas)) and done
         if not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
             done = bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)) and done
+        global _tuned
+        _tuned = done
         return done
     except (OSError, AttributeError):
         return False
@@ -63,7 +69,12 @@ def shrinking_run_options() -> Any:
     arena kept 254 MB resident after three sentences, 150 MB with this, each
     sentence ~8 % slower (0.129 s against 0.119 s for a short one).  Not for
     the per-frame models (wake word, VAD): they would allocate afresh every 80 ms.
+    None (onnxruntime's defaults) unless :func:`tune_malloc` ran: with glibc's own
+    settings the memory handed back stays in per-thread malloc arenas, and an
+    in-process appliance under a 10,000-command MQTT fuzz grew 83 MB instead of under 20.
     """
+    if not _tuned:
+        return None
     import onnxruntime as ort
 
     options = ort.RunOptions()

@@ -61,7 +61,8 @@ async def test_vision_in_the_running_appliance(app_factory, tmp_path):
 
         camera.show("person")
         await until(lambda: app.vision.presence.present, timeout=20)
-        assert app.frontend.wake_enabled is True
+        # the gate follows on the vision thread just after presence flips (seen lagging once under load)
+        await until(lambda: app.frontend.wake_enabled is True, timeout=2, what="wake words allowed")
         assert app.vision.summary() == "Someone is in the room."
         assert "Someone is in the room." in app.conversation.messages("hello")[-1]["content"]
         assert (await _ask(app, "Hey, what can you see?"))["reply"] == "I can see one person."

@@ -148,8 +148,10 @@ class VadSettings:
     )
     max_utterance_s: float = setting(15.0, "Hard cap on one request's length.", unit="s", min=1.0, max=120.0)
     speculate_after_s: float = setting(
-        0.15,
-        "Start transcribing and thinking after this much trailing silence, before the endpoint closes; 0 disables.",
+        0.08,
+        "Start transcribing and thinking after this much trailing silence, before the endpoint closes; 0 disables. "
+        "0.08 s (one frame) instead of 0.15: session p50 0.82-0.93 s against 0.94-1.02 s, with one more turn-model "
+        "call in ten turns and the same endpoint figures.",
         unit="s",
         min=0.0,
         max=5.0,

@@ -189,7 +189,7 @@ def test_no_answer_at_all_closes_at_the_maximum():
 def test_from_settings_asks_at_the_speculation_point_or_the_minimum():
     from appliance.settings import VadSettings
 
-    assert Segmenter.from_settings(VadSettings(), semantic=True).turn_check_s == 0.15
+    assert Segmenter.from_settings(VadSettings(), semantic=True).turn_check_s == 0.08
     assert Segmenter.from_settings(VadSettings(speculate_after_s=0.0), semantic=True).turn_check_s == 0.2
     assert Segmenter.from_settings(VadSettings(speculate_after_s=0.4), semantic=True).turn_check_s == 0.2
     assert not Segmenter.from_settings(VadSettings()).semantic

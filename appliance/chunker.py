@@ -36,6 +36,11 @@ _MARKUP = re.compile(r"[*_`#>|~]+|\[(?:[^\]]*)\]\((?:[^)]*)\)")
 _SPACES = re.compile(r"\s+")
 
 
+def plain_text(text: str) -> str:
+    """Lower case, single spaces: how texts are compared for repeats (a copied reply, a sentence said twice)."""
+    return " ".join(text.lower().split())
+
+
 def speakable(text: str) -> str:
     """Strip markdown and emoji that a voice would read out or choke on."""
     text = _MARKUP.sub(" ", text)

@@ -287,6 +287,10 @@ class FrontEnd:
             return
         if not seg.confirm():  # speech resumed a moment ago: the turn answers the request it had anyway
             _LOGGER.debug("Capture %d confirmed after speech resumed; stopping it", capture_id)
+        self._back_to_wake()
+
+    def _back_to_wake(self) -> None:
+        """The capture is over: listen for the wake word again."""
         self.mode = Mode.WAKE
         self.wake.reset()
         if self.judge is not None:
@@ -360,10 +364,7 @@ class FrontEnd:
                 seg.turn_probability,
             )
         if seg.finished:
-            self.mode = Mode.WAKE
-            self.wake.reset()
-            if self.judge is not None:
-                self.judge.forget()
+            self._back_to_wake()
             if decision == SegmentEvent.ENDED:
                 _LOGGER.debug(
                     "Endpoint after %.2f s of silence (semantic: %s, turn probability %s)",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .chunker import plain_text
 from .errors import LlmError
 from .kvcache import KvCache
 from .settings import LlmSettings
@@ -321,7 +322,7 @@ class LlamaLlm:
             raw.append(text)
             if holding:
                 held.append(text)
-                so_far = _plain("".join(held))
+                so_far = plain_text("".join(held))
                 alike = [e for e in earlier if e.startswith(so_far[: len(e)])]
                 if alike:
                     if any(len(so_far) >= len(e) for e in alike):
@@ -330,7 +331,7 @@ class LlamaLlm:
                 holding = False
                 text = "".join(held)
             yield text
-            if _LOOP.search(_plain("".join(raw))[-LOOP_TAIL_CHARS:]):
+            if _LOOP.search(plain_text("".join(raw[-LOOP_TAIL_CHARS:]))[-LOOP_TAIL_CHARS:]):  # pieces >= 1 char
                 stats.looped = True
                 break
         if holding and held:
@@ -457,15 +458,11 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-def _plain(text: str) -> str:
-    """Lower case, single spaces: how replies are compared for copies and loops."""
-    return " ".join(text.lower().split())
-
-
 def _reply_starts(messages: list[Message]) -> list[str]:
-    """What a reply must not repeat, as :func:`_plain` text cut at :data:`COPY_CHARS`: the earlier replies
-    in ``messages``, and the request itself (SmolLM2 answered "Who wrote Romeo and Juliet?" with the question)."""
-    plain = [_plain(m["content"]) for m in messages if m["role"] == "assistant"]
+    """What a reply must not repeat, as :func:`~appliance.chunker.plain_text` cut at :data:`COPY_CHARS`:
+    the earlier replies in ``messages``, and the request itself (SmolLM2 answered "Who wrote Romeo and
+    Juliet?" with the question)."""
+    plain = [plain_text(m["content"]) for m in messages if m["role"] == "assistant"]
     if messages and messages[-1]["role"] == "user":
-        plain.append(_plain(messages[-1]["content"].rsplit("\n\n", 1)[-1]))  # the words after the notes
+        plain.append(plain_text(messages[-1]["content"].rsplit("\n\n", 1)[-1]))  # the words after the notes
     return [p[:COPY_CHARS] for p in plain if len(p) >= COPY_MIN_CHARS]

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .chunker import SentenceChunker
+from .chunker import SentenceChunker, plain_text
 from .errors import ApplianceError
 from .llm import Message
 
@@ -195,7 +195,7 @@ class ReplyAttempt:
         while (sentence := await sentences.get()) is not None:
             if self.cancel.is_set():
                 return
-            said = " ".join(sentence.lower().split())
+            said = plain_text(sentence)
             if said == last:  # "The cat is a cat. The cat is a cat.": a small model's stutter, said once
                 continue
             last = said

@@ -195,9 +195,8 @@ class Segmenter:
     def _end(self) -> SegmentEvent:
         p = self.turn_probability
         semantic = self._answered and p is not None and p >= self.turn_threshold
-        self.semantic_end = semantic
         if semantic and self.confirm_semantic and not self.provisional:
-            self.provisional = True
+            self.provisional = self.semantic_end = True
             self._close_after_s = max(self.end_silence_max_s, self._silence)
             return SegmentEvent.LIKELY_ENDED
         self.semantic_end = semantic and not self.provisional  # a provisional end left unconfirmed ran to the max

@@ -42,7 +42,8 @@ def test_generation_leaves_cores_for_the_audio_and_speech_engines() -> None:
 
 
 def test_a_reply_is_never_an_earlier_reply_again(engines) -> None:
-    from appliance.llm import COPY_CHARS, _plain
+    from appliance.chunker import plain_text as _plain
+    from appliance.llm import COPY_CHARS
 
     llm: LlamaLlm = engines.llm
     ask = [*llm.system_messages(), *QUESTION]

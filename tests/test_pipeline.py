@@ -140,11 +140,17 @@ async def test_a_likely_end_is_confirmed_by_a_whole_transcript(running):
     assert pipeline.stt.calls == [int(1.2 * 16000)]
 
 
-async def test_a_likely_end_on_an_open_word_listens_on(running):
-    stt = FakeStt("it was the age of")
+async def likely_end_heard_as(running, text: str) -> tuple[Pipeline, FakeStt]:
+    """A request paused, speculatively transcribed as ``text``, then provisionally ended."""
+    stt = FakeStt(text)
     pipeline, _bus = make(stt=stt)
     post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
     await until(lambda: stt.calls, what="speculative transcript")
+    return pipeline, stt
+
+
+async def test_a_likely_end_on_an_open_word_listens_on(running):
+    pipeline, stt = await likely_end_heard_as(running, "it was the age of")
     await asyncio.sleep(0.3)
     assert pipeline.frontend.confirmed == [] and pipeline.sink.played == []  # not answered: still listening
     stt.text = "it was the age of wisdom"
@@ -156,10 +162,7 @@ async def test_a_likely_end_on_an_open_word_listens_on(running):
 
 
 async def test_an_unconfirmed_likely_end_closes_at_the_longest_pause(running):
-    stt = FakeStt("add milk and")
-    pipeline, _bus = make(stt=stt)
-    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
-    await until(lambda: stt.calls, what="speculative transcript")
+    pipeline, stt = await likely_end_heard_as(running, "add milk and")
     await asyncio.sleep(0.2)
     post_all(pipeline, ended(at_s=4.3))  # the front end's final end at vad.end_silence_max_s
     await pipeline.idle(timeout=5)

@@ -28,6 +28,8 @@ _LOGGER = logging.getLogger(__name__)
 DIM = 384
 MAX_TOKENS = 256
 """sentence-transformers' ``max_seq_length`` for this model; longer texts are truncated."""
+GRAPH_NAME = "encoder.onnx"
+"""The graph built beside the weights (``model.onnx`` was an earlier one with the word table inside)."""
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 
@@ -183,12 +185,14 @@ def _onnx_encoder(model_dir: Path, tensors: dict[str, np.ndarray]) -> Any:
     """onnxruntime running the graph built from these weights (built once beside them); None if impossible."""
     from .onnx_encoder import OrtEncoder, build_graph
 
-    graph = model_dir / "model.onnx"
+    graph = model_dir / GRAPH_NAME
     try:
         if not graph.exists() or graph.stat().st_mtime < (model_dir / "model.safetensors").stat().st_mtime:
             _LOGGER.info("Building %s from the safetensors weights (once)", graph)
             build_graph(tensors, graph)
-        return OrtEncoder(graph, threads=1)  # one thread: a short query is latency-bound, and the LLM needs a core
+            (model_dir / "model.onnx").unlink(missing_ok=True)  # the earlier graph, which held the word table
+        # one thread: a short query is latency-bound, and the LLM needs a core
+        return OrtEncoder(graph, tensors["embeddings.word_embeddings.weight"], threads=1)
     except (ModelError, OSError, ImportError, RuntimeError) as err:
         _LOGGER.warning("Embedding with numpy instead of onnxruntime: %s", err)
         return None

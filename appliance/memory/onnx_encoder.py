@@ -27,7 +27,12 @@ HEADS = 12
 
 
 def build_graph(tensors: dict[str, np.ndarray], target: Path) -> None:
-    """Write the encoder (ids, positions, mask → unit sentence vectors) as ONNX to ``target``."""
+    """Write the encoder (token vectors, positions, mask → unit sentence vectors) as ONNX to ``target``.
+
+    The word-embedding table (30,522 × 384 floats, 47 MB) stays out of the graph: an initializer
+    would be copied onto the heap whole, while :class:`OrtEncoder` looks the rows up in the
+    memory-mapped safetensors file, where only the pages of tokens ever used become resident.
+    """
     try:
         from onnx import TensorProto, helper, numpy_helper, save
     except ImportError as err:
@@ -62,7 +67,7 @@ def build_graph(tensors: dict[str, np.ndarray], target: Path) -> None:
     x = op(
         "Add",
         [
-            op("Gather", [const("word", tensors[emb + "word_embeddings.weight"]), "input_ids"]),
+            "token_vectors",
             op("Gather", [const("pos", tensors[emb + "position_embeddings.weight"]), "position_ids"]),
         ],
     )
@@ -100,7 +105,7 @@ def build_graph(tensors: dict[str, np.ndarray], target: Path) -> None:
         nodes,
         "all-MiniLM-L6-v2",
         [
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("token_vectors", TensorProto.FLOAT, ["batch", "seq", 384]),
             helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["seq"]),
             helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "seq"]),
         ],
@@ -115,9 +120,12 @@ def build_graph(tensors: dict[str, np.ndarray], target: Path) -> None:
 
 
 class OrtEncoder:
-    """Runs the built graph; ``encode(batch of id lists)`` → unit vectors."""
+    """Runs the built graph; ``encode(batch of id lists)`` → unit vectors.
 
-    def __init__(self, path: Path, threads: int = 0) -> None:
+    ``word`` is the word-embedding table (a view of the memory-mapped weights), looked up here.
+    """
+
+    def __init__(self, path: Path, word: np.ndarray, threads: int = 0) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -125,6 +133,7 @@ class OrtEncoder:
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._run_options = shrinking_run_options()  # a batch of 64 memories would keep its buffers
+        self._word = word
 
     def encode(self, batch: list[list[int]]) -> np.ndarray:
         n, length = len(batch), max(len(ids) for ids in batch)
@@ -133,5 +142,5 @@ class OrtEncoder:
         for row, seq in enumerate(batch):
             ids[row, : len(seq)] = seq
             mask[row, : len(seq)] = 1.0
-        feed = {"input_ids": ids, "position_ids": np.arange(length, dtype=np.int64), "mask": mask}
+        feed = {"token_vectors": self._word[ids], "position_ids": np.arange(length, dtype=np.int64), "mask": mask}
         return self._session.run(["embedding"], feed, self._run_options)[0].astype(np.float32)

@@ -128,6 +128,21 @@ class MemorySettings:
     min_similarity: float = setting(
         0.35, "Meaning-similarity a memory needs to be put in the context.", min=0.0, max=1.0
     )
+    relative_score: float = setting(
+        0.7,
+        "A memory scoring under this fraction of the best one's is left out of the context (0 = keep all "
+        "that pass min_similarity): 'I left my keys in the garage' (0.55) behind 'The spare key for the shed "
+        "is under the blue flowerpot' (0.88) only costs the turn its tokens.",
+        min=0.0,
+        max=1.0,
+    )
+    duplicate_similarity: float = setting(
+        0.9,
+        "A memory whose meaning is this close to a better one's (cosine of their vectors) is left out: "
+        "'Anna's birthday is on Monday' behind 'Anna's birthday is on Sunday' (0.93); 1 = keep them.",
+        min=0.5,
+        max=1.0,
+    )
     emotion: bool = setting(True, "Detect the speaker's emotion (words and voice) and tell the LLM.")
     record_events: tuple[str, ...] = setting(
         ("intent_executed", "presence", "camera", "mute", "error"), "Bus events (wire names) kept in memory."

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
 from appliance.conversation import Exchange
 from appliance.memory.context import ContextInput, build_messages, time_of_day
 from appliance.memory.emotion import Emotion
-from appliance.memory.retrieval import Hit, Weights, fuse, keyword_query
+from appliance.memory.retrieval import Hit, Weights, fuse, keyword_query, select
 
 NOW = dt.datetime(2026, 11, 24, 19, 42)
 
@@ -129,3 +131,29 @@ def test_repeats_are_left_out_and_memories_keep_to_their_own_budget() -> None:
     line = words('Remembered: "Ben likes pasta."') + 1
     capped = build_messages(ctx, words, 1000, memory_budget=line + 4)[-1]["content"]
     assert "Ben likes pasta." in capped and "bins" not in capped and "car" not in capped
+
+
+def test_selection_drops_weak_hits_far_behind_the_best_and_near_copies_of_a_better_one() -> None:
+    def fact(ref: int, text: str, score: float, semantic: float) -> Hit:
+        return Hit("fact", ref, text, NOW.timestamp(), score, semantic, 0.0)
+
+    unit = {1: [1.0, 0.0], 2: [0.3, 0.95], 3: [0.95, 0.31], 4: [0.0, 1.0]}
+    vectors = {ref: np.array(v, np.float32) / np.linalg.norm(v) for ref, v in unit.items()}
+    hits = [
+        fact(9, "Off topic but a strong keyword match.", 0.95, 0.2),  # under min_similarity: not the best
+        fact(1, "Anna's birthday is on the twelfth of March.", 0.86, 0.77),
+        fact(2, "Anna's party is on Sunday.", 0.82, 0.8),
+        fact(3, "Anna's birthday is on Monday.", 0.81, 0.8),  # cosine 0.95 with the better ref 1
+        fact(4, "I left my keys in the garage.", 0.55, 0.46),  # under 0.7 x 0.86
+    ]
+
+    def vector_of(h: Hit) -> np.ndarray | None:
+        return vectors.get(h.ref)
+
+    kept = select(hits, vector_of, limit=3, min_similarity=0.35, relative=0.7, duplicate=0.9)
+    assert [h.ref for h in kept] == [1, 2]
+    assert [h.ref for h in select(hits, vector_of, limit=3, min_similarity=0.35)] == [1, 2, 3]
+    assert [h.ref for h in select(hits, vector_of, limit=1, min_similarity=0.35, duplicate=0.9)] == [1]
+    everything = select(hits, vector_of, limit=9, min_similarity=0.0, relative=0.0, duplicate=1.0)
+    assert len(everything) == 5
+    assert select([], vector_of, limit=3, min_similarity=0.35, relative=0.7) == []

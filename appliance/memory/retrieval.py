@@ -263,6 +263,45 @@ class Retriever:
         return out
 
 
+def select(
+    hits: Iterable[Hit],
+    vector_of: Callable[[Hit], np.ndarray | None],
+    *,
+    limit: int,
+    min_similarity: float,
+    relative: float = 0.0,
+    duplicate: float = 1.0,
+) -> list[Hit]:
+    """The hits worth the LLM's attention, best first: at most ``limit``.
+
+    A hit is left out when its meaning-similarity to the query is under ``min_similarity``, when
+    its fused score is under ``relative`` times the best hit's (the garage key behind "the spare key
+    for the shed is under the blue flowerpot"), or when its own vector is ``duplicate`` close to a
+    better hit's (a second "Anna's birthday is on Monday" behind "... on Sunday"): every memory in the
+    prompt is evaluated afresh on every turn, and a small model follows the wrong one of two.
+    Hits without a vector (events) are only checked by score.
+    """
+    kept: list[Hit] = []
+    kept_vectors: list[np.ndarray] = []
+    best = None
+    for hit in hits:
+        if len(kept) >= limit:
+            break
+        if hit.semantic < min_similarity:
+            continue
+        if best is None:
+            best = hit.score
+        elif hit.score < relative * best:
+            break  # best first: the rest score lower still
+        vector = vector_of(hit) if duplicate < 1.0 else None
+        if vector is not None and any(float(vector @ v) >= duplicate for v in kept_vectors):
+            continue
+        kept.append(hit)
+        if vector is not None:
+            kept_vectors.append(vector)
+    return kept
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     denom = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b) / denom if denom else math.nan

@@ -31,7 +31,7 @@ from .embedding import MiniLmEmbedder
 from .emotion import Emotion, EmotionAnalyzer
 from .prosody import Prosody, analyze
 from .records import TurnRow
-from .retrieval import Hit, Retriever, VectorIndex
+from .retrieval import Hit, Retriever, VectorIndex, select
 from .store import MemoryStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -163,9 +163,15 @@ class Memory:
 
     # -- retrieval and emotion ----------------------------------------------------
     def relevant(self, request: str) -> list[Hit]:
-        hits = self.retriever.search(request, limit=self.settings.memories * 2)
-        good = [h for h in hits if h.semantic >= self.settings.min_similarity]
-        return good[: self.settings.memories]
+        s = self.settings
+        return select(
+            self.retriever.search(request, limit=s.memories * 3),
+            lambda hit: self.index.vector(hit.kind, hit.ref),
+            limit=s.memories,
+            min_similarity=s.min_similarity,
+            relative=s.relative_score,
+            duplicate=s.duplicate_similarity,
+        )
 
     def search(self, query: str, *, limit: int = 10, kinds: tuple[str, ...] = records.KINDS) -> list[Hit]:
         return self.retriever.search(query, limit=limit, kinds=kinds)

@@ -170,6 +170,14 @@ class VadSettings:
         min=0.05,
         max=0.99,
     )
+    smart_turn_unsure: float = setting(
+        0.5,
+        "A turn probability from this up to smart_turn_threshold (the model cannot tell) ends the pause at "
+        "end_silence_s if the speculative transcript reads as a whole request, instead of waiting "
+        "end_silence_max_s ('Where's the spare key for the shed?' scored 0.58); 1 = always wait.",
+        min=0.05,
+        max=1.0,
+    )
     end_silence_min_s: float = setting(
         0.2,
         "With the turn model: silence that ends a request it judged finished.",

@@ -68,7 +68,8 @@ class TurnRecord:
     outcome: Outcome = Outcome.PENDING
     speculated: bool = False
     endpoint_semantic: bool = False
-    """The turn model judged the request finished, so the endpoint closed at ``vad.end_silence_min_s``."""
+    """The endpoint closed early on the turn model's verdict: finished (at ``vad.end_silence_min_s``), or
+    unsure (``vad.smart_turn_unsure``, at ``vad.end_silence_s``) with the transcript confirming it."""
     turn_probability: float | None = None
     """The turn model's completion probability (0..1) at the endpoint's pause; None = not asked."""
     endpoint_reopened: int = 0

@@ -22,7 +22,9 @@ With ``confirm_semantic`` (the transcript can check it), a close on the model's
 verdict is provisional: :data:`SegmentEvent.LIKELY_ENDED` instead of ``ENDED``, and the
 segmenter keeps listening.  :meth:`Segmenter.confirm` (the transcript reads as a whole
 request) finishes it; speech resuming is ``RESUMED`` (the speaker was only thinking);
-otherwise the pause closes at ``end_silence_max_s`` as an unconfident one would.
+otherwise the pause closes at ``end_silence_max_s`` as an unconfident one would.  A verdict
+between ``unsure_threshold`` and ``turn_threshold`` (the model cannot tell) closes provisionally
+too, at ``end_silence_s``: the transcript decides it.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class Segmenter:
     end_silence_max_s: float = 1.5
     confirm_semantic: bool = False
     """A close on the turn model's verdict is provisional until :meth:`confirm` (see the module doc)."""
+    unsure_threshold: float = 1.0
+    """With ``confirm_semantic``: a probability of at least this (under ``turn_threshold``) closes the
+    pause provisionally at ``end_silence_s`` instead of waiting ``end_silence_max_s``; 1 = never."""
 
     def __post_init__(self) -> None:
         self.elapsed_s = 0.0
@@ -89,7 +94,7 @@ class Segmenter:
         self.turn_probability: float | None = None
         """The turn model's answer for the current pause (None: not asked, not answered, or it failed)."""
         self.semantic_end = False
-        """The endpoint closed early because the turn model judged the request complete."""
+        """The endpoint closed early on the turn model's verdict (complete, or unsure and confirmed)."""
         self.provisional = False
         """LIKELY_ENDED was returned for this pause and it awaits :meth:`confirm`."""
         self._voiced_run = 0.0
@@ -116,6 +121,7 @@ class Segmenter:
             end_silence_min_s=s.end_silence_min_s,
             end_silence_max_s=s.end_silence_max_s,
             confirm_semantic=semantic and confirm,
+            unsure_threshold=s.smart_turn_unsure,
         )
 
     @property
@@ -179,6 +185,8 @@ class Segmenter:
             self._close_after_s = self.end_silence_s
         elif probability >= self.turn_threshold:
             self._close_after_s = self.end_silence_min_s
+        elif self.confirm_semantic and probability >= self.unsure_threshold:
+            self._close_after_s = self.end_silence_s  # then only if the transcript confirms it
         else:
             self._close_after_s = self.end_silence_max_s
         if self._silence + EPS >= self._close_after_s:
@@ -195,6 +203,8 @@ class Segmenter:
     def _end(self) -> SegmentEvent:
         p = self.turn_probability
         semantic = self._answered and p is not None and p >= self.turn_threshold
+        if self.confirm_semantic and self._answered and p is not None and p >= self.unsure_threshold:
+            semantic = True  # an unsure verdict ends the pause only as a provisional end the transcript checks
         if semantic and self.confirm_semantic and not self.provisional:
             self.provisional = self.semantic_end = True
             self._close_after_s = max(self.end_silence_max_s, self._silence)

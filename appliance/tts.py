@@ -39,6 +39,8 @@ class PiperTts:
             options = ort.SessionOptions()
             options.intra_op_num_threads = settings.threads
             options.inter_op_num_threads = 1
+            # Its threads sleep between runs instead of spinning: the LLM generates on the other core meanwhile.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
             session = ort.InferenceSession(str(model_path), options, providers=providers)
         except (OSError, ValueError, KeyError) as err:

@@ -136,7 +136,8 @@ class ReplyAttempt:
                 finally:
                     self.transcript = text.strip()
                     self._transcribed()
-            self.transcript = text.strip()
+            else:
+                self.transcript = text.strip()
             if not self.transcript:
                 return
             self.intent = next((i for m in self._intents if (i := m.match(self.transcript)) is not None), None)

@@ -202,9 +202,7 @@ class Segmenter:
 
     def _end(self) -> SegmentEvent:
         p = self.turn_probability
-        semantic = self._answered and p is not None and p >= self.turn_threshold
-        if self.confirm_semantic and self._answered and p is not None and p >= self.unsure_threshold:
-            semantic = True  # an unsure verdict ends the pause only as a provisional end the transcript checks
+        semantic = self._answered and p is not None and p >= self._early_threshold
         if semantic and self.confirm_semantic and not self.provisional:
             self.provisional = self.semantic_end = True
             self._close_after_s = max(self.end_silence_max_s, self._silence)
@@ -212,6 +210,12 @@ class Segmenter:
         self.semantic_end = semantic and not self.provisional  # a provisional end left unconfirmed ran to the max
         self.finished = True
         return SegmentEvent.ENDED
+
+    @property
+    def _early_threshold(self) -> float:
+        """The probability a verdict needs to end the pause before ``end_silence_max_s``: with a transcript to
+        check it, an unsure one will do (it ends only provisionally)."""
+        return min(self.turn_threshold, self.unsure_threshold) if self.confirm_semantic else self.turn_threshold
 
     def _pause_default(self) -> float:
         """Silence that ends a pause before (or without) a verdict."""

@@ -182,7 +182,7 @@ def test_installed_default_models_verify(registry):
 def test_on_demand_models_are_pinned_and_name_their_fetch(tmp_path):
     specs = load_manifest()
     on_demand = [s for s in specs.values() if s.on_demand]
-    assert [s.name for s in on_demand] == ["qwen2.5-coder-1.5b"]
+    assert [s.name for s in on_demand] == ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
     for spec in on_demand:
         assert spec.source == "pypi" and all("==" in p for p in spec.packages)
         assert len(spec.files[0].parts) == len(spec.packages)  # one part per package, in order

@@ -43,10 +43,10 @@ from .bench_stream import (
     FRAME,
     Request,
     TurnResult,
-    first_audio_after,
     parse_llm,
     parse_turn,
     percentiles,
+    reply_onset,
     speech_end_s,
     utterances,
 )
@@ -59,6 +59,9 @@ HA_END_SILENCE_S = 0.7
 HA_HOLD_CHARS = 60
 """…and how much reply text it waits for before speaking (the ``baseline`` section's hold_chars)."""
 MEMORIES = 1200
+SPOKE_OVER_AFTER_S = 0.6
+"""Reply audio this long after a request began, before its speech ended, spoke over the speaker (the
+earcon, played as the wake word is heard, is over by then)."""
 SEED = 7
 """The daemon's sampling seed: a run's replies (and so its history) repeat."""
 TURN_TIMEOUT_S = 60.0
@@ -297,9 +300,11 @@ def run_session(
             time.sleep(0.8)  # the room is quiet a moment before the next "Hey Jarvis"
     finally:
         daemon.stop()
-    rate = tts.sample_rate
+    rate, pcm = tts.sample_rate, bytes(daemon.pcm)
     for result in results:
-        result.first_audio = first_audio_after(daemon.arrivals, bytes(daemon.pcm), result.speech_end, rate)
+        result.first_audio, result.spoke_over = reply_onset(
+            daemon.arrivals, pcm, result.speech_start + SPOKE_OVER_AFTER_S, result.speech_end, rate
+        )
     return results, {"peak_mb": daemon.peak_mb, "loaded_mb": daemon.loaded_mb}
 
 
@@ -310,6 +315,7 @@ def _one_turn(
     end_in_audio = len(audio) - len(request.audio) + request.speech_s * SAMPLE_RATE
     started, at = daemon.writer.play(audio)
     started.wait(10)
+    result.speech_start = at[0] + (len(audio) - len(request.audio)) / SAMPLE_RATE
     result.speech_end = at[0] + end_in_audio / SAMPLE_RATE
     try:
         event, llm = daemon.turns.get(timeout=len(audio) / SAMPLE_RATE + TURN_TIMEOUT_S)
@@ -389,6 +395,7 @@ def measure_session(
     return {
         "turns": len(rows),
         "answered": sum(r["outcome"] == "answered" for r in rows),
+        "spoke_over_speaker": sum(r["spoke_over_speaker"] for r in rows),
         "memories": MEMORIES,
         "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())],
         "end_of_speech_to_first_audio_s": ours,
@@ -417,4 +424,5 @@ def _row(result: TurnResult) -> dict[str, Any]:
         "prompt_tokens": result.prompt_tokens,
         "tts_first_audio_s": timings.get("tts_first_audio_s"),
         "end_of_speech_to_first_audio_s": round(latency, 3) if latency is not None else None,
+        "spoke_over_speaker": result.spoke_over,
     }

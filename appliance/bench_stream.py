@@ -37,9 +37,13 @@ class Request:
 @dataclass
 class TurnResult:
     request: Request
+    speech_start: float = 0.0
+    """Monotonic seconds the request's first sample (after the wake phrase and its gap) was written."""
     speech_end: float = 0.0
     """Monotonic seconds the request's last speech sample was written."""
     first_audio: float | None = None
+    spoke_over: bool = False
+    """The reply began while the request's speech was still being written: the speaker was cut off."""
     event: dict[str, Any] = field(default_factory=dict)
     evaluated: int | None = None
     prompt_tokens: int | None = None
@@ -108,6 +112,20 @@ def first_audio_after(
         if loud.size:
             return t + float(loud[0]) / rate
     return None
+
+
+def reply_onset(
+    arrivals: Sequence[tuple[float, int]], pcm: bytes, listening: float, speech_end: float, rate: int
+) -> tuple[float | None, bool]:
+    """(When the reply's first audio played, whether it spoke over the speaker).
+
+    Output that starts after ``listening`` (the request under way) but before
+    ``speech_end`` cut the speaker off: that turn has no latency to report.
+    """
+    early = first_audio_after(arrivals, pcm, listening, rate)
+    if early is not None and early < speech_end:
+        return None, True
+    return first_audio_after(arrivals, pcm, speech_end, rate), False
 
 
 def parse_turn(line: str) -> dict[str, Any] | None:

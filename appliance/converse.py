@@ -99,6 +99,7 @@ class ConverseResult:
             "speculated": record.speculated,
             "endpoint_semantic": record.endpoint_semantic,
             "endpoint_reopened": record.endpoint_reopened,
+            "endpoint_resumed": record.endpoint_resumed,
             "turn_probability": None if record.turn_probability is None else round(record.turn_probability, 3),
             "speech_end_s": speech_end,
             "timings": timings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,10 @@ class TurnContext:
     """The turn took a provisionally ended capture's request: the front end stops listening to it."""
 
 
+class _SpeechResumed(Exception):
+    """The speaker carried on after a provisional end that the turn had taken, before the reply was heard."""
+
+
 @dataclass(frozen=True)
 class _Transcribed:
     """The speculative attempt's transcript is in (posted to the turn's own inbox)."""
@@ -80,6 +84,9 @@ class Turn:
         self.attempt: ReplyAttempt | None = None
         self._likely_end: CaptureEnded | None = None
         """A provisional end waiting for the speculative transcript's check."""
+        self._held: int | None = None
+        """The capture whose provisional end the turn took while the front end still listens to it:
+        until the reply's first audio is ready, speech resuming takes the end back."""
         self.task: asyncio.Task[None] | None = None
         self._stt_session: Any = None
 
@@ -108,12 +115,25 @@ class Turn:
 
     # -- listening ------------------------------------------------------------
     async def _voice(self) -> None:
-        self.ctx.set_stage(Stage.LISTENING, self.record.turn_id)
-        attempt = await self._listen()
-        if attempt is None:
-            self.record.outcome = Outcome.NO_SPEECH
-            return
-        await self._respond(attempt)
+        r = self.record
+        self.ctx.set_stage(Stage.LISTENING, r.turn_id)
+        while True:
+            attempt = await self._listen()
+            if attempt is None:
+                r.outcome = Outcome.NO_SPEECH
+                return
+            try:
+                await self._respond(attempt)
+                return
+            except _SpeechResumed:
+                pass
+            # "It was the season of light, | it was the season of darkness": the pause at the comma
+            # closed and the transcript read whole, but the speaker went on before a word was said.
+            await attempt.abandon()
+            self.attempt = None
+            r.endpoint_resumed += 1
+            _LOGGER.info("Turn %d: speech resumed after %r, before the reply; listening on", r.turn_id, r.transcript)
+            self.ctx.set_stage(Stage.LISTENING, r.turn_id)
 
     async def _listen(self) -> ReplyAttempt | None:
         ctx = self.ctx
@@ -163,7 +183,7 @@ class Turn:
             self.record.endpoint_reopened += 1
             _LOGGER.info("Turn %d: %r does not end a request; listening on", self.record.turn_id, attempt.transcript)
             return None
-        self.ctx.confirm_end(msg.capture_id)
+        self._held = msg.capture_id  # confirmed with the front end once the reply is ready to play
         return self._commit_capture(msg)
 
     def _commit_capture(self, msg: CaptureEnded) -> ReplyAttempt:
@@ -226,7 +246,7 @@ class Turn:
         ctx.set_stage(Stage.THINKING, r.turn_id)
         lost_mark = ctx.sink.lost_samples
         first = True
-        async for chunk in attempt.chunks():
+        async for chunk in self._chunks(attempt):
             if first:
                 first = False
                 self._publish_transcript(attempt)
@@ -249,6 +269,43 @@ class Turn:
                 raise AudioError("playback-lost", "the reply could not be played: the playback device was lost")
         r.outcome = Outcome.ANSWERED
         ctx.remember(r.transcript, r.reply)
+
+    async def _chunks(self, attempt: ReplyAttempt) -> AsyncIterator[np.ndarray]:
+        """The reply's audio.  While a provisional end is held, its first chunk races speech
+        resuming (:class:`_SpeechResumed`); the front end stops listening once it is ready."""
+        if self._held is not None:
+            capture_id = self._held
+            first = await self._first_unless_resumed(attempt, capture_id)
+            self._held = None
+            self.ctx.confirm_end(capture_id)
+            if first is None:
+                return
+            yield first
+        async for chunk in attempt.chunks():
+            yield chunk
+
+    async def _first_unless_resumed(self, attempt: ReplyAttempt, capture_id: int) -> np.ndarray | None:
+        ready = asyncio.ensure_future(attempt.audio.get())
+        resumed = asyncio.ensure_future(self._resumption(attempt, capture_id))
+        try:
+            await asyncio.wait({ready, resumed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (ready, resumed):
+                task.cancel()
+        if ready.done() and not ready.cancelled():
+            return ready.result()  # the reply won (even in a tie): it is what the listener waits for
+        raise _SpeechResumed
+
+    async def _resumption(self, attempt: ReplyAttempt, capture_id: int) -> None:
+        """Returns when the held capture's speech resumes and the reply can still be taken back."""
+        while True:
+            msg = await self.inbox.get()
+            if isinstance(msg, SpeechResumed) and msg.capture_id == capture_id:
+                if attempt.intent is None or attempt.intent.speculative:
+                    return
+                _LOGGER.info(
+                    "Turn %d: speech resumed, but %s already acts; answering", self.record.turn_id, attempt.intent.name
+                )
 
     def _publish_transcript(self, attempt: ReplyAttempt) -> None:
         if self.record.source != Source.TEXT and attempt.transcript:

@@ -74,6 +74,9 @@ class TurnRecord:
     """The turn model's completion probability (0..1) at the endpoint's pause; None = not asked."""
     endpoint_reopened: int = 0
     """Early (provisional) endpoints the speculative transcript took back: it stopped on "of", "the", ..."""
+    endpoint_resumed: int = 0
+    """Provisional endpoints the speaker talked past after the transcript confirmed them, before the
+    reply was heard: the reply was dropped and the whole request answered."""
     stt_s: float | None = None
     """Seconds the STT engine took on the request that was answered."""
     audio_s: float = 0.0

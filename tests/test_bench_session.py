@@ -10,6 +10,7 @@ from appliance.bench_stream import (
     first_audio_after,
     parse_llm,
     parse_turn,
+    reply_onset,
     speech_end_s,
     utterances,
 )
@@ -45,6 +46,16 @@ def test_first_reply_audio_is_the_first_loud_sample_after_the_request() -> None:
     assert first_audio_after(arrivals, pcm, after=13.0, rate=out_rate) is None
     odd = [(10.0, 0), (12.0, 3)]  # a read that split a sample
     assert first_audio_after(odd, tone(0.1).tobytes(), after=11.0, rate=out_rate) is not None
+
+
+def test_a_reply_that_starts_before_the_speaker_finished_spoke_over_them() -> None:
+    out_rate = 22050
+    reply = tone(0.5).tobytes()
+    arrivals = [(10.0, 0)]  # the request began at 9.0 and its speech ends at 10.5: the reply cut in
+    assert reply_onset(arrivals, reply, listening=9.6, speech_end=10.5, rate=out_rate) == (None, True)
+    later = [(11.0, 0)]
+    onset, over = reply_onset(later, reply, listening=9.6, speech_end=10.5, rate=out_rate)
+    assert not over and onset == pytest.approx(11.0, abs=0.01)
 
 
 def test_turn_events_and_llm_lines_are_read_from_the_log() -> None:

@@ -161,6 +161,59 @@ async def test_a_likely_end_on_an_open_word_listens_on(running):
     assert record.endpoint_reopened == 1 and pipeline.frontend.confirmed == [1]
 
 
+async def test_speech_resuming_after_a_taken_end_but_before_the_reply_is_heard_answers_the_whole_request(running):
+    stt = FakeStt("it was the season of light")
+    llm = FakeLlm(delay=0.2)  # the first sentence is still being written when the speaker goes on
+    pipeline, _bus = make(stt=stt, llm=llm)
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
+    await until(lambda: llm.requests, what="the reply to the first half")
+    assert pipeline.frontend.confirmed == []  # the front end listens on until the reply is ready
+    stt.text = "it was the season of light it was the season of darkness"
+    post_all(pipeline, resumed(), paused(audio_s=3.4), ended(at_s=5.0, semantic=True, provisional=True))
+    await pipeline.idle(timeout=10)
+    record = pipeline.history[-1]
+    assert record.transcript == "it was the season of light it was the season of darkness"
+    assert record.outcome == "answered" and record.endpoint_resumed == 1
+    assert len(llm.requests) == 2  # the first reply was dropped
+    assert pipeline.frontend.confirmed == [1]  # once, for the whole request
+    assert pipeline.sink.played  # the reply to the whole request, and only it, was heard
+    assert pipeline.tts.spoken[-2:] == ["It is noon.", "Have a nice day."]
+    assert pipeline.conversation.recent()[-1].user == record.transcript
+
+
+async def test_speech_resuming_once_the_reply_is_heard_does_not_take_it_back(running):
+    pipeline, _bus = make()
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
+    await until(lambda: pipeline.frontend.confirmed, what="the reply ready to play")
+    post_all(pipeline, resumed())  # the reply's own echo, or the speaker too late: barge-in's business
+    await pipeline.idle(timeout=5)
+    record = pipeline.history[-1]
+    assert record.outcome == "answered" and record.endpoint_resumed == 0
+    assert record.reply == "It is noon. Have a nice day."
+
+
+async def test_speech_resuming_does_not_take_back_a_request_that_already_acts(running):
+    acted: list[str] = []
+
+    async def turn_off() -> str:
+        acted.append("off")
+        await asyncio.sleep(0.3)  # the action's reply is not ready when the speaker goes on
+        return "The light is off."
+
+    class Lights:
+        def match(self, text: str) -> Intent | None:
+            return Intent("light.off", "", action=turn_off) if "light" in text else None
+
+    pipeline, _bus = make(stt=FakeStt("turn off the light"), intents=[Lights()])
+    post_all(running(pipeline), wake(), began(), paused(audio_s=1.2), ended(at_s=3.0, semantic=True, provisional=True))
+    await until(lambda: acted, what="the action")
+    post_all(pipeline, resumed())
+    await pipeline.idle(timeout=5)
+    record = pipeline.history[-1]
+    assert acted == ["off"] and record.endpoint_resumed == 0
+    assert record.outcome == "answered" and record.reply == "The light is off."
+
+
 async def test_an_unconfirmed_likely_end_closes_at_the_longest_pause(running):
     pipeline, stt = await likely_end_heard_as(running, "add milk and")
     await asyncio.sleep(0.2)

@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from .conversation import Exchange
+from .memory.answer import fact_answer
 from .memory.context import ContextInput, build_messages
 from .memory.retrieval import Hit
 from .quality_set import CATEGORIES, ITEMS, QaItem
@@ -76,9 +77,15 @@ def item_messages(
     """The prompt the daemon would build for ``item`` at ``now`` (memory on)."""
     at = now.timestamp()
     recent = [Exchange(u, a, at - 30.0) for u, a in item.history]
-    memories = [Hit("fact", i, text, at - 86400.0, 1.0, 1.0, 0.0) for i, text in enumerate(item.memories)]
-    ctx = ContextInput(system_prompt, item.question, now, memories=memories, recent=recent, day_note=day_note)
+    ctx = ContextInput(
+        system_prompt, item.question, now, memories=item_hits(item, at), recent=recent, day_note=day_note
+    )
     return build_messages(ctx, count_tokens, 1500)
+
+
+def item_hits(item: QaItem, at: float) -> list[Hit]:
+    """``item``'s facts as the memory would retrieve them (told a day before ``at``)."""
+    return [Hit("fact", i, text, at - 86400.0, 1.0, 1.0, 0.0) for i, text in enumerate(item.memories)]
 
 
 def skill_answer(intents: IntentMatcher, question: str) -> str | None:
@@ -129,6 +136,8 @@ def measure_quality(
             answer = "".join(llm.stream(messages, threading.Event())).strip()
             llm_right[item.category].append(is_right(item, answer))
             skill = skill_answer(intents, item.question) if not item.history else None
+            if skill is None and settings.memory.answer_facts:  # as the daemon does, before the LLM
+                skill = fact_answer(item.question, item_hits(item, now.timestamp()))
             if skill is not None:
                 answer, by_skills = skill, by_skills + 1
             ok = is_right(item, answer)

@@ -198,6 +198,7 @@ class Pipeline:
             intents=self.intents,
             first_chunk_chars=self.settings.tts.first_chunk_chars,
             hold_chars=self.hold_chars,
+            recall=getattr(self.conversation, "answer", None),
         )
 
     def set_stage(self, stage: Stage, turn_id: int = 0) -> None:

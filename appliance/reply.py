@@ -47,6 +47,10 @@ class Intent:
         return self.action is None or self.pure
 
 
+RECALLED = "memory.answer"
+"""The intent name of a reply that is a remembered fact said back (``memory.answer_facts``)."""
+
+
 class IntentMatcher(Protocol):
     def match(self, text: str) -> Intent | None: ...
 
@@ -94,6 +98,7 @@ class ReplyAttempt:
         intents: list[IntentMatcher],
         first_chunk_chars: int,
         hold_chars: int = 0,
+        recall: Callable[[str], str | None] | None = None,
     ) -> None:
         self._llm = llm
         self._tts = tts
@@ -101,6 +106,8 @@ class ReplyAttempt:
         self._intents = intents
         self._first_chunk_chars = first_chunk_chars
         self._hold_chars = hold_chars
+        self._recall = recall
+        """A remembered fact that answers the request word for word, instead of the LLM (blocking)."""
         self.cancel = threading.Event()
         self.llm_may_run = threading.Event()
         """Cleared while the first sentence is synthesized: on two cores the LLM, far ahead of
@@ -144,6 +151,9 @@ class ReplyAttempt:
             if self.intent is not None:
                 if not self.intent.speculative:
                     await self.committed.wait()  # this one acts on the world: only once committed
+                await self._speak_intent(self.intent)
+            elif self._recall is not None and (fact := await asyncio.to_thread(self._recall, self.transcript)):
+                self.intent = Intent(RECALLED, fact, pure=True)
                 await self._speak_intent(self.intent)
             else:
                 await self._generate()

@@ -128,6 +128,11 @@ class MemorySettings:
     min_similarity: float = setting(
         0.35, "Meaning-similarity a memory needs to be put in the context.", min=0.0, max=1.0
     )
+    answer_facts: bool = setting(
+        True,
+        "Answer a question that one remembered fact answers word for word ('When is Anna's birthday?') "
+        "with that fact, said back exactly, instead of asking the LLM.",
+    )
     relative_score: float = setting(
         0.7,
         "A memory scoring under this fraction of the best one's is left out of the context (0 = keep all "

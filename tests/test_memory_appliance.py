@@ -98,10 +98,15 @@ async def test_remember_retrieve_among_distractors_and_forget(tmp_path: Path, en
         assert found["hits"][0]["kind"] == "fact" and "dentist" in found["hits"][0]["text"]
         assert found["hits"][0]["score"] > found["hits"][1]["score"]
 
-        await asyncio.wait_for(
+        said = await asyncio.wait_for(
             app.commands.execute("ask", {"text": "When is my dentist appointment?", "speak": False}), 120
         )
-        assert "Friday at 3" in context_text(llm.calls[-1])
+        assert said["intent"] == "memory.answer"  # the fact answers it word for word: said back exactly
+        assert said["reply"] == "Your dentist appointment is on Friday at 3." and not llm.calls
+        await asyncio.wait_for(
+            app.commands.execute("ask", {"text": "What day do I see the dentist?", "speak": False}), 120
+        )
+        assert "Friday at 3" in context_text(llm.calls[-1])  # not word for word: the LLM, with the fact
         event = await asyncio.wait_for(emotions.get(), 30)
         assert event.label in ("neutral", "happy", "sad", "angry", "stressed") and 0 <= event.score <= 1
 

@@ -214,6 +214,24 @@ async def test_speech_resuming_does_not_take_back_a_request_that_already_acts(ru
     assert record.outcome == "answered" and record.reply == "The light is off."
 
 
+class RecallingConversation(Conversation):
+    """A conversation whose memory holds one fact that answers one question."""
+
+    def answer(self, request: str) -> str | None:
+        return "Anna's birthday is on the twelfth of March." if "birthday" in request else None
+
+
+async def test_a_fact_that_answers_the_request_is_said_instead_of_asking_the_llm(running):
+    llm = FakeLlm()
+    pipeline, _bus = make(stt=FakeStt("when is anna's birthday"), llm=llm)
+    pipeline.conversation = RecallingConversation("system")
+    post_all(running(pipeline), wake(), began(), ended(at_s=3.0))
+    await idle(pipeline)
+    record = pipeline.history[-1]
+    assert record.intent == "memory.answer" and record.reply == "Anna's birthday is on the twelfth of March."
+    assert not llm.requests and pipeline.tts.spoken == ["Anna's birthday is on the twelfth of March."]
+
+
 async def test_an_unconfirmed_likely_end_closes_at_the_longest_pause(running):
     pipeline, stt = await likely_end_heard_as(running, "add milk and")
     await asyncio.sleep(0.2)

@@ -78,6 +78,9 @@ class MemoryFeature(Feature):
     def prefix_messages(self) -> list[Message]:
         return self.memory.prefix_messages() if self.active else self.fallback.prefix_messages()
 
+    def answer(self, request: str) -> str | None:
+        return self.memory.answer(request) if self.active else None
+
     def user_opening(self) -> str:
         return self.memory.user_opening() if self.active else self.fallback.user_opening()
 

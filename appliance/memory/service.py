@@ -26,6 +26,7 @@ from ..feature import ContextProvider
 from ..llm import Message
 from ..settings import LlmSettings, MemorySettings
 from . import records
+from .answer import fact_answer
 from .context import ContextInput, build_messages, situation_notes
 from .embedding import MiniLmEmbedder
 from .emotion import Emotion, EmotionAnalyzer
@@ -89,6 +90,8 @@ class Memory:
         self._emotions: dict[str, Emotion] = {}
         self._pending_facts: list[int] = []
         self._not_recorded: set[str] = set()
+        self._found: tuple[str, list[Hit]] | None = None
+        """(request, hits) of the last :meth:`answer` that found no fact, for the :meth:`messages` after it."""
         self._lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------
@@ -107,7 +110,11 @@ class Memory:
     def messages(self, request: str, *, now: float | None = None) -> list[Message]:
         """System prompt + what is relevant + the running conversation + the request, within the budget."""
         now = self.clock.now() if now is None else now
-        hits = self.relevant(request) if self.settings.memories else []
+        found, self._found = self._found, None
+        if found is not None and found[0] == request:
+            hits = found[1]  # :meth:`answer` just searched for this request
+        else:
+            hits = self.relevant(request) if self.settings.memories else []
         emotion = self.emotion_of(request, self._prosody)
         ctx = ContextInput(
             system_prompt=self.system_prompt,
@@ -120,6 +127,15 @@ class Memory:
             day_note=self.settings.day_note,
         )
         return build_messages(ctx, self.count_tokens, self.budget, self.memory_budget)
+
+    def answer(self, request: str) -> str | None:
+        """The remembered fact that answers ``request`` word for word, said back (see
+        :mod:`.answer`), or None for the LLM; the hits are kept for :meth:`messages`."""
+        if not (self.settings.answer_facts and self.settings.memories):
+            return None
+        hits = self.relevant(request)
+        self._found = (request, hits)
+        return fact_answer(request, hits)
 
     def user_opening(self, *, now: float | None = None) -> str:
         """The next user message's start before the request is known: the notes on the day and the

@@ -132,7 +132,9 @@ class Turn:
             await attempt.abandon()
             self.attempt = None
             r.endpoint_resumed += 1
-            _LOGGER.info("Turn %d: speech resumed after %r, before the reply; listening on", r.turn_id, r.transcript)
+            _LOGGER.info(
+                "Turn %d: speech resumed after %r, before the reply; listening on", r.turn_id, attempt.transcript
+            )
             self.ctx.set_stage(Stage.LISTENING, r.turn_id)
 
     async def _listen(self) -> ReplyAttempt | None:

@@ -56,6 +56,16 @@ def test_a_reply_is_never_an_earlier_reply_again(engines) -> None:
     assert llm.last.copies_dropped >= 1  # greedy SmolLM2 repeats itself word for word here
 
 
+def test_a_long_request_is_not_echoed_back(engines) -> None:
+    llm: LlamaLlm = engines.llm
+    chat = [*llm.system_messages(), {"role": "user", "content": "That was the epoch of incredulity."}]
+    said = "".join(llm.stream(chat, threading.Event(), max_tokens=16)).strip()
+    assert said and not said.startswith("That")  # its first token is barred: no echo to catch and redo
+    assert llm.last.copies_dropped == 0
+    short = [*llm.system_messages(), {"role": "user", "content": "Good morning."}]
+    assert "".join(llm.stream(short, threading.Event(), max_tokens=8)).strip()  # a greeting may be returned
+
+
 def test_a_reply_that_repeats_itself_is_cut_off(engines, monkeypatch) -> None:
     llm: LlamaLlm = engines.llm
 

@@ -81,6 +81,9 @@ class Segmenter:
     unsure_threshold: float = 1.0
     """With ``confirm_semantic``: a probability of at least this (under ``turn_threshold``) closes the
     pause provisionally at ``end_silence_s`` instead of waiting ``end_silence_max_s``; 1 = never."""
+    turn_recheck_s: float = 0.0
+    """With ``confirm_semantic``: ask again about a pause whose verdict left it waiting ``end_silence_max_s``,
+    at this much silence (its end is provisional, as any early one); 0 = never."""
 
     def __post_init__(self) -> None:
         self.elapsed_s = 0.0
@@ -102,6 +105,7 @@ class Segmenter:
         self._speculating = False
         self._asked = False
         self._answered = False
+        self._rechecked = False
         self._close_after_s = self._pause_default()
 
     @classmethod
@@ -122,6 +126,7 @@ class Segmenter:
             end_silence_max_s=s.end_silence_max_s,
             confirm_semantic=semantic and confirm,
             unsure_threshold=s.smart_turn_unsure,
+            turn_recheck_s=s.smart_turn_recheck_s,
         )
 
     @property
@@ -160,17 +165,36 @@ class Segmenter:
 
     # -- the turn model's part ---------------------------------------------------
     def due_turn_check(self) -> int | None:
-        """The pause to ask the turn model about now (once per pause), else None."""
-        if not self.semantic or self.finished or not self.started or self._asked:
+        """The pause to ask the turn model about now, else None: once at ``turn_check_s``, and once
+        more at ``turn_recheck_s`` when the first verdict left the pause waiting the longest."""
+        if not self.semantic or self.finished or not self.started or self._silence <= 0:
             return None
-        if self._silence <= 0 or self._silence + EPS < self.turn_check_s:
-            return None
-        self._asked = True
-        return self.pause
+        if not self._asked:
+            if self._silence + EPS < self.turn_check_s:
+                return None
+            self._asked = True
+            return self.pause
+        if self._recheck_due():
+            self._rechecked = True
+            self._answered = False
+            return self.pause
+        return None
+
+    def _recheck_due(self) -> bool:
+        return (
+            bool(self.turn_recheck_s)
+            and self.confirm_semantic  # alone, a second "finished" cut a 0.65 s mid-sentence pause
+            and not self._rechecked
+            and self._answered
+            and not self.provisional
+            and self._close_after_s + EPS >= self.end_silence_max_s
+            and self._silence + EPS >= self.turn_recheck_s
+        )
 
     @property
     def awaiting_verdict(self) -> bool:
-        """The pause has reached ``end_silence_min_s`` and its endpoint now hangs on the model's answer."""
+        """The pause has reached ``end_silence_min_s`` and its endpoint now hangs on the model's answer
+        (the first one's or the second opinion's)."""
         return (
             self._asked and not self._answered and not self.finished and self._silence + EPS >= self.end_silence_min_s
         )
@@ -224,7 +248,7 @@ class Segmenter:
     def _new_pause(self) -> None:
         self._silence = 0.0
         self.pause += 1
-        self._asked = self._answered = False
+        self._asked = self._answered = self._rechecked = False
         self.provisional = self.semantic_end = False
         self.turn_probability = None
         self._close_after_s = self._pause_default()

@@ -186,6 +186,39 @@ def test_an_unsure_verdict_ends_provisionally_at_the_fixed_silence_for_the_trans
         assert SegmentEvent.LIKELY_ENDED not in events and events.index(SegmentEvent.ENDED) == 16
 
 
+def test_a_pause_judged_unfinished_is_asked_about_again_later():
+    seg = semantic(confirm=True, unsure=0.5)
+    seg.turn_recheck_s = 0.4
+    run(seg, "SSSS..")
+    assert seg.turn_verdict(seg.due_turn_check() or 0, 0.32) is None  # 0.16 s: sounds unfinished
+    assert silent_frames(seg, 2) == [None, None] and seg.due_turn_check() is None  # 0.32 s
+    silent_frames(seg, 1)
+    again = seg.due_turn_check()  # 0.40 s: a second opinion, with more of the pause heard
+    assert again == 0 and seg.due_turn_check() is None
+    assert seg.awaiting_verdict  # the front end takes the answer within the frame, as the first one's
+    assert seg.turn_verdict(again, 0.84) == SegmentEvent.LIKELY_ENDED  # at once, for the transcript to decide
+    assert seg.provisional and seg.turn_probability == 0.84
+
+    still = semantic(confirm=True, unsure=0.5)
+    still.turn_recheck_s = 0.4
+    run(still, "SSSS..")
+    still.turn_verdict(still.due_turn_check() or 0, 0.32)
+    silent_frames(still, 3)
+    still.turn_verdict(still.due_turn_check() or 0, 0.2)
+    events = silent_frames(still, 20)
+    assert SegmentEvent.LIKELY_ENDED not in events and events.index(SegmentEvent.ENDED) == 13  # 1.5 s all the same
+    assert still.due_turn_check() is None
+
+    once = semantic(confirm=True, unsure=0.5)  # turn_recheck_s = 0: asked once per pause
+    alone = semantic()  # no transcript to check a second opinion: asked once
+    alone.turn_recheck_s = 0.4
+    for seg in (once, alone):
+        run(seg, "SSSS..")
+        seg.turn_verdict(seg.due_turn_check() or 0, 0.32)
+        silent_frames(seg, 3)
+        assert seg.due_turn_check() is None
+
+
 def test_a_failed_verdict_falls_back_to_the_fixed_endpoint():
     seg = semantic()
     run(seg, "SSSS..")

@@ -62,9 +62,10 @@ def _found(word: str, fact: frozenset[str]) -> bool:
 
 
 def second_person(text: str) -> str:
-    """How a fact the household told is said back: 'My dentist appointment …' → 'Your dentist appointment …'."""
+    """How the household's own words are said back: 'my dentist appointment' → 'your dentist appointment',
+    'My sister and I …' → 'Your sister and you …' (a capital first letter stays one)."""
     said = " ".join(PERSON.get(w.lower(), w) for w in text.split())
-    return said[:1].upper() + said[1:]
+    return said[:1].upper() + said[1:] if text[:1].isupper() else said
 
 
 OWNERS = frozenset({"my", "our"})
@@ -101,5 +102,6 @@ def fact_answer(question: str, hits: Sequence[Hit], min_similarity: float = 0.0)
         fact = frozenset(words(hit.text))
         if all(_found(w, fact) for w in need) and _owned(need, content_words(hit.text)):
             said = second_person(hit.text.strip())
+            said = said[:1].upper() + said[1:]
             return said if said.endswith((".", "!", "?")) else said + "."
     return None

@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from ..reply import Intent
+from .answer import second_person
 from .service import Memory
 
 _END = r"[\s.!?]*$"
@@ -23,12 +24,6 @@ RECALL_TOLD = re.compile(r"^what did i tell you about (?P<q>.+?)" + _END, re.I)
 FORGET_TODAY = re.compile(r"^(?:please )?forget (?:everything|all|all of it) (?:from|since|of) today" + _END, re.I)
 FORGET = re.compile(r"^(?:please )?forget (?:about )?(?P<q>.+?)" + _END, re.I)
 REMEMBER = re.compile(r"^(?:please )?(?:remember|note) (?:that )?(?P<fact>.+?)" + _END, re.I)
-PERSON = {"my": "your", "i": "you", "i'm": "you're", "me": "you", "mine": "yours", "myself": "yourself", "am": "are"}
-
-
-def second_person(text: str) -> str:
-    """'my dentist appointment' → 'your dentist appointment' (for the spoken confirmation only)."""
-    return " ".join(PERSON.get(word.lower(), word) for word in text.split())
 
 
 def start_of_today(now: float) -> float:

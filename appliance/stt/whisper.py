@@ -4,8 +4,9 @@ faster-whisper pads every input to Whisper's 30 s window, which costs ~1.2 s per
 utterance on two cores whatever its length.  CTranslate2's model accepts shorter
 mel windows and the encoder cost follows the window, so a command is encoded in
 a window of its own length plus a few seconds of silence.  Short windows
-sometimes make Whisper repeat itself; such output is thrown away and the
-utterance is decoded again in the full window.
+sometimes make Whisper repeat itself: a request heard over and over is cut
+back to once (:func:`said_once`); other output that loops is thrown away and
+the utterance is decoded again in the full window.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ HOP = 160  # samples per mel frame (10 ms)
 FULL_FRAMES = 3000  # Whisper's native 30 s window
 FULL_SAMPLES = FULL_FRAMES * HOP
 TRAILING_FRAMES = 500
-"""Silence after the audio in a short window: with 3-4 s Whisper often repeated 1-2 s
-commands ("No thanks. No thanks."); with 5 s its WER matched the full window's."""
+"""Silence after the audio in a short window: with 3-4 s Whisper often hears a 1-2 s command twice
+("No thanks. No thanks.", taken back to once by :func:`said_once`) and mishears more (3 s: "What is
+the capital of friends?"); with 5 s its WER matched the full window's."""
 WINDOW_STEP = 100  # short windows are rounded up to whole seconds
 TOKENS_PER_SECOND = 6
 """Bound on tokens per second of speech (fast English is 4-5): a runaway loop stops early."""
@@ -112,6 +114,27 @@ def _repeats_at(words: list[str], start: int, size: int) -> int:
     while words[start + runs * size : start + (runs + 1) * size] == unit:
         runs += 1
     return runs
+
+
+def said_once(text: str) -> str | None:
+    """The utterance a short-window loop repeats, or None when ``text`` is not one thing said over.
+
+    With little silence after the speech Whisper goes on to hear the request again: "Fail again.
+    Fail again. Fail again. Fail" or "and how many people live there. And how many people live
+    there?". Such text is periodic in its words from the first one on (the last repeat may be cut
+    short), and its first period, ending a sentence, is what was said: in every such loop measured
+    on real and Piper speech it was the full window's transcript, word for word.  A period that does
+    not end a sentence ("What What What ...", "star star star" for "stop") is a word Whisper is stuck
+    on, not the request: that text goes to the full window.
+    """
+    spans = list(_WORD.finditer(text))
+    words = [m.group().lower() for m in spans]
+    for period in range(1, len(words) // 2 + 1):
+        if all(w == words[i % period] for i, w in enumerate(words)):
+            end = spans[period - 1].end()
+            if (stop := _SENTENCE_END.match(text, end)) is not None:
+                return text[: stop.end()].strip()
+    return None
 
 
 def _repeats_sentence(text: str) -> bool:
@@ -217,6 +240,8 @@ class WhisperStt:
             return _final_text(first), "full"
         if not _needs_full_window(first):
             return _final_text(first), "short"
+        if first.text and (once := said_once(first.text)) is not None:
+            return once, "short"
         _LOGGER.debug("Short window gave %r; decoding again in the full window", first.text)
         return _final_text(self._decode(audio, FULL_FRAMES)), "full"
 

@@ -59,12 +59,10 @@ LOOP_TAIL_CHARS = 160
 _LOOP = re.compile(r"(.{12,80})\1$", re.DOTALL)
 """A span of 12+ characters said twice back to back ends the reply ("a cat is a cat, a cat is a cat, ...")."""
 SMALL_EVAL = 256
-"""Prompt evaluations up to this many tokens (a turn's notes and request, a prefill, a scoring
-prompt) run on the per-token thread count, not on every core.  Measured on the shared 2-core
-machine, 60 tokens after a cached history: 0.35-1.05 s with one thread against 0.27-4.2 s with
-two; in the session bench, turns of 142 and 150 tokens on two threads took 9.2 and 3.1 s to the
-first token while those under 128 on one took 0.36-1.06 s; the slow ones whenever another thread
-(the audio loop, prosody, other processes) took a core, since llama.cpp's threads wait for each other at every layer."""
+"""Scoring prompts up to this many tokens run on the per-token thread count, as prefills always
+do: they run while the user speaks, beside the audio loop and the turn model, and llama.cpp's
+threads wait for each other at every layer.  (A reply's own prompt and first words run on every
+core: :meth:`LlamaLlm.stream`.)"""
 
 
 @dataclass(frozen=True)
@@ -115,12 +113,13 @@ def lora_kwargs(settings: LlmSettings) -> dict[str, Any]:
 def generation_threads(settings: LlmSettings) -> tuple[int, int]:
     """(threads per generated token, threads for prompt batches).
 
-    ``llm.n_threads = 0`` gives generation half the cores: a reply is generated
-    while the audio thread, Whisper and Piper also want a core, and llama.cpp's
-    threads wait for each other at every layer, so one descheduled thread stalls
-    them all (measured on 2 cores while a reply was being synthesized: 15 tokens
-    took 0.6-0.8 s with 2 threads, 0.27-0.38 s with 1). Prompt batches are big
-    enough to use every core.
+    ``llm.n_threads = 0`` gives generation half the cores once the reply is being
+    spoken: Piper then synthesizes beside it, and llama.cpp's threads wait for
+    each other at every layer, so one descheduled thread stalls them all
+    (measured on 2 cores while a reply was being synthesized: 15 tokens took
+    0.6-0.8 s with 2 threads, 0.27-0.38 s with 1). Until the reply first pauses
+    for the voice (its prompt and first phrase, when only the audio loop runs
+    beside it) it uses every core: :meth:`LlamaLlm.stream`.
     """
     cores = os.cpu_count() or 1
     if settings.n_threads:
@@ -165,7 +164,7 @@ class LlamaLlm:
         self._formatter: Any = None
         self._cache = KvCache(self._llama)
         self._threads = (threads, batch_threads)
-        self._batch_now = batch_threads
+        self._threads_now = (threads, batch_threads)
         self._replies: dict[str, str] = {}
         """Spoken reply (whitespace-normalised) → the text as generated, whose tokens the cache holds."""
         self.last = GenerationStats()
@@ -198,7 +197,7 @@ class LlamaLlm:
         with self._lock:
             start = time.perf_counter()
             kept = self._cache.reuse(tokens, leave=0)
-            self._use_batch_threads(self._threads[0])  # the user is speaking: leave the audio its core
+            self._use_threads(self._threads[0], self._threads[0])  # the user is speaking: leave the audio its core
             evaluated = 0
             try:
                 for i in range(kept, len(tokens), PREFILL_BATCH):
@@ -242,7 +241,12 @@ class LlamaLlm:
         """Blocking generator of reply text; call it on a worker thread.
 
         While ``may_run`` is clear, generation pauses between tokens (the reply
-        path gives the cores to synthesizing the first sentence that way).
+        path gives the cores to synthesizing the first sentence that way).  Up to
+        that first pause the prompt and the tokens run on every core; after it, on
+        the per-token count of :func:`generation_threads`, beside the voice.  In a
+        loop of silero-sized audio work every 80 ms, two threads against one on
+        this 2-core machine: 8 tokens after a turn's prompt p50 0.104 s against
+        0.144 s, worst 0.30 s against 0.43 s (30 turns each, interleaved).
         A reply that starts as an earlier one did is generated again (:data:`COPY_CHARS`), and one
         that repeats itself is cut off.
         """
@@ -260,7 +264,7 @@ class LlamaLlm:
             run = _Run(cancel, start, max_tokens, may_run)
             try:
                 stats.evaluated_tokens = len(tokens) - self._cache.reuse(tokens, leave=1)
-                self._use_batch_threads(self._threads[0 if stats.evaluated_tokens <= SMALL_EVAL else 1])
+                self._use_threads(self._threads[1], self._threads[1])
                 while True:
                     raw.clear()
                     watch = earlier if stats.copies_dropped < COPY_RETRIES else []  # the last try stands
@@ -313,8 +317,10 @@ class LlamaLlm:
         holding = bool(earlier)
         may_run, cancel = run.may_run, run.cancel
         for chunk in chunks:
-            while may_run is not None and not may_run.wait(0.05) and not cancel.is_set():
-                pass
+            if may_run is not None and not may_run.is_set():
+                self._use_threads(self._threads[0], self._threads[1])  # the voice now runs beside it
+                while not may_run.wait(0.05) and not cancel.is_set():
+                    pass
             if cancel.is_set():
                 stats.cancelled = True
                 break
@@ -361,13 +367,13 @@ class LlamaLlm:
 
         return LogitsProcessorList([bar])
 
-    def _use_batch_threads(self, n: int) -> None:
-        """Threads for the next prompt batches (see :data:`SMALL_EVAL`); call it holding the lock."""
-        if n != self._batch_now:
+    def _use_threads(self, per_token: int, batch: int) -> None:
+        """Threads for the next generated tokens and prompt batches; call it holding the lock."""
+        if (per_token, batch) != self._threads_now:
             import llama_cpp
 
-            llama_cpp.llama_set_n_threads(self._llama.ctx, self._threads[0], n)
-            self._batch_now = n
+            llama_cpp.llama_set_n_threads(self._llama.ctx, per_token, batch)
+            self._threads_now = (per_token, batch)
 
     def _tokenize(self, prompt: str) -> list[int]:
         return list(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
@@ -417,7 +423,7 @@ class LlamaLlm:
                     return shifted - np.log(np.exp(shifted).sum())
 
                 llama.reset()
-                self._use_batch_threads(self._threads[0 if shared <= SMALL_EVAL else 1])
+                self._use_threads(self._threads[0], self._threads[0 if shared <= SMALL_EVAL else 1])
                 llama.eval(seqs[0][:shared])
                 start = next_logprobs()
                 scores = []

@@ -270,7 +270,11 @@ class LlmSettings:
         max=131_072,
     )
     n_threads: int = setting(
-        0, "CPU threads for generation and prompts; 0 = half the cores per token, all for prompts.", min=0, max=64
+        0,
+        "CPU threads for generation and prompts; 0 = every core for a reply's prompt and first phrase, half "
+        "the cores per token once the voice speaks beside it (prefills, while the user talks: half).",
+        min=0,
+        max=64,
     )
     n_batch: int = setting(
         128,

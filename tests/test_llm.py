@@ -41,6 +41,28 @@ def test_generation_leaves_cores_for_the_audio_and_speech_engines() -> None:
     assert generation_threads(LlmSettings(n_threads=3)) == (3, 3)  # set explicitly: both
 
 
+def test_a_reply_starts_on_every_core_and_goes_on_beside_the_voice_on_half(engines) -> None:
+    import llama_cpp
+
+    llm: LlamaLlm = engines.llm
+    per_token, every = llm._threads
+    ctx = llm._llama.ctx
+    may_run = threading.Event()
+    may_run.set()
+    seen: list[tuple[int, int]] = []
+    chat = [*llm.system_messages(), {"role": "user", "content": "Tell me a short story about a fox."}]
+    for i, _piece in enumerate(llm.stream(chat, threading.Event(), max_tokens=12, may_run=may_run)):
+        seen.append((llama_cpp.llama_n_threads(ctx), llama_cpp.llama_n_threads_batch(ctx)))
+        if i == 3:  # the first phrase goes to the voice: the reply pauses, then goes on beside it
+            may_run.clear()
+            threading.Timer(0.1, may_run.set).start()
+    assert len(seen) >= 6
+    assert seen[0] == (every, every)  # the prompt and first tokens: nothing else runs
+    assert seen[-1] == (per_token, every)
+    llm.prefill([*chat, {"role": "assistant", "content": "Once."}])  # while the user talks: half the cores
+    assert (llama_cpp.llama_n_threads(ctx), llama_cpp.llama_n_threads_batch(ctx)) == (per_token, per_token)
+
+
 def test_a_reply_is_never_an_earlier_reply_again(engines) -> None:
     from appliance.chunker import plain_text as _plain
     from appliance.llm import COPY_CHARS

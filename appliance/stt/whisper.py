@@ -240,7 +240,7 @@ class WhisperStt:
             return _final_text(first), "full"
         if not _needs_full_window(first):
             return _final_text(first), "short"
-        if first.text and (once := said_once(first.text)) is not None:
+        if (once := said_once(first.text)) is not None:
             return once, "short"
         _LOGGER.debug("Short window gave %r; decoding again in the full window", first.text)
         return _final_text(self._decode(audio, FULL_FRAMES)), "full"

@@ -10,9 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import EXIT_CONFIG, EXIT_RUNTIME, ApplianceError, ConfigError
-from .settings import DEFAULT_CONFIG, Settings, load_settings
+from appliance import __version__
+from appliance.core.errors import (
+    EXIT_CONFIG,
+    EXIT_RUNTIME,
+    ApplianceError,
+    ConfigError,
+)
+from appliance.settings import DEFAULT_CONFIG, Settings, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     vdetect.add_argument("file", type=Path)
     vdetect.add_argument("--fps", type=float, help="video frames analysed per second (default: vision.fps)")
     vdetect.add_argument("--json", action="store_true")
-    from .memory.cli import add_parser as add_memory_parser
-    from .skills.cli import add_parser as add_timers_parser
+    from appliance.memory.cli import add_parser as add_memory_parser
+    from appliance.skills.cli import add_parser as add_timers_parser
 
     add_memory_parser(sub)
     add_timers_parser(sub)
@@ -194,53 +199,53 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace, settings: Settings, path: Path | None) -> int:
     command = args.command
     if command == "run":
-        from .daemon import run_daemon
-        from .procstat import tune_malloc
+        from appliance.core.procstat import tune_malloc
+        from appliance.runtime.daemon import run_daemon
 
         tune_malloc()
 
         return run_daemon(settings, path, args)
     if command in ("ask", "say", "transcribe"):
-        from . import oneshot
+        from appliance.cli import oneshot
 
         return getattr(oneshot, command)(settings, args)
     if command == "converse":
-        from .converse import converse_command
+        from appliance.cli.converse import converse_command
 
         return converse_command(settings, args)
     if command == "doctor":
-        from .doctor import doctor_command
+        from appliance.cli.doctor import doctor_command
 
         return doctor_command(settings, args)
     if command == "models":
-        from .models_cli import models_command
+        from appliance.cli.models import models_command
 
         return models_command(settings, args)
     if command == "config":
         return config_command(settings, args)
     if command == "vision":
-        from .vision.cli import vision_command
+        from appliance.vision.cli import vision_command
 
         return vision_command(settings, args)
     if command == "memory":
-        from .memory.cli import memory_command
+        from appliance.memory.cli import memory_command
 
         return memory_command(settings, args)
     if command == "timers":
-        from .skills.cli import timers_command
+        from appliance.skills.cli import timers_command
 
         return timers_command(settings, args)
     if command == "bench":
-        from .bench import bench_command
+        from appliance.bench.main import bench_command
 
         return bench_command(settings, args)
-    from .oneshot import daemon_command
+    from appliance.cli.oneshot import daemon_command
 
     return daemon_command(settings, args)
 
 
 def config_command(settings: Settings, args: argparse.Namespace) -> int:
-    from .settings import as_dict, describe_defaults
+    from appliance.settings import as_dict, describe_defaults
 
     if args.action == "defaults":
         print(describe_defaults())

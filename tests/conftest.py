@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from appliance.audio import SAMPLE_RATE
-from appliance.models import ModelRegistry
+from appliance.models.registry import ModelRegistry
 
 # One state dir per test session (joined Whisper model etc.), reused across
 # runs through APPLIANCE_TEST_STATE so the 145 MB join happens once.
@@ -37,7 +37,7 @@ def _no_default_metrics_port():
 @pytest.fixture(scope="session")
 def embedder(registry: ModelRegistry):
     """The real all-MiniLM-L6-v2 sentence embedder (numpy, no PyTorch)."""
-    from appliance.memory.embedding import load_embedder
+    from appliance.engines.embedding import load_embedder
 
     return load_embedder("all-minilm-l6-v2", registry.resolve)
 
@@ -72,8 +72,8 @@ def silence(seconds: float) -> np.ndarray:
 def voice(registry: ModelRegistry):
     """The default Piper voice (real model), for making test speech; without sampling noise, so the
     same text gives the same audio in every run and the tests are repeatable."""
+    from appliance.engines.tts import PiperTts
     from appliance.settings import TtsSettings
-    from appliance.tts import PiperTts
 
     return PiperTts(registry.resolve("en_US-joe-medium"), TtsSettings(variation=0.0))
 
@@ -95,8 +95,8 @@ def speak(voice):
 
 @pytest.fixture(scope="session")
 def wake_detector_factory(registry: ModelRegistry):
+    from appliance.engines.wake import load_detector
     from appliance.settings import WakeSettings
-    from appliance.wake import load_detector
 
     def make(**overrides) -> object:
         return load_detector(WakeSettings(**overrides), registry.resolve)
@@ -107,7 +107,7 @@ def wake_detector_factory(registry: ModelRegistry):
 @pytest.fixture(scope="session")
 def engines(registry: ModelRegistry):
     """Every default engine, loaded once for the integration tests."""
-    from appliance.app import load_engines
+    from appliance.runtime.app import load_engines
     from appliance.settings import Settings
 
     return load_engines(Settings(), registry)
@@ -127,7 +127,7 @@ def conversation(
 @pytest.fixture
 def mosquitto(tmp_path: Path):
     """A private Mosquitto on a free port (generated config), stopped after the test."""
-    from appliance.mqtt.broker import Mosquitto
+    from appliance.integrations.mqtt.broker import Mosquitto
 
     broker = Mosquitto(tmp_path / "broker").start()
     yield broker

@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 import numpy as np
 
 from appliance.audio.sink import PacedSink
-from appliance.capture import (
+from appliance.control.api import TurnResult
+from appliance.engines.stt import SttResult
+from appliance.engines.wake import Detection
+from appliance.voice.messages import (
     CaptureEnded,
     CaptureTimedOut,
     FrontEndMessage,
@@ -19,9 +22,6 @@ from appliance.capture import (
     SpeechResumed,
     WakeHeard,
 )
-from appliance.control_api import TurnResult
-from appliance.stt import SttResult
-from appliance.wake import Detection
 
 
 class FakeStt:
@@ -63,7 +63,7 @@ class FakeLlm:
             yield word if i == 0 else " " + word
 
     async def stream_reply(self, messages, cancel: threading.Event, may_run=None) -> AsyncIterator[str]:
-        from appliance.workers import iterate_in_thread
+        from appliance.core.workers import iterate_in_thread
 
         self.requests.append(messages)
         async for piece in iterate_in_thread(lambda: self._words(cancel), cancel):
@@ -318,10 +318,10 @@ class FlakyOutputDevice:
 
 def engines_with_fakes(registry, llm=None):
     """The real wake word and VAD (the front end runs for real) with fake STT, LLM (unless given) and TTS."""
-    from appliance.engines import Engines
+    from appliance.engines.loader import Engines
+    from appliance.engines.vad import load_detector as load_speech_detector
+    from appliance.engines.wake import load_detector as load_wake_detector
     from appliance.settings import VadSettings, WakeSettings
-    from appliance.vad import load_detector as load_speech_detector
-    from appliance.wake import load_detector as load_wake_detector
 
     return Engines(
         wake=load_wake_detector(WakeSettings(), registry.resolve),

@@ -12,11 +12,17 @@ import numpy as np
 import pytest
 
 from appliance.audio import FRAME_SAMPLES
-from appliance.audio.buffer import Framer, FrameRing, SampleRing, StreamResampler, resample
+from appliance.audio.buffer import (
+    Framer,
+    FrameRing,
+    SampleRing,
+    StreamResampler,
+    resample,
+)
 from appliance.audio.sink import WavSink
 from appliance.audio.source import ArraySource, PcmStreamSource
 from appliance.audio.wav import read_wav, write_wav
-from appliance.errors import AudioError
+from appliance.core.errors import AudioError
 
 
 def test_frame_ring_drops_oldest_and_never_blocks():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.authorization import CommandPolicy, matches
-from appliance.errors import CommandError
+from appliance.control.authorization import CommandPolicy, matches
+from appliance.core.errors import CommandError
 
 DEFAULT = CommandPolicy.remote()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from appliance.bench_quality import is_right, item_messages
-from appliance.quality_set import CATEGORIES, ITEMS, QaItem
+from appliance.bench.quality import is_right, item_messages
+from appliance.bench.quality_set import CATEGORIES, ITEMS, QaItem
 
 
 def test_the_set_covers_every_category_with_at_least_a_hundred_questions() -> None:

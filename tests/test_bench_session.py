@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.bench_stream import (
+from appliance.bench.stream import (
     energy_voicing,
     first_audio_after,
     parse_llm,
@@ -60,7 +60,7 @@ def test_a_reply_that_starts_before_the_speaker_finished_spoke_over_them() -> No
 
 def test_turn_events_and_llm_lines_are_read_from_the_log() -> None:
     line = (
-        "12:00:01 INFO appliance.app: event turn {'turn_id': 3, 'outcome': 'answered', 'transcript': 'Hi', "
+        "12:00:01 INFO appliance.runtime.app: event turn {'turn_id': 3, 'outcome': 'answered', 'transcript': 'Hi', "
         "'timings': {'stt_s': 0.21, 'llm_first_token_s': 0.18}}"
     )
     assert parse_turn(line) == {
@@ -69,5 +69,7 @@ def test_turn_events_and_llm_lines_are_read_from_the_log() -> None:
         "transcript": "Hi",
         "timings": {"stt_s": 0.21, "llm_first_token_s": 0.18},
     }
-    assert parse_turn("12:00:01 INFO appliance.app: event wake {'model': 'hey_jarvis'}") is None
-    assert parse_llm("INFO appliance.llm: LLM turn: 412 prompt tokens, 57 evaluated, first token 0.2 s") == (412, 57)
+    assert parse_turn("12:00:01 INFO appliance.runtime.app: event wake {'model': 'hey_jarvis'}") is None
+    assert parse_llm(
+        "INFO appliance.engines.llm.local: LLM turn: 412 prompt tokens, 57 evaluated, first token 0.2 s"
+    ) == (412, 57)

@@ -1,4 +1,4 @@
-from appliance.chunker import SentenceChunker, speakable
+from appliance.core.chunker import SentenceChunker, speakable
 
 
 def feed(chunker: SentenceChunker, text: str, step: int = 3) -> list[str]:
@@ -53,7 +53,7 @@ def test_a_long_first_sentence_is_split_before_a_phrase():
 
 
 def test_long_speech_is_split_where_a_speaker_breathes():
-    from appliance.chunker import split_for_speech
+    from appliance.core.chunker import split_for_speech
 
     assert split_for_speech("Short and sweet.") == ["Short and sweet."]
     rambling = "A cat is a cat, " * 15

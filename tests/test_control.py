@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.commands import Commands
-from appliance.control import ControlClient, ControlServer
-from appliance.errors import CommandError, ControlError
+from appliance.control.commands import Commands
+from appliance.control.local_socket import ControlClient, ControlServer
+from appliance.core.errors import CommandError, ControlError
 
 from .fakes import FakeControl
 
@@ -122,7 +122,7 @@ async def test_wake_word_lists_are_deduplicated(commands, control):
 
 
 async def test_the_socket_decodes_like_mqtt_and_can_be_narrowed(commands):
-    from appliance.authorization import socket_policy
+    from appliance.control.authorization import socket_policy
 
     server = ControlServer(Path(tempfile.mkdtemp()) / "c.sock", commands, socket_policy(("status", "timer.*")))
     deep = b'{"cmd": "status", "args": ' + b"[" * 5000 + b"]" * 5000 + b"}"

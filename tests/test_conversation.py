@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.conversation import Conversation, user_turn
-from appliance.feature import ContextProvider
+from appliance.core.feature import ContextProvider
 from appliance.memory.service import Memory
 from appliance.memory.store import MemoryStore
 from appliance.settings import LlmSettings, MemorySettings
 from appliance.vision.presence import PresenceState, describe
+from appliance.voice.conversation import Conversation, user_turn
 
 
 class NoEmbedder:

@@ -14,7 +14,7 @@ import pytest
 from appliance.audio import SAMPLE_RATE
 from appliance.audio.buffer import resample, rms_dbfs
 from appliance.audio.wav import read_wav, write_wav
-from appliance.converse import TIMING_KEYS, converse, voiced_segments
+from appliance.cli.converse import TIMING_KEYS, converse, voiced_segments
 from appliance.settings import Settings
 
 from .conftest import conversation, silence

@@ -14,7 +14,7 @@ import pytest
 
 from appliance.audio import SAMPLE_RATE
 from appliance.audio.wav import read_wav, write_wav
-from appliance.control import ControlClient
+from appliance.control.local_socket import ControlClient
 
 from .conftest import conversation
 

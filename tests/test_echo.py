@@ -11,12 +11,22 @@ import numpy as np
 import pytest
 
 from appliance.audio import SAMPLE_RATE
-from appliance.audio.echo import ACTIVE_AFTER_PLAY_S, EchoCanceller, cancels_echo, erle_db
+from appliance.audio.echo import (
+    ACTIVE_AFTER_PLAY_S,
+    EchoCanceller,
+    cancels_echo,
+    erle_db,
+)
 from appliance.audio.room import SimulatedLoop, dbfs, room_response
-from appliance.capture import CaptureTimedOut, FrontEndMessage, SpeechBegan, WakeHeard
-from appliance.frontend import FrontEnd
+from appliance.engines.vad import load_detector
 from appliance.settings import VadSettings
-from appliance.vad import load_detector
+from appliance.voice.frontend import FrontEnd
+from appliance.voice.messages import (
+    CaptureTimedOut,
+    FrontEndMessage,
+    SpeechBegan,
+    WakeHeard,
+)
 
 from .conftest import silence
 

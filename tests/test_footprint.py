@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.footprint import CONFIGS, measure
+from appliance.bench.footprint import CONFIGS, measure
 
-OPTIONAL_MODULES = ("cv2", "vosk", "appliance.vision", "appliance.swap.roles", "prometheus_client")
+OPTIONAL_MODULES = ("cv2", "vosk", "appliance.vision", "appliance.models.swap.roles", "prometheus_client")
 
 
 def test_the_composition_root_imports_no_optional_engine():
     code = (
-        "import sys, appliance.app, appliance.daemon, appliance.features, appliance.engines\n"
+        "import sys, appliance.runtime.app, appliance.runtime.daemon, appliance.runtime.features\n"
+        "import appliance.engines.loader\n"
         f"print([m for m in {OPTIONAL_MODULES!r} if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

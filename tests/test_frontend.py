@@ -14,7 +14,10 @@ import pytest
 
 from appliance.audio import FRAME_SAMPLES, FRAME_SECONDS
 from appliance.audio.source import AudioSource
-from appliance.capture import (
+from appliance.engines.wake import Detection
+from appliance.settings import VadSettings
+from appliance.voice.frontend import WAKE_TAIL_S, FrontEnd, Mode
+from appliance.voice.messages import (
     CaptureEnded,
     CaptureTimedOut,
     FrontEndMessage,
@@ -23,9 +26,6 @@ from appliance.capture import (
     SpeechResumed,
     WakeHeard,
 )
-from appliance.frontend import WAKE_TAIL_S, FrontEnd, Mode
-from appliance.settings import VadSettings
-from appliance.wake import Detection
 
 from .fakes import FakeTurnModel
 

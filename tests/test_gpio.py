@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.app import Appliance
 from appliance.audio.source import ArraySource
-from appliance.bus import Bus
-from appliance.commands import Commands
-from appliance.errors import CommandError, HardwareError
-from appliance.events import MuteChanged, Stage, StageChanged
-from appliance.gpio import make_pin_factory
-from appliance.hardware import load_profile
-from appliance.indicator import PATTERNS
+from appliance.board.gpio import make_pin_factory
+from appliance.board.indicator import PATTERNS
+from appliance.board.profiles import load_profile
+from appliance.control.commands import Commands
+from appliance.core.bus import Bus
+from appliance.core.errors import CommandError, HardwareError
+from appliance.core.events import MuteChanged, Stage, StageChanged
+from appliance.runtime.app import Appliance
 from appliance.settings import HardwareSettings, Settings, VadSettings
 
 from .fakes import FakeControl, RecordingSink, until
@@ -38,7 +38,7 @@ def test_pin_factory_follows_the_profile():
 
 
 def test_generic_linux_opens_no_gpio():
-    from appliance.gpio import open_board
+    from appliance.board.gpio import open_board
 
     profile = load_profile("generic-linux")
     assert profile.gpio == "none" and not profile.has_gpio
@@ -115,7 +115,7 @@ async def test_push_to_talk_starts_a_conversation_and_leds_follow(engines, regis
 
 
 def test_a_pin_that_cannot_be_opened_is_a_hardware_error():
-    from appliance.gpio import open_board
+    from appliance.board.gpio import open_board
 
     control = FakeControl()
     profile = replace(load_profile("raspberry-pi-5", gpio_override="mock"))
@@ -156,7 +156,7 @@ class Board:
         self.control = FakeControl()
         self.commands = Commands(self.control)
         self.bus = Bus()
-        from appliance.board import BoardFeature
+        from appliance.board.feature import BoardFeature
 
         self.feature = BoardFeature(
             profile,
@@ -214,7 +214,7 @@ async def test_short_press_listens_and_long_press_stops():
 
 
 async def test_leds_follow_stage_mute_and_errors():
-    from appliance.events import ErrorRaised
+    from appliance.core.events import ErrorRaised
 
     async with Board() as b:
         b.bus.publish(StageChanged(stage=Stage.THINKING))

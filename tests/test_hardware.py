@@ -7,10 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import ConfigError
-from appliance.events import ErrorRaised, MuteChanged, Stage, StageChanged
-from appliance.hardware import apply_profile, load_profile
-from appliance.indicator import PATTERNS, STATES, IndicatorState, choose_state
+from appliance.board.indicator import (
+    PATTERNS,
+    STATES,
+    IndicatorState,
+    choose_state,
+)
+from appliance.board.profiles import apply_profile, load_profile
+from appliance.core.errors import ConfigError
+from appliance.core.events import (
+    ErrorRaised,
+    MuteChanged,
+    Stage,
+    StageChanged,
+)
 from appliance.settings import Settings, load_settings
 
 HARDWARE = Path(__file__).resolve().parent.parent / "hardware"

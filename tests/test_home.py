@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from appliance.events import IntentExecuted
+from appliance.core.events import IntentExecuted
 from appliance.home.control import HomeControl
 from appliance.home.devices import DeviceDirectory
 from appliance.home.phrases import SwitchRequest, parse_switch

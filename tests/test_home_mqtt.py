@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from appliance.app import Appliance
+from appliance.runtime.app import Appliance
 
 from .conftest import conversation
 from .fakes import until

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.kvcache import Run, reuse_plan
+from appliance.engines.llm.kvcache import Run, reuse_plan
 
 SYSTEM = list(range(100, 120))
 EX1 = list(range(200, 230))

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from appliance.llm import LlamaLlm
+from appliance.engines.llm.local import LlamaLlm
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_scores_do_not_depend_on_what_came_before(engines) -> None:
 def test_generation_leaves_cores_for_the_audio_and_speech_engines() -> None:
     import os
 
-    from appliance.llm import generation_threads
+    from appliance.engines.llm.local import generation_threads
     from appliance.settings import LlmSettings
 
     cores = os.cpu_count() or 1
@@ -64,8 +64,8 @@ def test_a_reply_starts_on_every_core_and_goes_on_beside_the_voice_on_half(engin
 
 
 def test_a_reply_is_never_an_earlier_reply_again(engines) -> None:
-    from appliance.chunker import plain_text as _plain
-    from appliance.llm import COPY_CHARS
+    from appliance.core.chunker import plain_text as _plain
+    from appliance.engines.llm.local import COPY_CHARS
 
     llm: LlamaLlm = engines.llm
     ask = [*llm.system_messages(), *QUESTION]
@@ -102,7 +102,7 @@ def test_a_reply_that_repeats_itself_is_cut_off(engines, monkeypatch) -> None:
 
 
 def test_a_reply_does_not_start_by_repeating_the_request() -> None:
-    from appliance.llm import COPY_CHARS, _reply_starts
+    from appliance.engines.llm.local import COPY_CHARS, _reply_starts
 
     request = "(Notes, not from the user: It is Wednesday evening.)\n\nWho wrote Romeo and Juliet?"
     starts = _reply_starts([{"role": "system", "content": "Be brief."}, {"role": "user", "content": request}])

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from appliance.conversation import Conversation
-from appliance.llm import LlamaLlm
-from appliance.models import ModelRegistry
+from appliance.engines.llm.local import LlamaLlm
+from appliance.models.registry import ModelRegistry
 from appliance.settings import LlmSettings
+from appliance.voice.conversation import Conversation
 
 pytestmark = pytest.mark.integration
 

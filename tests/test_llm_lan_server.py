@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.llm import LlamaLlm
-from appliance.llm_route import RoutedLlm
-from appliance.reply import ReplyAttempt
+from appliance.engines.llm.local import LlamaLlm
+from appliance.engines.llm.router import RoutedLlm
 from appliance.settings import LlmSettings
+from appliance.voice.reply import ReplyAttempt
 
 from .fakes import FakeTts
 
@@ -264,7 +264,7 @@ async def test_status_shows_the_backend_and_the_server_without_its_key(
     local: LlamaLlm, keyed_server: LlamaServer, registry, tmp_path: Path
 ):
     from appliance.audio.sink import NullSink
-    from appliance.inprocess import running
+    from appliance.runtime.inprocess import running
     from appliance.settings import settings_from_dict
 
     from .fakes import engines_with_fakes

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from appliance.llm import GenerationStats
-from appliance.llm_route import LlmServerFeature, RoutedLlm, ServerHealth
+from appliance.engines.llm.local import GenerationStats
+from appliance.engines.llm.router import LlmServerFeature, RoutedLlm, ServerHealth
 from appliance.settings import LlmSettings
 
 from .fakes import ScriptedLlmServer, sse_chunk, sse_reply
@@ -162,7 +162,7 @@ def test_the_status_feature_reports_off_without_a_router():
 def test_a_live_model_swap_replaces_the_local_model_behind_the_router():
     from types import SimpleNamespace
 
-    from appliance.swap.roles import LlmRole
+    from appliance.models.swap.roles import LlmRole
 
     llm, old = router("http://gpu-box.lan:8080/v1")
     engines = SimpleNamespace(llm=llm)
@@ -174,7 +174,7 @@ def test_a_live_model_swap_replaces_the_local_model_behind_the_router():
 
 
 def test_the_status_text_shows_the_server_and_who_answered():
-    from appliance.oneshot import _status_text
+    from appliance.cli.oneshot import _status_text
 
     status = {
         "stage": "idle",

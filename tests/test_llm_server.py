@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import ConfigError
-from appliance.llm_server import ChatStreamDecoder, LlmServerError, ServerEndpoint, ServerLlm, read_key
+from appliance.core.errors import ConfigError
+from appliance.engines.llm.server import (
+    ChatStreamDecoder,
+    LlmServerError,
+    ServerEndpoint,
+    ServerLlm,
+    read_key,
+)
 from appliance.settings import LlmSettings
 
 from .fakes import ScriptedLlmServer, sse_chunk, sse_reply

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.errors import LlmError
-from appliance.llm import LlamaLlm
+from appliance.core.errors import LlmError
+from appliance.engines.llm.local import LlamaLlm
 from appliance.settings import LlmSettings
 
 from .gguf_lora import write_lora

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from appliance.audio import SAMPLE_RATE
-from appliance.melspec import LogMel, hz_to_mel, mel_filterbank, mel_to_hz
+from appliance.engines.melspec import (
+    LogMel,
+    hz_to_mel,
+    mel_filterbank,
+    mel_to_hz,
+)
 
 EIGHT_S = 8 * SAMPLE_RATE
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import CommandError, MemoryStoreError
+from appliance.core.errors import CommandError, MemoryStoreError
 from appliance.memory.admin import MemoryAdmin
 from appliance.memory.records import TurnRow
 from appliance.memory.service import Memory
@@ -149,7 +149,7 @@ async def test_events_are_recorded_context_facts_reach_the_prompt_and_retention_
     import time
     from dataclasses import dataclass
 
-    from appliance.events import Event, MuteChanged
+    from appliance.core.events import Event, MuteChanged
 
     @dataclass(frozen=True)
     class Presence(Event):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from appliance.memory.answer import content_words, fact_answer, is_question, second_person
+from appliance.memory.answer import (
+    content_words,
+    fact_answer,
+    is_question,
+    second_person,
+)
 from appliance.memory.retrieval import Hit
 
 

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from appliance.app import Appliance
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
-from appliance.events import EmotionDetected, ErrorRaised
-from appliance.memory.synthetic import distractors
+from appliance.bench.synthetic_memories import distractors
+from appliance.core.events import EmotionDetected, ErrorRaised
+from appliance.runtime.app import Appliance
 from appliance.settings import PathSettings, Settings
 
 pytestmark = pytest.mark.integration

@@ -6,10 +6,16 @@ import datetime as dt
 
 import numpy as np
 
-from appliance.conversation import Exchange
+from appliance.engines.emotion import Emotion
 from appliance.memory.context import ContextInput, build_messages, time_of_day
-from appliance.memory.emotion import Emotion
-from appliance.memory.retrieval import Hit, Weights, fuse, keyword_query, select
+from appliance.memory.retrieval import (
+    Hit,
+    Weights,
+    fuse,
+    keyword_query,
+    select,
+)
+from appliance.voice.conversation import Exchange
 
 NOW = dt.datetime(2026, 11, 24, 19, 42)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.memory.emotion import EmotionAnalyzer, arousal_of, decide
-from appliance.memory.prosody import Prosody, analyze
+from appliance.engines.emotion import EmotionAnalyzer, arousal_of, decide
+from appliance.engines.prosody import Prosody, analyze
 from appliance.settings import TtsSettings
 
 LABELLED = {
@@ -53,7 +53,7 @@ def test_embeddings_reproduce_the_published_similarity_matrix(embedder) -> None:
 
 @pytest.mark.integration
 def test_the_onnxruntime_graph_computes_what_the_numpy_reference_computes(embedder, registry) -> None:
-    from appliance.memory.embedding import load_embedder
+    from appliance.engines.embedding import load_embedder
 
     reference = load_embedder("all-minilm-l6-v2", registry.resolve, backend="numpy")
     assert (embedder.backend, reference.backend) == ("onnxruntime", "numpy")
@@ -99,7 +99,7 @@ def test_prosody_of_real_recordings_is_in_human_ranges(recording, name: str) -> 
 @pytest.mark.integration
 def test_speaking_rate_follows_the_voice_speed(registry) -> None:
     from appliance.audio.buffer import resample
-    from appliance.tts import PiperTts
+    from appliance.engines.tts import PiperTts
 
     text = "I would like to know what the weather will be like tomorrow afternoon in the city."
     rates = []

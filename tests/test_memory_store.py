@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import MemoryStoreError
+from appliance.core.errors import MemoryStoreError
 from appliance.memory import records
 from appliance.memory.records import TurnRow
 from appliance.memory.schema import SCHEMA_VERSION

@@ -6,13 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import ConfigError, LlmError
-from appliance.llm import lora_kwargs
-from appliance.memory.intents import FORGET, FORGET_TODAY, RECALL, RECALL_TOLD, REMEMBER, MemoryIntents, second_person
+from appliance.core.errors import ConfigError, LlmError
+from appliance.engines.llm.local import lora_kwargs
+from appliance.memory.intents import (
+    FORGET,
+    FORGET_TODAY,
+    RECALL,
+    RECALL_TOLD,
+    REMEMBER,
+    MemoryIntents,
+    second_person,
+)
 from appliance.memory.service import describe_event
 from appliance.memory.wiring import turn_row
 from appliance.settings import LlmSettings, describe_defaults, load_settings
-from appliance.turns import Outcome, Source, TurnRecord
+from appliance.voice.turn_record import Outcome, Source, TurnRecord
 
 
 class NoMemory:

@@ -12,13 +12,18 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.app import Appliance
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
-from appliance.errors import ConfigError
-from appliance.events import ErrorRaised
-from appliance.metrics import MetricsFeature
-from appliance.settings import MetricsSettings, PathSettings, Settings, settings_from_dict
+from appliance.core.errors import ConfigError
+from appliance.core.events import ErrorRaised
+from appliance.runtime.app import Appliance
+from appliance.runtime.metrics import MetricsFeature
+from appliance.settings import (
+    MetricsSettings,
+    PathSettings,
+    Settings,
+    settings_from_dict,
+)
 from tests.fakes import began, ended, engines_with_fakes, post_all, until, wake
 from tests.test_pipeline import make
 
@@ -141,7 +146,7 @@ def test_empty_turns_the_endpoint_off():
 
 
 def test_the_plot_reads_one_stage_out_of_cumulative_buckets():
-    from appliance.metrics_plot import stage_buckets
+    from appliance.bench.metrics_plot import stage_buckets
 
     text = "\n".join(
         [
@@ -185,7 +190,7 @@ def test_the_daemon_stops_with_78_naming_the_key_before_loading_models(tmp_path:
 
 
 def test_tokens_are_counted_once_per_generation():
-    from appliance.events import TurnFinished
+    from appliance.core.events import TurnFinished
 
     class Stats:
         completion_tokens = 7
@@ -204,7 +209,7 @@ def test_tokens_are_counted_once_per_generation():
     current = Stats()
     metrics.observe(TurnFinished(turn_id=3, outcome="answered"))
     assert metrics.tokens._value.get() == 14
-    from appliance.events import ModelSwapped
+    from appliance.core.events import ModelSwapped
 
     metrics.observe(ModelSwapped(role="llm", model="copy", previous="smollm2-135m"))
     assert metrics.swaps.labels("llm")._value.get() == 1

@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import pytest
 
-from appliance.errors import ModelError
-from appliance.models import ModelRegistry, load_manifest
+from appliance.core.errors import ModelError
+from appliance.models.registry import ModelRegistry, load_manifest
 
 
 def sha(data: bytes) -> str:

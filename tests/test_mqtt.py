@@ -13,7 +13,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from appliance.events import ErrorRaised, Reply
+from appliance.core.events import ErrorRaised, Reply
 
 from .fakes import until
 from .mqtt_support import DEVICE, ROOT, Probe, in_thread, mqtt_settings, running
@@ -214,7 +214,7 @@ async def test_oversized_payloads_are_not_published(tmp_path, mosquitto, engines
 
 
 async def test_without_a_reachable_broker_the_voice_loop_carries_on(tmp_path, engines, registry, caplog):
-    from appliance.mqtt.broker import free_port
+    from appliance.integrations.mqtt.broker import free_port
 
     settings = mqtt_settings(tmp_path / "state", free_port())  # nothing listens there
     async with running(settings, engines, registry) as app:
@@ -227,8 +227,8 @@ async def test_without_a_reachable_broker_the_voice_loop_carries_on(tmp_path, en
 
 
 async def test_a_command_flood_is_answered_or_refused_and_the_daemon_carries_on(tmp_path, mosquitto, engines, registry):
-    from appliance.mqtt.benchmark import FLOOD_MIX
-    from appliance.mqtt.loadgen import run_flood
+    from appliance.bench.mqtt import FLOOD_MIX
+    from appliance.bench.mqtt_loadgen import run_flood
 
     # Rate buckets are per command (six in the mix): 50/s + a burst of 50 each.
     settings = mqtt_settings(tmp_path / "state", mosquitto.port, command_rate=50.0, command_burst=50)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from appliance.mqtt.discovery import DeviceInfo, discovery_payload
-from appliance.mqtt.topics import Topics
+from appliance.integrations.mqtt.discovery import DeviceInfo, discovery_payload
+from appliance.integrations.mqtt.topics import Topics
 
 T = Topics.for_device("appliance", "kitchen-speaker", "homeassistant")
 INFO = DeviceInfo("kitchen-speaker", "Kitchen speaker", ("hey_jarvis", "alexa"))

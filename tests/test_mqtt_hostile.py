@@ -155,7 +155,8 @@ async def test_fuzzed_payloads_over_every_command_topic(tmp_path, mosquitto, eng
 def test_a_paho_callback_that_raises_is_counted_and_paho_keeps_running():
     import asyncio
 
-    from appliance.mqtt.client import MqttClient
+    from appliance.integrations.mqtt.client import MqttClient
+
     from appliance.settings import MqttSettings
 
     class Broken:
@@ -181,7 +182,7 @@ def test_a_paho_callback_that_raises_is_counted_and_paho_keeps_running():
 
 
 async def test_packet_size_limits_both_ways(tmp_path, engines, registry):
-    from appliance.mqtt.broker import Mosquitto
+    from appliance.integrations.mqtt.broker import Mosquitto
 
     with Mosquitto(tmp_path / "broker", max_packet_size=4096) as broker:
         settings = mqtt_settings(tmp_path / "state", broker.port, max_inbound_packet_bytes=2048)

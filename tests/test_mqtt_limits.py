@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import random
 
-from appliance.mqtt.limits import ErrorThrottle, TokenBucket, backoff_delay, birth_delay
+from appliance.integrations.mqtt.limits import (
+    ErrorThrottle,
+    TokenBucket,
+    backoff_delay,
+    birth_delay,
+)
 
 
 def test_backoff_doubles_to_the_cap_with_jitter_in_the_upper_half():

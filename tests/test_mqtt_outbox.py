@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from appliance.mqtt.outbox import Outbox
+from appliance.integrations.mqtt.outbox import Outbox
 
 
 def reopen(path: Path, max_entries: int = 100) -> Outbox:
@@ -53,7 +53,7 @@ def test_committed_entries_survive_kill_9(tmp_path):
         f"""
         import os, signal
         from pathlib import Path
-        from appliance.mqtt.outbox import Outbox
+        from appliance.integrations.mqtt.outbox import Outbox
         box = Outbox(Path({str(path)!r}), 10000)
         box.open()
         for i in range(500):

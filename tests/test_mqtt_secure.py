@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from appliance.mqtt.broker import Mosquitto
+from appliance.integrations.mqtt.broker import Mosquitto
 
 from .fakes import until
 from .mqtt_support import DEVICE, ROOT, Probe, make_passwords, make_tls, mqtt_settings, running
@@ -105,7 +104,7 @@ async def test_an_unknown_ca_fails_the_tls_handshake_clearly(tmp_path, secure_br
 
 
 async def test_an_unreadable_password_file_stops_start_up_as_a_config_error(tmp_path, secure_broker, engines, registry):
-    from appliance.errors import ConfigError
+    from appliance.core.errors import ConfigError
 
     settings = mqtt_settings(tmp_path / "state", secure_broker.port, username=DEVICE, password_file="/nonexistent/pw")
     with pytest.raises(ConfigError, match=r"mqtt\.password_file = '/nonexistent/pw' cannot be read"):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from appliance.errors import CommandError
-from appliance.mqtt.topics import (
+from appliance.integrations.mqtt.topics import (
     Topics,
     check_reply_topic,
     command_deadline,
     decode_command,
     packet_size,
 )
+
+from appliance.core.errors import CommandError
 
 T = Topics.for_device("appliance", "kitchen", "homeassistant")
 

@@ -7,10 +7,10 @@ import random
 import time
 
 import pytest
+from appliance.integrations.mqtt.topics import Topics, decode_command
 
-from appliance import payload
-from appliance.errors import CommandError
-from appliance.mqtt.topics import Topics, decode_command
+from appliance.control import payload
+from appliance.core.errors import CommandError
 
 T = Topics.for_device("appliance", "kitchen")
 CODES = {"bad-payload", "bad-json", "too-long"}
@@ -134,7 +134,7 @@ def test_ten_thousand_fuzzed_payloads_decode_or_get_a_code():
 
 
 def test_text_state_with_a_surrogate_still_publishes():
-    from appliance.mqtt.outbound import text_state
+    from appliance.integrations.mqtt.outbound import text_state
 
     pubs = text_state(T, "reply", "hi \ud800", {}, 1.0)
     assert pubs[0].payload == "hi \ufffd".encode() and json.loads(pubs[1].payload)["text"] == "hi \ud800"

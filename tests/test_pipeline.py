@@ -11,12 +11,17 @@ import asyncio
 import numpy as np
 import pytest
 
-from appliance.bus import Bus
-from appliance.conversation import Conversation
-from appliance.events import Stage, StageChanged, Transcript, TurnFinished
-from appliance.pipeline import Pipeline, strip_wake_words
-from appliance.reply import Intent
+from appliance.core.bus import Bus
+from appliance.core.events import (
+    Stage,
+    StageChanged,
+    Transcript,
+    TurnFinished,
+)
 from appliance.settings import Settings
+from appliance.voice.conversation import Conversation
+from appliance.voice.pipeline import Pipeline, strip_wake_words
+from appliance.voice.reply import Intent
 
 from .fakes import (
     FakeFrontEnd,
@@ -339,14 +344,14 @@ def test_strip_wake_words():
 
 class BrokenLlm(FakeLlm):
     async def stream_reply(self, messages, cancel, may_run=None):
-        from appliance.errors import LlmError
+        from appliance.core.errors import LlmError
 
         raise LlmError("llm-failed", "the model crashed")
         yield ""  # pragma: no cover - makes this an async generator
 
 
 async def test_a_failing_stage_is_reported_and_apologised_for():
-    from appliance.events import ErrorRaised
+    from appliance.core.events import ErrorRaised
 
     pipeline, bus = make(llm=BrokenLlm())
     errors = bus.subscribe(ErrorRaised)

@@ -163,9 +163,9 @@ def test_wake_word_heard_through_the_microphone_path(tmp_path, speak, registry):
         import json, numpy as np
         from pathlib import Path
         from appliance.audio.source import MicSource
-        from appliance.models import ModelRegistry
+        from appliance.models.registry import ModelRegistry
         from appliance.settings import WakeSettings
-        from appliance.wake import load_detector
+        from appliance.engines.wake import load_detector
         detector = load_detector(WakeSettings(), ModelRegistry(Path({str(registry.state_dir)!r})).resolve)
         mic = MicSource("appliance_test_mic", queue_frames=4096)
         mic.open()

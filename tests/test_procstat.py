@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from appliance.procstat import memory_mb
+from appliance.core.procstat import memory_mb
 
 
 def test_memory_is_read_in_mb_of_a_million_bytes():
@@ -20,7 +20,7 @@ def test_memory_is_read_in_mb_of_a_million_bytes():
 
 
 def _tuned(env: dict[str, str]) -> str:
-    code = "from appliance.procstat import tune_malloc; print(tune_malloc())"
+    code = "from appliance.core.procstat import tune_malloc; print(tune_malloc())"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import stat
 
-from appliance.restart_backoff import HEALTHY_AFTER_S, MAX_GAP_S, RESTART_SEC, after_stop, extra_delay, main
+from appliance.runtime.restart_backoff import (
+    HEALTHY_AFTER_S,
+    MAX_GAP_S,
+    RESTART_SEC,
+    after_stop,
+    extra_delay,
+    main,
+)
 
 
 def test_the_wait_grows_and_is_capped():

@@ -168,7 +168,7 @@ def test_installed_unit_passes_verify_with_the_real_launcher(prefix):
 def test_update_to_a_failing_version_rolls_back(prefix, tmp_path):
     current_before = os.readlink(prefix / "opt/appliance/current")
     source = copy_source(tmp_path / "broken")
-    daemon = source / "appliance/daemon.py"
+    daemon = source / "appliance/runtime/daemon.py"
     start = '    notifier = Notifier()\n    notifier.status("loading models")'
     daemon.write_text(daemon.read_text().replace(start, '    raise SystemExit("deliberately broken")\n' + start))
     assert "deliberately broken" in daemon.read_text()

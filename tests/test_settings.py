@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.errors import EXIT_CONFIG, ConfigError
+from appliance.core.errors import EXIT_CONFIG, ConfigError
 from appliance.settings import describe_defaults, load_settings, settings_from_dict
 
 
@@ -131,7 +131,7 @@ def test_mqtt_protocol_and_port_are_validated():
 
 
 def test_wake_words_have_their_own_tuning_tables(tmp_path: Path):
-    from appliance.wake import WakeRule, wake_rules
+    from appliance.engines.wake import WakeRule, wake_rules
 
     cfg = tmp_path / "wake.toml"
     cfg.write_text(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.control import ControlClient
-from appliance.errors import ControlError
+from appliance.control.local_socket import ControlClient
+from appliance.core.errors import ControlError
 from appliance.skills.engine import Skills
 from appliance.skills.store import FILENAME, SkillStore
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from appliance.errors import ApplianceError
-from appliance.events import Event
+from appliance.core.errors import ApplianceError
+from appliance.core.events import Event
 from appliance.skills.evaluate import evaluate
 from appliance.skills.events import TimerAction, TimerEvent
 from appliance.skills.feature import SkillsFeature, ring_speech

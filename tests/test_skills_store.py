@@ -13,7 +13,14 @@ import pytest
 
 from appliance.skills import store as store_module
 from appliance.skills.errors import SkillStoreError
-from appliance.skills.schedule import WEEKDAYS, Alarm, Reminder, Schedule, State, Timer
+from appliance.skills.schedule import (
+    WEEKDAYS,
+    Alarm,
+    Reminder,
+    Schedule,
+    State,
+    Timer,
+)
 from appliance.skills.store import FILENAME, SkillStore, is_corruption
 
 from .test_skills_schedule import LONDON, NOW

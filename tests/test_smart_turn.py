@@ -1,7 +1,7 @@
 """The real smart-turn model on real speech, alone and inside the real front end (Silero + Segmenter).
 
 The recordings are moonshine-voice's (pinned by sha256; the sentence table lives in
-appliance/endpoint_bench.py, where every mid-clause pause point was checked by
+appliance/bench/endpoint.py, where every mid-clause pause point was checked by
 transcribing the audio up to it); the requests are the default Piper voice's.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from appliance.audio import SAMPLE_RATE
-from appliance.endpoint_bench import (
+from appliance.bench.endpoint import (
     PAUSES_S,
     REQUESTS,
     SENTENCES,
@@ -28,9 +28,9 @@ from appliance.endpoint_bench import (
     sentence_clip,
     spoken_clip,
 )
-from appliance.models import ModelRegistry
+from appliance.engines.smart_turn import MODEL_NAME, SmartTurn, load_turn_model
+from appliance.models.registry import ModelRegistry
 from appliance.settings import VadSettings
-from appliance.smart_turn import MODEL_NAME, SmartTurn, load_turn_model
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,7 @@ def test_pauses_mid_sentence_are_waited_out_and_finished_requests_close_early(mo
     """Real recordings with 0.5-0.8 s pauses after a word no clause ends on, through Silero + Segmenter +
     smart-turn (on its worker): no request is closed in the pause; Piper's requests close ~0.3 s after
     their speech instead of the fixed endpoint's ~0.7 s."""
-    from appliance.vad import SileroDetector
+    from appliance.engines.vad import SileroDetector
 
     speech = SileroDetector(registry.resolve("silero-vad"))
     semantic, fixed = VadSettings(), replace(VadSettings(), turn_model="off")
@@ -139,7 +139,7 @@ def test_a_missing_model_names_the_install_command_and_the_endpoint_stays_fixed(
         'files = [{ path = "no_such_package/smart-turn.onnx", sha256 = "' + "0" * 64 + '", size = 1 }]\n'
     )
     registry = ModelRegistry(tmp_path / "state", manifest=manifest, show_progress=False)
-    with caplog.at_level(logging.WARNING, logger="appliance.smart_turn"):
+    with caplog.at_level(logging.WARNING, logger="appliance.engines.smart_turn"):
         assert load_turn_model(VadSettings(), registry.resolve) is None
     assert "scripts/setup" in caplog.text and "0.60 s of silence" in caplog.text
     assert load_turn_model(VadSettings(turn_model="off"), registry.resolve) is None
@@ -148,8 +148,8 @@ def test_a_missing_model_names_the_install_command_and_the_endpoint_stays_fixed(
 def test_the_transcript_takes_back_the_early_ends_smart_turn_gets_wrong(model, recording, engines, registry):
     """Every inserted mid-clause pause, with smart-turn alone and with its early ends checked by the real
     Whisper transcript of the request so far (as the turn does it): the check holds every one."""
-    from appliance.endpoint_bench import sentence_clips
-    from appliance.vad import SileroDetector
+    from appliance.bench.endpoint import sentence_clips
+    from appliance.engines.vad import SileroDetector
 
     speech = SileroDetector(registry.resolve("silero-vad"))
 

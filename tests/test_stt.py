@@ -12,13 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from appliance.audio import FRAME_SAMPLES, SAMPLE_RATE
-from appliance.errors import ConfigError, ModelError
-from appliance.models import ModelRegistry
-from appliance.settings import SttSettings
-from appliance.stt.factory import load_stt
-from appliance.stt.whisper import (
+from appliance.engines.stt.factory import load_stt
+from appliance.engines.stt.whisper import (
     FULL_FRAMES,
     FULL_SAMPLES,
     WhisperStt,
@@ -28,6 +23,11 @@ from appliance.stt.whisper import (
     said_once,
     short_window_frames,
 )
+
+from appliance.audio import FRAME_SAMPLES, SAMPLE_RATE
+from appliance.core.errors import ConfigError, ModelError
+from appliance.models.registry import ModelRegistry
+from appliance.settings import SttSettings
 from tests.conftest import silence
 
 
@@ -277,7 +277,7 @@ def korean(tmp_path_factory) -> Callable[[str], np.ndarray]:
 
 @pytest.fixture(scope="module")
 def vosk_ko(vosk_ko_dir: Path):
-    from appliance.stt.vosk import VoskStt
+    from appliance.engines.stt.vosk import VoskStt
 
     engine = VoskStt(vosk_ko_dir, SttSettings(engine="vosk", language="ko"))
     engine.warm_up()
@@ -318,7 +318,7 @@ def test_vosk_phrase_list_restricts_what_is_heard(vosk_ko_dir: Path, korean, reg
 
 @pytest.mark.integration
 def test_vosk_phrase_list_of_unknown_words_is_refused(vosk_ko_dir: Path) -> None:
-    from appliance.stt.vosk import VoskStt
+    from appliance.engines.stt.vosk import VoskStt
 
     with pytest.raises(ConfigError, match="vosk_phrases"):
         VoskStt(vosk_ko_dir, SttSettings(engine="vosk", vosk_phrases=("불을",)))

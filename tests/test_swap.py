@@ -14,16 +14,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from appliance.models.swap.checks import (
+    Candidate,
+    SwapError,
+    check_budget,
+    check_model,
+)
+from appliance.models.swap.state import ModelState, Selection
 
-from appliance.app import Appliance
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
-from appliance.errors import CommandError
-from appliance.events import ModelSwapped
-from appliance.llm import LlamaLlm
-from appliance.settings import LlmSettings, ModelSwapSettings, PathSettings, Settings
-from appliance.swap.checks import Candidate, SwapError, check_budget, check_model
-from appliance.swap.state import ModelState, Selection
+from appliance.core.errors import CommandError
+from appliance.core.events import ModelSwapped
+from appliance.engines.llm.local import LlamaLlm
+from appliance.runtime.app import Appliance
+from appliance.settings import (
+    LlmSettings,
+    ModelSwapSettings,
+    PathSettings,
+    Settings,
+)
 from tests.fakes import engines_with_fakes, until
 
 # -- checks ---------------------------------------------------------------------------
@@ -313,8 +323,8 @@ def test_history_reads_the_state_file_while_the_daemon_is_down(tmp_path: Path, m
 
 @pytest.mark.integration
 async def test_every_role_swaps_with_its_real_engine_while_turns_run(registry, tmp_path: Path):
+    from appliance.bench.swap import measure_swaps
     from appliance.settings import MemorySettings
-    from appliance.swap.bench import measure_swaps
 
     settings = Settings(paths=PathSettings(state_dir=str(tmp_path / "state")), memory=MemorySettings(enabled=False))
     result = await asyncio.wait_for(measure_swaps(settings, registry, tmp_path), 400)
@@ -344,7 +354,7 @@ def test_the_daemon_swaps_over_the_socket_and_keeps_the_model_after_a_restart(re
     import sys
     import time
 
-    from appliance.control import ControlClient
+    from appliance.control.local_socket import ControlClient
 
     state, runtime = tmp_path / "state", tmp_path / "run"
     _private_state(registry.state_dir, state)
@@ -420,7 +430,7 @@ class _MuteLlm:
 
 class _DeafStt:
     def transcribe(self, samples: np.ndarray):
-        from appliance.stt import SttResult
+        from appliance.engines.stt import SttResult
 
         return SttResult(text="thank you", language="en")
 
@@ -428,7 +438,7 @@ class _DeafStt:
 def test_a_probe_that_gets_no_proper_answer_fails_the_swap(voice):
     from types import SimpleNamespace
 
-    from appliance.swap.roles import LlmRole, SttRole, TtsRole
+    from appliance.models.swap.roles import LlmRole, SttRole, TtsRole
 
     core = SimpleNamespace(pipeline=SimpleNamespace(tts=voice))
     for role, engine in ((TtsRole(), _SilentVoice()), (LlmRole(), _MuteLlm()), (SttRole(), _DeafStt())):

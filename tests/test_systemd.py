@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.control import ControlClient
-from appliance.liveness import Heartbeat, Liveness, audio_alive
-from appliance.systemd import Notifier, status_line, watchdog_interval
+from appliance.control.local_socket import ControlClient
+from appliance.runtime.liveness import Heartbeat, Liveness, audio_alive
+from appliance.runtime.systemd import Notifier, status_line, watchdog_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "appliance.service"
@@ -251,8 +251,8 @@ def test_unit_settings_the_issue_asks_for():
         "Restart=on-failure",
         "RestartForceExitStatus=75",
         "StartLimitIntervalSec=0",
-        "ExecStartPre=-/opt/appliance/current/venv/bin/python -m appliance.restart_backoff wait",
-        "ExecStopPost=-/opt/appliance/current/venv/bin/python -m appliance.restart_backoff stopped",
+        "ExecStartPre=-/opt/appliance/current/venv/bin/python -m appliance.runtime.restart_backoff wait",
+        "ExecStopPost=-/opt/appliance/current/venv/bin/python -m appliance.runtime.restart_backoff stopped",
         "DevicePolicy=closed",
         "DeviceAllow=char-alsa rw",
         "DeviceAllow=char-video4linux rw",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.unfinished import unfinished
+from appliance.voice.unfinished import unfinished
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from appliance.audio import FRAME_SAMPLES
-from appliance.vad import Segmenter, SegmentEvent, SileroDetector, VoiceGate, WebRtcDetector
+from appliance.engines.vad import (
+    Segmenter,
+    SegmentEvent,
+    SileroDetector,
+    VoiceGate,
+    WebRtcDetector,
+)
 
 F = 0.08  # seconds per frame
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.app import Appliance
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
-from appliance.errors import CommandError
+from appliance.bench.vision import SceneCamera, scene_frames
+from appliance.core.errors import CommandError
+from appliance.runtime.app import Appliance
 from appliance.settings import PathSettings, Settings, VisionSettings
-from appliance.vision.bench import SceneCamera, scene_frames
 from tests.fakes import engines_with_fakes, until
 
 
@@ -99,7 +99,7 @@ async def test_vision_is_optional_and_off_by_default(app_factory):
 
 
 async def test_a_bad_gstreamer_source_stops_start_up_with_a_config_error(app_factory):
-    from appliance.errors import ConfigError
+    from appliance.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="appsink"):
         app_factory(VisionSettings(enabled=True, source="nvarguscamerasrc ! nvvidconv"), None)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.errors import ConfigError, VisionError
+from appliance.core.errors import ConfigError, VisionError
 from appliance.settings import VisionSettings, settings_from_dict
 from appliance.vision.camera import (
     CaptureSource,

@@ -5,12 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.errors import ModelError
+from appliance.core.errors import ModelError
 from appliance.settings import VisionSettings
-from appliance.vision.blazeface import FULL_RANGE, SHORT_RANGE, anchors, decode_boxes, load_blazeface
+from appliance.vision.blazeface import (
+    FULL_RANGE,
+    SHORT_RANGE,
+    anchors,
+    decode_boxes,
+    load_blazeface,
+)
 from appliance.vision.detect import letterbox, non_max_suppression
 from appliance.vision.hog import HogPeopleDetector
-from appliance.vision.onnx_detect import OnnxDetector, choose_providers, decode_yolov8, decode_yolox
+from appliance.vision.onnx_detect import (
+    OnnxDetector,
+    choose_providers,
+    decode_yolov8,
+    decode_yolox,
+)
 
 # Where the face is in each photo, as fractions of width/height (marked by hand).
 FACES = {"astronaut": (0.33, 0.10, 0.57, 0.37), "camera": (0.32, 0.18, 0.56, 0.44)}
@@ -137,7 +148,7 @@ def test_hog_people_detector_runs_and_stays_quiet_on_empty_scenes():
 
 @pytest.mark.integration
 def test_the_onnx_export_is_reproducible_and_verified(tmp_path):
-    from appliance.models import ModelRegistry
+    from appliance.models.registry import ModelRegistry
 
     registry = ModelRegistry(tmp_path, show_progress=False)
     assert registry.status("blazeface-short-onnx").state == "missing"

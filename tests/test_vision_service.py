@@ -12,12 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.bus import Bus
-from appliance.errors import VisionError
-from appliance.events import CameraChanged, ErrorRaised, FacesSeen, PresenceChanged
+from appliance.bench.vision import SceneCamera, scene_frames
+from appliance.core.bus import Bus
+from appliance.core.errors import VisionError
+from appliance.core.events import (
+    CameraChanged,
+    ErrorRaised,
+    FacesSeen,
+    PresenceChanged,
+)
 from appliance.settings import VisionSettings
 from appliance.vision import build_processor, build_service
-from appliance.vision.bench import SceneCamera, scene_frames
 from appliance.vision.camera import CaptureSource, open_source
 from appliance.vision.motion import RateCap
 from appliance.vision.snapshot import save_snapshot

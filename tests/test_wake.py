@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from appliance.audio import FRAME_SAMPLES, FRAME_SECONDS
-from appliance.wake import WakeDecider, WakeRule
+from appliance.engines.wake import WakeDecider, WakeRule
 
 from .conftest import silence
 
@@ -100,8 +100,8 @@ def test_voice_gate_skips_the_networks_in_silence(wake_detector_factory):
 
 @pytest.mark.integration
 def test_a_word_tuned_on_its_own(registry, speak):
+    from appliance.engines.wake import load_detector
     from appliance.settings import WakeSettings, WakeTuning
-    from appliance.wake import load_detector
 
     strict_alexa = WakeTuning(name="alexa", threshold=0.5, trigger_level=20)  # 1.6 s of high scores: never
     settings = WakeSettings(models=("hey_jarvis", "alexa"), tuning=(strict_alexa,))

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from . import FRAME_SAMPLES, SAMPLE_RATE
+from appliance.audio import FRAME_SAMPLES, SAMPLE_RATE
 
 
 class FrameRing:

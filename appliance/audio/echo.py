@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import SAMPLE_RATE
+from appliance.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
-    from ..frontend import FrontEnd
-    from .sink import AudioSink
+    from appliance.audio.sink import AudioSink
+    from appliance.voice.frontend import FrontEnd
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -193,8 +193,8 @@ def cancels_echo(aec: str, *, speaker: bool, microphone: str | None) -> bool:
 
 def attach(frontend: FrontEnd, sink: AudioSink, *, aec: str, noise_suppression: bool, agc: bool) -> None:
     """Give the front end a canceller fed by ``sink``'s reference tap, when the settings ask for one."""
-    from .source import MicSource
-    from .speaker import SpeakerSink
+    from appliance.audio.source import MicSource
+    from appliance.audio.speaker import SpeakerSink
 
     speaker = isinstance(sink, SpeakerSink)
     if (aec == "off" or (aec == "auto" and not speaker)) and not (noise_suppression or agc):

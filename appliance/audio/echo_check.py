@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from . import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
-from .buffer import resample
-from .echo import EchoCanceller, erle_db
-from .room import dbfs
+from appliance.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
+from appliance.audio.buffer import resample
+from appliance.audio.echo import EchoCanceller, erle_db
+from appliance.audio.room import dbfs
 
 SWEEP_S = 4.0
 GAP_S = 0.5
@@ -55,8 +55,8 @@ def echo_self_test(
     output_device: str, input_device: str, *, volume: int, seconds: float = 60.0, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Play sweeps for ``seconds`` on the real devices; ERLE, delay and levels as a doctor section."""
-    from .source import MicSource
-    from .speaker import SpeakerSink
+    from appliance.audio.source import MicSource
+    from appliance.audio.speaker import SpeakerSink
 
     sink = SpeakerSink(output_device, volume=volume)
     mic = MicSource(input_device)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import FRAME_SAMPLES, SAMPLE_RATE
-from .echo import EchoCanceller
-from .sink import DUCK_GAIN
+from appliance.audio import FRAME_SAMPLES, SAMPLE_RATE
+from appliance.audio.echo import EchoCanceller
+from appliance.audio.sink import DUCK_GAIN
 
 NOISE_FLOOR_DBFS = -70.0
 """RMS of the microphone's own hiss in the simulated room."""

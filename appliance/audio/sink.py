@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .buffer import resample
-from .wav import WavWriter
+from appliance.audio.buffer import resample
+from appliance.audio.wav import WavWriter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ def earcon(rate: int) -> np.ndarray:
 def __getattr__(name: str) -> Any:
     """``audio.sink.SpeakerSink`` still works: the speaker lives in ``speaker`` (imported late: it imports us)."""
     if name == "SpeakerSink":
-        from .speaker import SpeakerSink
+        from appliance.audio.speaker import SpeakerSink
 
         return SpeakerSink
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,10 +14,15 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
-from ..errors import AudioError
-from . import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
-from .buffer import FrameRing, StreamResampler
-from .wav import read_wav
+from appliance.audio import (
+    FRAME_BYTES,
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+)
+from appliance.audio.buffer import FrameRing, StreamResampler
+from appliance.audio.wav import read_wav
+from appliance.core.errors import AudioError
 
 _LOGGER = logging.getLogger(__name__)
 

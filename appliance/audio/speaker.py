@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AudioError
-from .sink import BLOCK_SECONDS, MAX_QUEUE_S, AudioSink
+from appliance.audio.sink import BLOCK_SECONDS, MAX_QUEUE_S, AudioSink
+from appliance.core.errors import AudioError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def sounddevice_stream(device_spec: str) -> StreamFactory:
     def open_stream(rate: int, callback: Callable[..., None]) -> tuple[Any, int]:
         import sounddevice as sd
 
-        from .source import find_device
+        from appliance.audio.source import find_device
 
         device = find_device(device_spec, kind="output")
         try:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioError
-from . import SAMPLE_RATE, SAMPLE_WIDTH
-from .buffer import resample
+from appliance.audio import SAMPLE_RATE, SAMPLE_WIDTH
+from appliance.audio.buffer import resample
+from appliance.core.errors import AudioError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Home control as an intent matcher for the pipeline: the fast local path first, the LLM's tool call second.
 
 ``match`` runs on every request and must stay cheap (no model, no I/O): it
-returns an :class:`~appliance.reply.Intent` whose action runs only once the
+returns an :class:`~appliance.voice.reply.Intent` whose action runs only once the
 request is committed, so a speculative transcript never switches anything.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from ..events import Event, IntentExecuted
-from ..reply import Intent
-from ..settings import HomeDevice
-from .devices import DeviceDirectory
-from .phrases import SwitchRequest, parse_switch
-from .tools import ScoringModel, choose, worth_asking
+from appliance.core.events import Event, IntentExecuted
+from appliance.home.devices import DeviceDirectory
+from appliance.home.phrases import SwitchRequest, parse_switch
+from appliance.home.tools import ScoringModel, choose, worth_asking
+from appliance.settings import HomeDevice
+from appliance.voice.reply import Intent
 
 Publisher = Callable[[str, str, bool], bool]
 """(topic, payload, retain) -> whether it went out."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from ..settings import HomeDevice
-from .phrases import SwitchRequest, normalize
+from appliance.home.phrases import SwitchRequest, normalize
+from appliance.settings import HomeDevice
 
 THRESHOLD = 0.8
 """Lowest score that counts as naming a device."""

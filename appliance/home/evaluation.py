@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..settings import HomeDevice
-from .devices import DeviceDirectory
-from .tools import ScoringModel, choose
+from appliance.home.devices import DeviceDirectory
+from appliance.home.tools import ScoringModel, choose
+from appliance.settings import HomeDevice
 
 
 def tool_accuracy(model: ScoringModel) -> dict[str, Any]:

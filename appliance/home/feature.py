@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..feature import Feature
-from .control import HomeControl
+from appliance.core.feature import Feature
+from appliance.home.control import HomeControl
 
 if TYPE_CHECKING:
-    from ..bus import Bus
-    from ..commands import Handler
-    from ..mqtt.feature import MqttFeature
-    from ..reply import IntentMatcher
-    from ..settings import Settings
-    from .tools import ScoringModel
+    from appliance.control.commands import Handler
+    from appliance.core.bus import Bus
+    from appliance.home.tools import ScoringModel
+    from appliance.integrations.mqtt.feature import MqttFeature
+    from appliance.settings import Settings
+    from appliance.voice.reply import IntentMatcher
 
 
 class HomeFeature(Feature):

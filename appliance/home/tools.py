@@ -23,9 +23,9 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..llm import Message
-from ..settings import HomeDevice
-from .phrases import normalize
+from appliance.engines.llm.local import Message
+from appliance.home.phrases import normalize
+from appliance.settings import HomeDevice
 
 _LOGGER = logging.getLogger(__name__)
 

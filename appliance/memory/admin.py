@@ -17,11 +17,11 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import args as a
-from ..errors import CommandError
-from . import records, transfer
-from .intents import start_of_today
-from .service import Memory
+from appliance.control import args as a
+from appliance.core.errors import CommandError
+from appliance.memory import records, transfer
+from appliance.memory.intents import start_of_today
+from appliance.memory.service import Memory
 
 Items = list[dict[str, Any]]  # (a plain alias: ``list`` is a command name inside the class)
 T = TypeVar("T")

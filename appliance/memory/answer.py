@@ -16,7 +16,7 @@ import itertools
 import re
 from collections.abc import Sequence
 
-from .retrieval import Hit
+from appliance.memory.retrieval import Hit
 
 QUESTION_WORDS = frozenset(
     {

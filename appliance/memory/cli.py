@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..control import ControlClient
-from ..models import ModelRegistry
-from ..settings import Settings
-from .admin import MemoryAdmin
-from .embedding import load_embedder
-from .service import Memory
-from .store import MemoryStore
+from appliance.control.local_socket import ControlClient
+from appliance.engines.embedding import load_embedder
+from appliance.memory.admin import MemoryAdmin
+from appliance.memory.service import Memory
+from appliance.memory.store import MemoryStore
+from appliance.models.registry import ModelRegistry
+from appliance.settings import Settings
 
 ACTIONS = ("list", "search", "forget", "export", "import", "backup", "restore", "stats")
 LONG_S = 600.0

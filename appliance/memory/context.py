@@ -6,7 +6,7 @@ budget and lays them out as chat messages.  Priority: the system prompt and
 the request always; then the newest exchange, retrieved memories by
 relevance, and older exchanges by recency, each kept only if it fits.
 
-Layout (see :mod:`appliance.conversation`): the fixed system prompt, the
+Layout (see :mod:`appliance.voice.conversation`): the fixed system prompt, the
 running conversation as plain request/reply pairs, then the new user message:
 what changes every turn (time, the context providers' facts, emotion,
 memories) as quoted notes, and the request.  The prompt so far is then a
@@ -22,10 +22,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..conversation import Exchange, quoted, user_turn
-from ..llm import Message
-from .emotion import Emotion
-from .retrieval import Hit
+from appliance.engines.emotion import Emotion
+from appliance.engines.llm.local import Message
+from appliance.memory.retrieval import Hit
+from appliance.voice.conversation import Exchange, quoted, user_turn
 
 MESSAGE_OVERHEAD = 5
 """Tokens a chat template adds around each message (``<|im_start|>role\\n … <|im_end|>\\n``)."""

@@ -16,25 +16,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ApplianceError
-from ..events import ErrorRaised, Forgotten
-from ..feature import Feature, Loop
-from ..llm import Message
-from ..reply import Intent
-from .admin import MemoryAdmin
-from .intents import MemoryIntents
-from .service import Memory
-from .wiring import build_memory, record_events, retention_loop, start_memory, turn_row
+from appliance.core.errors import ApplianceError
+from appliance.core.events import ErrorRaised, Forgotten
+from appliance.core.feature import Feature, Loop
+from appliance.engines.llm.local import Message
+from appliance.memory.admin import MemoryAdmin
+from appliance.memory.intents import MemoryIntents
+from appliance.memory.service import Memory
+from appliance.memory.wiring import (
+    build_memory,
+    record_events,
+    retention_loop,
+    start_memory,
+    turn_row,
+)
+from appliance.voice.reply import Intent
 
 if TYPE_CHECKING:
-    from ..bus import Bus
-    from ..commands import Handler
-    from ..conversation import Conversation, MessageSource
-    from ..engines import Engines
-    from ..models import ModelRegistry
-    from ..reply import IntentMatcher
-    from ..settings import Settings
-    from ..turns import TurnRecord
+    from appliance.control.commands import Handler
+    from appliance.core.bus import Bus
+    from appliance.engines.loader import Engines
+    from appliance.models.registry import ModelRegistry
+    from appliance.settings import Settings
+    from appliance.voice.conversation import Conversation, MessageSource
+    from appliance.voice.reply import IntentMatcher
+    from appliance.voice.turn_record import TurnRecord
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import datetime as dt
 import re
 from collections.abc import Awaitable, Callable
 
-from ..reply import Intent
-from .answer import second_person
-from .service import Memory
+from appliance.memory.answer import second_person
+from appliance.memory.service import Memory
+from appliance.voice.reply import Intent
 
 _END = r"[\s.!?]*$"
 RECALL = re.compile(

@@ -6,9 +6,9 @@ import logging
 from importlib import metadata
 from pathlib import Path
 
-from ..models import ModelRegistry, sha256_file
-from ..settings import Settings
-from .records import ModelLoad
+from appliance.memory.records import ModelLoad
+from appliance.models.registry import ModelRegistry, sha256_file
+from appliance.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .embedding import DIM
-from .records import blob_vector
+from appliance.engines.embedding import DIM
+from appliance.memory.records import blob_vector
 
 _LOGGER = logging.getLogger(__name__)
 

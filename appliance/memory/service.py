@@ -20,20 +20,25 @@ from typing import Any
 
 import numpy as np
 
-from ..conversation import Conversation, notes_opening, provided_facts
-from ..events import EmotionDetected, Event
-from ..feature import ContextProvider
-from ..llm import Message
-from ..settings import LlmSettings, MemorySettings
-from . import records
-from .answer import fact_answer
-from .context import ContextInput, build_messages, situation_notes
-from .embedding import MiniLmEmbedder
-from .emotion import Emotion, EmotionAnalyzer
-from .prosody import Prosody, analyze
-from .records import TurnRow
-from .retrieval import Hit, Retriever, VectorIndex, select
-from .store import MemoryStore
+from appliance.core.events import EmotionDetected, Event
+from appliance.core.feature import ContextProvider
+from appliance.engines.embedding import MiniLmEmbedder
+from appliance.engines.emotion import Emotion, EmotionAnalyzer
+from appliance.engines.llm.local import Message
+from appliance.engines.prosody import Prosody, analyze
+from appliance.memory import records
+from appliance.memory.answer import fact_answer
+from appliance.memory.context import ContextInput, build_messages, situation_notes
+from appliance.memory.records import TurnRow
+from appliance.memory.retrieval import (
+    Hit,
+    Retriever,
+    VectorIndex,
+    select,
+)
+from appliance.memory.store import MemoryStore
+from appliance.settings import LlmSettings, MemorySettings
+from appliance.voice.conversation import Conversation, notes_opening, provided_facts
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import MemoryStoreError
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from appliance.core.errors import MemoryStoreError
+from appliance.memory.schema import MIGRATIONS, SCHEMA_VERSION
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import CommandError, MemoryStoreError
-from ..payload import decode_json
-from . import records
-from .schema import SCHEMA_VERSION
-from .store import SIDE_FILES, check_database, readonly_uri
+from appliance.control.payload import decode_json
+from appliance.core.errors import CommandError, MemoryStoreError
+from appliance.memory import records
+from appliance.memory.schema import SCHEMA_VERSION
+from appliance.memory.store import SIDE_FILES, check_database, readonly_uri
 
 MAX_ERRORS_SHOWN = 10
 REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {

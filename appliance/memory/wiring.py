@@ -7,21 +7,21 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..events import ErrorRaised, Event
-from ..feature import ContextProvider
-from ..models import ModelRegistry
-from ..settings import Settings
-from . import records
-from .embedding import MiniLmEmbedder
-from .emotion import EmotionAnalyzer
-from .lifecycle import model_loads
-from .records import TurnRow
-from .service import Memory
-from .store import MemoryStore
+from appliance.core.events import ErrorRaised, Event
+from appliance.core.feature import ContextProvider
+from appliance.engines.embedding import MiniLmEmbedder
+from appliance.engines.emotion import EmotionAnalyzer
+from appliance.memory import records
+from appliance.memory.lifecycle import model_loads
+from appliance.memory.records import TurnRow
+from appliance.memory.service import Memory
+from appliance.memory.store import MemoryStore
+from appliance.models.registry import ModelRegistry
+from appliance.settings import Settings
 
 if TYPE_CHECKING:
-    from ..bus import Bus
-    from ..turns import TurnRecord
+    from appliance.core.bus import Bus
+    from appliance.voice.turn_record import TurnRecord
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from .errors import SkillError
-from .numbers import parse_number, spoken_number, words
+from appliance.skills.errors import SkillError
+from appliance.skills.numbers import parse_number, spoken_number, words
 
 MAX_EXPONENT = 64
 MAX_MAGNITUDE = 1e15

@@ -9,11 +9,11 @@ import json
 import time
 from typing import Any
 
-from ..control import ControlClient
-from ..settings import Settings
-from .commands import skill_commands
-from .engine import Skills
-from .store import FILENAME, SkillStore
+from appliance.control.local_socket import ControlClient
+from appliance.settings import Settings
+from appliance.skills.commands import skill_commands
+from appliance.skills.engine import Skills
+from appliance.skills.store import FILENAME, SkillStore
 
 
 def add_parser(sub: Any) -> None:
@@ -47,7 +47,7 @@ def timers_command(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _local(settings: Settings, name: str, cmd_args: dict[str, Any]) -> dict[str, Any]:
     """No daemon: the same command on the database itself (nothing rings; the daemon does that)."""
-    from .clock import zone
+    from appliance.skills.clock import zone
 
     s = settings.skills
     skills = Skills(

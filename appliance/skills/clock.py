@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import SkillError
+from appliance.skills.errors import SkillError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The skills' commands for the command layer (socket, MQTT, CLI), validated with :mod:`appliance.args`.
+"""The skills' commands for the command layer (socket, MQTT, CLI), validated with :mod:`appliance.control.args`.
 
 ``timer.start {duration_s, name?}``, ``timer.cancel {id? | name? | all?, kind?}``, ``timer.pause/resume {id? | name?}``,
 ``timer.add {seconds, id? | name?}``, ``alarm.set {time, repeat?, label?}``, ``alarm.cancel {id? | all?}``,
@@ -14,11 +14,21 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from .. import args as a
-from .engine import LIST_ALIASES, LISTS, Skills, list_name
-from .schedule import MAX_TIMER_S, Item, Kind, parse_repeat
-from .settings import SkillsSettings
-from .when import local
+from appliance.control import args as a
+from appliance.skills.engine import (
+    LIST_ALIASES,
+    LISTS,
+    Skills,
+    list_name,
+)
+from appliance.skills.schedule import (
+    MAX_TIMER_S,
+    Item,
+    Kind,
+    parse_repeat,
+)
+from appliance.skills.settings import SkillsSettings
+from appliance.skills.when import local
 
 Handler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
 _HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .numbers import is_number_word, parse_fraction, parse_integer, parse_number, words
+from appliance.skills.numbers import (
+    is_number_word,
+    parse_fraction,
+    parse_integer,
+    parse_number,
+    words,
+)
 
 UNITS = {
     "second": 1, "seconds": 1, "sec": 1, "secs": 1, "s": 1,

@@ -14,11 +14,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .clock import spoken_time
-from .errors import SkillError
-from .events import TimerAction, TimerEvent
-from .schedule import Alarm, Item, Kind, Reminder, Schedule, State, Timer
-from .store import SkillStore
+from appliance.skills.clock import spoken_time
+from appliance.skills.errors import SkillError
+from appliance.skills.events import TimerAction, TimerEvent
+from appliance.skills.schedule import (
+    Alarm,
+    Item,
+    Kind,
+    Reminder,
+    Schedule,
+    State,
+    Timer,
+)
+from appliance.skills.store import SkillStore
 
 _LOGGER = logging.getLogger(__name__)
 

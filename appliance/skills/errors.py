@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ApplianceError
+from appliance.core.errors import ApplianceError
 
 
 class SkillError(ApplianceError):

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..reply import Intent
-from .engine import Skills
-from .intents import SkillIntents
-from .settings import SkillsSettings
-from .store import FILENAME, SkillStore
-from .voice import SkillContext
+from appliance.skills.engine import Skills
+from appliance.skills.intents import SkillIntents
+from appliance.skills.settings import SkillsSettings
+from appliance.skills.store import FILENAME, SkillStore
+from appliance.skills.voice import SkillContext
+from appliance.voice.reply import Intent
 
 EVAL_ZONE = ZoneInfo("Europe/London")
 EVAL_NOW = dt.datetime(2026, 12, 1, 20, 31, tzinfo=EVAL_ZONE)

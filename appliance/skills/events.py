@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from ..events import Event
+from appliance.core.events import Event
 
 
 class TimerAction(str, Enum):

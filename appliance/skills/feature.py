@@ -23,19 +23,25 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ApplianceError
-from ..events import ErrorRaised, Event, RetainedState
-from ..feature import Feature, Loop
-from ..reply import IntentMatcher
-from .clock import spoken_time, zone
-from .commands import Handler, skill_commands
-from .engine import Skills
-from .events import TimerEvent
-from .intents import SkillIntents
-from .schedule import Alarm, Item, Kind, Reminder, Timer
-from .settings import SkillsSettings
-from .store import FILENAME, SkillStore
-from .voice import DevicePort, SkillContext
+from appliance.core.errors import ApplianceError
+from appliance.core.events import ErrorRaised, Event, RetainedState
+from appliance.core.feature import Feature, Loop
+from appliance.skills.clock import spoken_time, zone
+from appliance.skills.commands import Handler, skill_commands
+from appliance.skills.engine import Skills
+from appliance.skills.events import TimerEvent
+from appliance.skills.intents import SkillIntents
+from appliance.skills.schedule import (
+    Alarm,
+    Item,
+    Kind,
+    Reminder,
+    Timer,
+)
+from appliance.skills.settings import SkillsSettings
+from appliance.skills.store import FILENAME, SkillStore
+from appliance.skills.voice import DevicePort, SkillContext
+from appliance.voice.reply import IntentMatcher
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""``SkillIntents``: the skills' :class:`~appliance.reply.IntentMatcher`, checked before home control and the LLM.
+"""``SkillIntents``: the skills' :class:`~appliance.voice.reply.IntentMatcher`, checked before home control and the LLM.
 
 ``match`` only reads words (and, for refusals decided from words alone, the
 limits); everything that changes the world runs in the returned intent's
@@ -12,11 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..reply import Intent
-from .intents_answers import match_calc, match_clock, match_device, match_list
-from .intents_schedule import match_alarm, match_reminder, match_timer
-from .phrasing import clean
-from .voice import SkillContext
+from appliance.skills.intents_answers import (
+    match_calc,
+    match_clock,
+    match_device,
+    match_list,
+)
+from appliance.skills.intents_schedule import match_alarm, match_reminder, match_timer
+from appliance.skills.phrasing import clean
+from appliance.skills.voice import SkillContext
+from appliance.voice.reply import Intent
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -6,16 +6,32 @@ import datetime as dt
 import re
 from collections.abc import Awaitable, Callable
 
-from ..reply import Intent
-from .calc import calculate
-from .clock import date_answer, date_of_answer, days_until_answer, time_answer, weekday_answer
-from .engine import LIST_ALIASES
-from .errors import SkillError
-from .numbers import parse_number, spoken_number, words
-from .phrasing import split_items
-from .units import parse_conversion
-from .voice import SkillContext, acting, refusal, saying
-from .when import HOLIDAYS, MONTHS, WEEKDAYS, scan
+from appliance.skills.calc import calculate
+from appliance.skills.clock import (
+    date_answer,
+    date_of_answer,
+    days_until_answer,
+    time_answer,
+    weekday_answer,
+)
+from appliance.skills.engine import LIST_ALIASES
+from appliance.skills.errors import SkillError
+from appliance.skills.numbers import parse_number, spoken_number, words
+from appliance.skills.phrasing import split_items
+from appliance.skills.units import parse_conversion
+from appliance.skills.voice import (
+    SkillContext,
+    acting,
+    refusal,
+    saying,
+)
+from appliance.skills.when import (
+    HOLIDAYS,
+    MONTHS,
+    WEEKDAYS,
+    scan,
+)
+from appliance.voice.reply import Intent
 
 _TIME = re.compile(
     r"^(?:what(?:'s| is)? the time(?: now| right now| please)?|what time is it(?: now| right now)?|what time it is|"

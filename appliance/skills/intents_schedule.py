@@ -6,16 +6,33 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
-from ..reply import Intent
-from .clock import spoken_moment, spoken_time
-from .durations import find_duration, spoken_duration
-from .errors import SkillError
-from .numbers import words
-from .phrasing import name_before, second_person
-from .schedule import DAYS, EVERY_DAY, WEEKDAYS, WEEKENDS, Alarm, Kind, check_timer_length, repeat_name
-from .times import TimeOfDay
-from .voice import NOT_HOW_LONG, NOT_WHAT_TIME, NOT_WHEN, SkillContext, acting, refusal, saying
-from .when import scan
+from appliance.skills.clock import spoken_moment, spoken_time
+from appliance.skills.durations import find_duration, spoken_duration
+from appliance.skills.errors import SkillError
+from appliance.skills.numbers import words
+from appliance.skills.phrasing import name_before, second_person
+from appliance.skills.schedule import (
+    DAYS,
+    EVERY_DAY,
+    WEEKDAYS,
+    WEEKENDS,
+    Alarm,
+    Kind,
+    check_timer_length,
+    repeat_name,
+)
+from appliance.skills.times import TimeOfDay
+from appliance.skills.voice import (
+    NOT_HOW_LONG,
+    NOT_WHAT_TIME,
+    NOT_WHEN,
+    SkillContext,
+    acting,
+    refusal,
+    saying,
+)
+from appliance.skills.when import scan
+from appliance.voice.reply import Intent
 
 _CANCEL = re.compile(r"\b(?:cancel|stop|delete|remove|clear|turn off|switch off|dismiss|end|kill|disable|get rid of)\b")
 _TIMER = re.compile(r"\btimers?\b")

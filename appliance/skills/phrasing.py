@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .numbers import words
+from appliance.skills.numbers import words
 
 _LEADING = re.compile(
     r"^(?:(?:hey|ok|okay|so|um|uh|oh|alright|right|please|jarvis|computer|and|now)\b\s*"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .durations import spoken_duration
-from .errors import SkillError
-from .when import local
+from appliance.skills.durations import spoken_duration
+from appliance.skills.errors import SkillError
+from appliance.skills.when import local
 
 MIN_TIMER_S = 1.0
 MAX_TIMER_S = 24 * 3600.0

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..settings import SkillsSettings
+from appliance.settings import SkillsSettings
 
 __all__ = ["SkillsSettings"]

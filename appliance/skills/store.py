@@ -22,12 +22,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..memory.store import check_database, is_corruption
-from ..memory.store import quarantine as move_aside
+from appliance.memory.store import check_database, is_corruption
+from appliance.memory.store import quarantine as move_aside
 
 __all__ = ["FILENAME", "SkillStore", "is_corruption", "quarantine"]
-from .errors import SkillStoreError
-from .schedule import Alarm, Item, Kind, Reminder, State, Timer
+from appliance.skills.errors import SkillStoreError
+from appliance.skills.schedule import (
+    Alarm,
+    Item,
+    Kind,
+    Reminder,
+    State,
+    Timer,
+)
 
 _LOGGER = logging.getLogger(__name__)
 

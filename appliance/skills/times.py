@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .numbers import ONES, TENS, parse_integer, words
+from appliance.skills.numbers import (
+    ONES,
+    TENS,
+    parse_integer,
+    words,
+)
 
 _HHMM = re.compile(r"(\d{1,2})[:.](\d{2})")
 MORNING, AFTERNOON, EVENING, NIGHT = "morning", "afternoon", "evening", "night"

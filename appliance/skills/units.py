@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import SkillError
-from .numbers import parse_number, spoken_number, words
+from appliance.skills.errors import SkillError
+from appliance.skills.numbers import parse_number, spoken_number, words
 
 
 @dataclass(frozen=True)

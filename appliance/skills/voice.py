@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..reply import Intent
-from .engine import Skills
-from .errors import SkillError
-from .settings import SkillsSettings
+from appliance.skills.engine import Skills
+from appliance.skills.errors import SkillError
+from appliance.skills.settings import SkillsSettings
+from appliance.voice.reply import Intent
 
 _LOGGER = logging.getLogger(__name__)
 

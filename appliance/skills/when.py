@@ -17,9 +17,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .durations import duration_at
-from .numbers import parse_ordinal, words
-from .times import AFTERNOON, EVENING, MORNING, NIGHT, PARTS, TimeOfDay, time_of_day_at
+from appliance.skills.durations import duration_at
+from appliance.skills.numbers import parse_ordinal, words
+from appliance.skills.times import (
+    AFTERNOON,
+    EVENING,
+    MORNING,
+    NIGHT,
+    PARTS,
+    TimeOfDay,
+    time_of_day_at,
+)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = (

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..bus import Bus
-from ..settings import VisionSettings
-from .camera import FrameSource, open_source
-from .detect import load_face_detector, load_person_detector
-from .processor import VisionProcessor
-from .service import VisionService
+from appliance.core.bus import Bus
+from appliance.settings import VisionSettings
+from appliance.vision.camera import FrameSource, open_source
+from appliance.vision.detect import load_face_detector, load_person_detector
+from appliance.vision.processor import VisionProcessor
+from appliance.vision.service import VisionService
 
 __all__ = ["VisionService", "build_processor", "build_service"]
 

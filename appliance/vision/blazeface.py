@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
-from ..settings import VisionSettings
-from .detect import Detection, letterbox, to_detections
+from appliance.core.errors import ModelError
+from appliance.settings import VisionSettings
+from appliance.vision.detect import Detection, letterbox, to_detections
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def variant_for(size: int, path: Path) -> Variant:
 def load_blazeface(path: Path, settings: VisionSettings) -> BlazeFace:
     """A BlazeFace detector for a .tflite (tflite-runtime) or .onnx (onnxruntime) file."""
     if path.suffix.lower() == ".onnx":
-        from .onnx_detect import blazeface_runner
+        from appliance.vision.onnx_detect import blazeface_runner
 
         run, size = blazeface_runner(path, device=settings.onnx_device, threads=settings.threads)
     else:

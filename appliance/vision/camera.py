@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import ConfigError, VisionError
-from ..settings import VisionSettings
+from appliance.core.errors import ConfigError, VisionError
+from appliance.settings import VisionSettings
 
 _LOGGER = logging.getLogger(__name__)
 

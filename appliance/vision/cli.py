@@ -8,13 +8,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import VisionError
-from ..models import ModelRegistry
-from ..settings import Settings
-from . import build_processor
-from .camera import IMAGE_SUFFIXES, CaptureSource, Frame, read_image
-from .detect import Detection
-from .motion import RateCap
+from appliance.core.errors import VisionError
+from appliance.models.registry import ModelRegistry
+from appliance.settings import Settings
+from appliance.vision import build_processor
+from appliance.vision.camera import (
+    IMAGE_SUFFIXES,
+    CaptureSource,
+    Frame,
+    read_image,
+)
+from appliance.vision.detect import Detection
+from appliance.vision.motion import RateCap
 
 
 def detect_file(settings: Settings, path: Path, *, fps: float | None = None) -> dict[str, Any]:

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import args as a
-from ..errors import CommandError
-from ..reply import Intent
-from .service import VisionService
-from .snapshot import save_snapshot
+from appliance.control import args as a
+from appliance.core.errors import CommandError
+from appliance.vision.service import VisionService
+from appliance.vision.snapshot import save_snapshot
+from appliance.voice.reply import Intent
 
 if TYPE_CHECKING:
-    from ..commands import Handler
+    from appliance.control.commands import Handler
 
 SNAPSHOT_WAIT_S = 5.0
 _SEE = re.compile(

@@ -21,8 +21,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import ModelError
-from ..settings import VisionSettings
+from appliance.core.errors import ModelError
+from appliance.settings import VisionSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def load_face_detector(settings: VisionSettings, resolve: Callable[[str], Path])
     """BlazeFace from a manifest name or a .tflite/.onnx path; None when disabled."""
     if not settings.face_model:
         return None
-    from .blazeface import load_blazeface
+    from appliance.vision.blazeface import load_blazeface
 
     return load_blazeface(resolve(settings.face_model), settings)
 
@@ -145,11 +145,11 @@ def load_face_detector(settings: VisionSettings, resolve: Callable[[str], Path])
 def load_person_detector(settings: VisionSettings, resolve: Callable[[str], Path]) -> Detector | None:
     """HOG, a COCO ONNX detector, or None."""
     if settings.person_detector == "hog":
-        from .hog import HogPeopleDetector
+        from appliance.vision.hog import HogPeopleDetector
 
         return HogPeopleDetector(threshold=settings.person_threshold)
     if settings.person_detector == "onnx":
-        from .onnx_detect import OnnxDetector
+        from appliance.vision.onnx_detect import OnnxDetector
 
         path = resolve(settings.person_model)
         if path.suffix.lower() != ".onnx":

@@ -7,17 +7,17 @@ import concurrent.futures
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..feature import ContextProvider, Feature, Loop
-from . import build_service
-from .commands import SceneIntent, status, vision_commands
+from appliance.core.feature import ContextProvider, Feature, Loop
+from appliance.vision import build_service
+from appliance.vision.commands import SceneIntent, status, vision_commands
 
 if TYPE_CHECKING:
-    from ..bus import Bus
-    from ..commands import Handler
-    from ..models import ModelRegistry
-    from ..reply import IntentMatcher
-    from ..settings import Settings
-    from .camera import FrameSource
+    from appliance.control.commands import Handler
+    from appliance.core.bus import Bus
+    from appliance.models.registry import ModelRegistry
+    from appliance.settings import Settings
+    from appliance.vision.camera import FrameSource
+    from appliance.voice.reply import IntentMatcher
 
 
 class VisionFeature(Feature):

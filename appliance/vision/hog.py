@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .detect import Detection, to_detections
+from appliance.vision.detect import Detection, to_detections
 
 WORK_WIDTH = 320
 """Pixels: people must be at least 128 px tall at this width (about 2/3 of a 4:3 frame's height)."""

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
-from .detect import Detection, letterbox, to_detections
+from appliance.core.errors import ModelError
+from appliance.vision.detect import Detection, letterbox, to_detections
 
 _LOGGER = logging.getLogger(__name__)
 

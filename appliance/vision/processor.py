@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..settings import VisionSettings
-from .camera import Frame
-from .detect import Detection, Detector
-from .motion import GateDecision, MotionGate
-from .presence import PresenceMachine, PresenceState
+from appliance.settings import VisionSettings
+from appliance.vision.camera import Frame
+from appliance.vision.detect import Detection, Detector
+from appliance.vision.motion import GateDecision, MotionGate
+from appliance.vision.presence import PresenceMachine, PresenceState
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,14 +19,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from ..bus import Bus
-from ..errors import VisionError
-from ..events import CameraChanged, ErrorRaised, FacesSeen, PresenceChanged
-from ..settings import VisionSettings
-from .camera import Frame, FrameSource
-from .motion import RateCap
-from .presence import PresenceState, describe
-from .processor import Outcome, VisionProcessor
+from appliance.core.bus import Bus
+from appliance.core.errors import VisionError
+from appliance.core.events import (
+    CameraChanged,
+    ErrorRaised,
+    FacesSeen,
+    PresenceChanged,
+)
+from appliance.settings import VisionSettings
+from appliance.vision.camera import Frame, FrameSource
+from appliance.vision.motion import RateCap
+from appliance.vision.presence import PresenceState, describe
+from appliance.vision.processor import Outcome, VisionProcessor
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import VisionError
+from appliance.core.errors import VisionError
 
 KEEP = 20
 QUALITIES = (85, 70, 55, 40)

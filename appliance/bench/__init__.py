@@ -1,0 +1,1 @@
+"""Benchmarks: every figure the README quotes. Nothing in the runtime imports this package."""

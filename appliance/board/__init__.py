@@ -1,0 +1,1 @@
+"""The board: GPIO buttons and LEDs, the indicator patterns, hardware profiles."""

@@ -1,0 +1,1 @@
+"""Command-line subcommands that are more than a dispatch: converse, one-shot commands, doctor, models."""

@@ -1,0 +1,1 @@
+"""The appliance's links to the home: MQTT today."""

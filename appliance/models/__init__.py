@@ -1,0 +1,1 @@
+"""Models: the manifest, the registry that resolves and verifies them, and live swaps."""

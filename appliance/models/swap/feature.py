@@ -1,0 +1,50 @@
+"""The model swaps as a feature: ``models.use``, ``models.rollback``, ``models.history`` and their status.
+
+The commands are named ``models.*`` so the MQTT allowlist (``mqtt.allowed_commands``)
+keeps them off MQTT unless the owner opts in; the socket and CLI always have them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from appliance.models.swap.swapper import ModelSwapper
+
+from appliance.control import args as a
+from appliance.control.commands import Handler
+from appliance.core.feature import Feature
+from appliance.settings import Settings
+
+MAX_MODEL_REF = 1000
+"""Characters accepted in a model name or path."""
+
+
+class ModelsFeature(Feature):
+    """Live swaps of the LLM, STT, TTS and wake models, remembered across restarts."""
+
+    name = "model_swap"
+
+    def __init__(self, swapper: ModelSwapper) -> None:
+        self.swapper = swapper
+
+    def commands(self) -> Mapping[str, Handler]:
+        return {"models.use": self.use, "models.rollback": self.rollback, "models.history": self.history}
+
+    def status(self) -> Mapping[str, Any]:
+        return self.swapper.status()
+
+    def apply(self, settings: Settings) -> list[str]:
+        """The STT and TTS sections a reload swapped (their engines were built with the new settings)."""
+        return [role for role in self.swapper.reloaded if role in ("stt", "tts")]
+
+    async def use(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        role = a.text(args, "role", max_len=40)
+        model = a.text(args, "model", max_len=MAX_MODEL_REF)
+        return {"swapped": await self.swapper.use(role, model)}
+
+    async def rollback(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {"swapped": await self.swapper.rollback(a.text(args, "role", max_len=40))}
+
+    async def history(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {"history": self.swapper.history(), "running": self.swapper.status()}

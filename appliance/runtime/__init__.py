@@ -1,0 +1,1 @@
+"""The running daemon: the composition root, features, supervision, liveness, systemd, metrics."""

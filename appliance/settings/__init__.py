@@ -1,7 +1,7 @@
 """Settings: one frozen dataclass per subsystem, loaded from TOML and the environment.
 
 Every field carries its documentation, unit and allowed range in its metadata,
-so validation, ``appliance config defaults`` and the README table all come from
+so validation, ``appliance config defaults`` and the table in docs/configuration.md all come from
 one place.  A bad value raises :class:`ConfigError` naming the key, the value
 and what is allowed; the CLI turns that into exit code 78.
 """

@@ -15,6 +15,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from appliance.control.payload import scrub
+from appliance.core.bus import Bus, Subscription
+from appliance.core.events import (
+    ErrorRaised,
+    Event,
+    MqttConnection,
+    TurnFinished,
+)
 from appliance.integrations.mqtt.client import Inbound, MqttClient, properties_length
 from appliance.integrations.mqtt.discovery import LATENCIES, DeviceInfo, discovery_payload
 from appliance.integrations.mqtt.inbound import CommandRouter, Execute
@@ -29,15 +37,6 @@ from appliance.integrations.mqtt.outbound import (
 )
 from appliance.integrations.mqtt.outbox import Outbox
 from appliance.integrations.mqtt.topics import Topics, encode, packet_size
-
-from appliance.control.payload import scrub
-from appliance.core.bus import Bus, Subscription
-from appliance.core.events import (
-    ErrorRaised,
-    Event,
-    MqttConnection,
-    TurnFinished,
-)
 from appliance.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)

@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from appliance.core.errors import ConfigError
+from appliance.core.handoff import call_soon
 from appliance.integrations.mqtt.limits import backoff_delay
 from appliance.integrations.mqtt.transport import (
     diagnose,
@@ -30,12 +36,6 @@ from appliance.integrations.mqtt.transport import (
     read_password,
     tls_context,
 )
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
-from appliance.core.errors import ConfigError
-from appliance.core.handoff import call_soon
 from appliance.settings import MqttSettings
 
 _LOGGER = logging.getLogger(__name__)

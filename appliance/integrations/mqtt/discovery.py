@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.integrations.mqtt.topics import Topics
-
 from appliance import __version__
+from appliance.integrations.mqtt.topics import Topics
 
 LATENCIES = (
     ("stt_s", "Speech-to-text time"),

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from appliance.core.feature import Feature, Loop
+from appliance.engines.wake import BUILTIN
 from appliance.integrations.mqtt.bridge import MqttBridge
 from appliance.integrations.mqtt.discovery import DeviceInfo
 
-from appliance.core.feature import Feature, Loop
-from appliance.engines.wake import BUILTIN
-
 if TYPE_CHECKING:
-    from appliance.integrations.mqtt.inbound import Execute
-
     from appliance.core.bus import Bus
+    from appliance.integrations.mqtt.inbound import Execute
     from appliance.settings import Settings
 
 

@@ -24,6 +24,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.control.authorization import CommandPolicy
+from appliance.control.payload import correlation_data, scrub, shown
+from appliance.core.errors import ApplianceError, CommandError
+from appliance.core.events import ErrorRaised
 from appliance.integrations.mqtt.client import Inbound
 from appliance.integrations.mqtt.limits import ErrorThrottle, TokenBucket
 from appliance.integrations.mqtt.topics import (
@@ -35,11 +39,6 @@ from appliance.integrations.mqtt.topics import (
     decode_command,
     encode,
 )
-
-from appliance.control.authorization import CommandPolicy
-from appliance.control.payload import correlation_data, scrub, shown
-from appliance.core.errors import ApplianceError, CommandError
-from appliance.core.events import ErrorRaised
 from appliance.settings import MqttSettings
 
 _LOGGER = logging.getLogger(__name__)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.integrations.mqtt.topics import Topics, encode
-
 from appliance.control.payload import scrub
 from appliance.core.events import (
     ErrorRaised,
@@ -36,6 +34,7 @@ from appliance.core.events import (
     WakeWordChanged,
 )
 from appliance.core.procstat import memory_mb
+from appliance.integrations.mqtt.topics import Topics, encode
 from appliance.skills.events import TimerEvent
 
 HA_STATE_LIMIT = 255

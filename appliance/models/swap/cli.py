@@ -8,10 +8,9 @@ import sys
 import time
 from typing import Any
 
-from appliance.models.swap.state import ModelState
-
 from appliance.control.local_socket import ControlClient
 from appliance.core.errors import ControlError
+from appliance.models.swap.state import ModelState
 from appliance.settings import Settings
 
 SWAP_TIMEOUT_S = 900.0

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from appliance.models.swap.swapper import ModelSwapper
-
 from appliance.control import args as a
 from appliance.control.commands import Handler
 from appliance.core.feature import Feature
+from appliance.models.swap.swapper import ModelSwapper
 from appliance.settings import Settings
 
 MAX_MODEL_REF = 1000

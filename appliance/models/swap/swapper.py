@@ -14,6 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+from appliance.control.controller import Core
+from appliance.core.errors import ApplianceError
+from appliance.core.events import ModelSwapped
+from appliance.engines.loader import Engines
+from appliance.models.manifest import sha256_file
 from appliance.models.swap.checks import (
     ROLES,
     Candidate,
@@ -30,12 +35,6 @@ from appliance.models.swap.state import (
     configured_ref,
     with_ref,
 )
-
-from appliance.control.controller import Core
-from appliance.core.errors import ApplianceError
-from appliance.core.events import ModelSwapped
-from appliance.engines.loader import Engines
-from appliance.models.manifest import sha256_file
 from appliance.settings import ModelSwapSettings, Settings
 
 _LOGGER = logging.getLogger(__name__)

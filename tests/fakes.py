@@ -11,8 +11,10 @@ import numpy as np
 
 from appliance.audio.sink import PacedSink
 from appliance.control.api import TurnResult
+from appliance.engines.llm.protocol import GenerationStats, LanguageModel
 from appliance.engines.stt import SttResult
 from appliance.engines.wake import Detection
+from appliance.settings import LlmSettings
 from appliance.voice.messages import (
     CaptureEnded,
     CaptureTimedOut,
@@ -45,14 +47,33 @@ class FakeStt:
         pass
 
 
-class FakeLlm:
-    """Streams a fixed reply word by word, honouring cancellation."""
+class FakeLlm(LanguageModel):
+    """Streams a fixed reply word by word, honouring cancellation; prefills and scores nothing."""
+
+    name = "fake-llm"
 
     def __init__(self, reply: str = "It is noon. Have a nice day.", delay: float = 0.01) -> None:
         self.reply = reply
         self.delay = delay
+        self.settings = LlmSettings()
+        self.last = GenerationStats()
         self.requests: list[list[dict[str, str]]] = []
+        self.prefills: list[list[dict[str, str]]] = []
         self.cancelled = False
+
+    def stream(self, messages, cancel: threading.Event, *, max_tokens=None, may_run=None) -> Iterator[str]:
+        self.requests.append(messages)
+        return self._words(cancel)
+
+    def prefill(self, messages, cancel=None, user_start: str = "") -> int:
+        self.prefills.append(messages)
+        return 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def score_continuations(self, messages, continuations: list[str]) -> list[float]:
+        return [0.0] * len(continuations)
 
     def _words(self, cancel: threading.Event) -> Iterator[str]:
         for i, word in enumerate(self.reply.split(" ")):
@@ -120,13 +141,10 @@ class FakeTurnModel:
 
 class FakeFrontEnd:
     def __init__(self) -> None:
-        self.stream_capture = False
         self.muted = False
         self.capture_id = 0
         self.cancelled = 0
         self.confirmed: list[int] = []
-        self.confirm_ends = False
-        self.emit = lambda msg: None
 
     def confirm_end(self, capture_id: int) -> None:
         self.confirmed.append(capture_id)

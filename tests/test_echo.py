@@ -85,9 +85,14 @@ def test_silence_costs_nothing():
 def front_end(wake_detector_factory, registry, messages: list[FrontEndMessage]) -> FrontEnd:
     vad = VadSettings()
     speech = load_detector(vad, registry.resolve)
-    frontend = FrontEnd(lambda: None, wake_detector_factory(), speech, vad, messages.append)  # type: ignore[arg-type, return-value]
-    frontend.echo = EchoCanceller()
-    return frontend
+    return FrontEnd(
+        lambda: None,  # type: ignore[arg-type, return-value]
+        wake_detector_factory(),
+        speech,
+        vad,
+        messages.append,
+        echo=EchoCanceller(),
+    )
 
 
 def feed(frontend: FrontEnd):

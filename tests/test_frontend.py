@@ -77,13 +77,20 @@ def frames(*runs: tuple[int, int]) -> list[np.ndarray]:
 
 
 class FrontEndRig:
-    def __init__(self, turn: FakeTurnModel | None = None, **vad: Any) -> None:
+    def __init__(self, turn: FakeTurnModel | None = None, *, confirm_ends: bool = False, **vad: Any) -> None:
         settings = VadSettings(**{"speech_start_s": 0.15, "end_silence_s": 0.6, "speculate_after_s": 0.15, **vad})
         self.messages: list[FrontEndMessage] = []
         self.wake = ScriptedWake()
         self.fe = FrontEnd(
-            lambda: NoSource(), self.wake, ScriptedSpeech(), settings, self.messages.append, preroll_s=0.4, turn=turn
-        )  # type: ignore[arg-type]
+            lambda: NoSource(),
+            self.wake,  # type: ignore[arg-type]
+            ScriptedSpeech(),  # type: ignore[arg-type]
+            settings,
+            self.messages.append,
+            preroll_s=0.4,
+            turn=turn,
+            confirm_ends=confirm_ends,
+        )
 
     def feed(self, frames: list[np.ndarray]) -> None:
         for frame in frames:
@@ -250,8 +257,7 @@ def test_unfinished_then_silence_ends_at_the_maximum():
 
 
 def test_a_likely_end_keeps_listening_until_the_turn_confirms_it():
-    rig = FrontEndRig(FakeTurnModel(0.93))
-    rig.fe.confirm_ends = True
+    rig = FrontEndRig(FakeTurnModel(0.93), confirm_ends=True)
     capture = rig.fe.request_capture()
     rig.feed(frames((SPEECH, 10), (SILENCE, 3)))
     (likely,) = rig.of(CaptureEnded)
@@ -263,8 +269,7 @@ def test_a_likely_end_keeps_listening_until_the_turn_confirms_it():
 
 
 def test_speech_after_a_likely_end_resumes_the_same_request():
-    rig = FrontEndRig(FakeTurnModel(0.93, 0.95))
-    rig.fe.confirm_ends = True
+    rig = FrontEndRig(FakeTurnModel(0.93, 0.95), confirm_ends=True)
     rig.fe.request_capture()
     rig.feed(frames((SPEECH, 10), (SILENCE, 6), (SPEECH, 5)))  # "... the age of" 0.48 s "wisdom"
     assert rig.of(SpeechResumed) and rig.fe.mode == Mode.CAPTURE
@@ -275,8 +280,7 @@ def test_speech_after_a_likely_end_resumes_the_same_request():
 
 
 def test_an_unconfirmed_likely_end_closes_at_the_maximum():
-    rig = FrontEndRig(FakeTurnModel(0.93))
-    rig.fe.confirm_ends = True
+    rig = FrontEndRig(FakeTurnModel(0.93), confirm_ends=True)
     rig.fe.request_capture()
     rig.feed(frames((SPEECH, 6), (SILENCE, 25)))
     likely, final = rig.of(CaptureEnded)

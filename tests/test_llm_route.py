@@ -195,3 +195,21 @@ def test_the_status_text_shows_the_server_and_who_answered():
     assert "last turn  answered [local]: 'hi' -> 'Hello.'" in text
     status["llm_server"] = {"url": None, "state": "off"}
     assert "llm server" not in _status_text(status)
+
+
+def test_the_prompt_work_stays_on_the_local_model_while_a_server_answers(server):
+    from .fakes import FakeLlm
+
+    local = FakeLlm()
+    local.settings = LlmSettings(server_url=server.url, system_prompt="Be brief.")
+    llm = RoutedLlm(local, local.settings)
+    assert llm.name == "fake-llm" and llm.system_messages() == [{"role": "system", "content": "Be brief."}]
+    llm.warm_up()
+    cancel = llm.start_prefill(PROMPT)
+    deadline = time.monotonic() + 5
+    while len(local.prefills) < 2:
+        assert time.monotonic() < deadline, "the prefill thread did not run"
+        time.sleep(0.01)
+    assert local.prefills == [llm.system_messages(), PROMPT] and not cancel.is_set()
+    assert llm.count_tokens("two words") == 2 and llm.score_continuations(PROMPT, ["a", "b"]) == [0.0, 0.0]
+    assert not server.requests  # none of it went to the server

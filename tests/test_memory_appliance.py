@@ -41,6 +41,13 @@ class RecordingLlm:
         self.llm = llm
         self.calls: list[list[dict[str, str]]] = []
 
+    @property
+    def last(self) -> Any:
+        return self.llm.last
+
+    def start_prefill(self, messages: list[dict[str, str]], user_start: str = "") -> threading.Event:
+        return self.llm.start_prefill(messages, user_start)
+
     def stream_reply(
         self, messages: list[dict[str, str]], cancel: threading.Event, may_run: threading.Event | None = None
     ) -> AsyncIterator[str]:

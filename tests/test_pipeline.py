@@ -20,6 +20,7 @@ from appliance.core.events import (
 )
 from appliance.settings import Settings
 from appliance.voice.conversation import Conversation
+from appliance.voice.inbox import Inbox
 from appliance.voice.pipeline import Pipeline, strip_wake_words
 from appliance.voice.reply import Intent
 
@@ -46,6 +47,7 @@ def make(reply: str = "It is noon. Have a nice day.", **kw):
     pipeline = Pipeline(
         settings=settings,
         frontend=FakeFrontEnd(),  # type: ignore[arg-type]
+        inbox=Inbox(),
         stt=kw.get("stt", FakeStt()),
         llm=kw.get("llm", FakeLlm(reply)),
         tts=FakeTts(),

@@ -1,7 +1,7 @@
 """The real smart-turn model on real speech, alone and inside the real front end (Silero + Segmenter).
 
 The recordings are moonshine-voice's (pinned by sha256; the sentence table lives in
-appliance/bench/endpoint.py, where every mid-clause pause point was checked by
+appliance/bench/endpoint_clips.py, where every mid-clause pause point was checked by
 transcribing the audio up to it); the requests are the default Piper voice's.
 """
 
@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 from appliance.audio import SAMPLE_RATE
-from appliance.bench.endpoint import (
+from appliance.bench.endpoint import run_clip
+from appliance.bench.endpoint_clips import (
     PAUSES_S,
     REQUESTS,
     SENTENCES,
     Sentence,
     room_tone,
-    run_clip,
     sentence_clip,
     spoken_clip,
 )
@@ -148,7 +148,7 @@ def test_a_missing_model_names_the_install_command_and_the_endpoint_stays_fixed(
 def test_the_transcript_takes_back_the_early_ends_smart_turn_gets_wrong(model, recording, engines, registry):
     """Every inserted mid-clause pause, with smart-turn alone and with its early ends checked by the real
     Whisper transcript of the request so far (as the turn does it): the check holds every one."""
-    from appliance.bench.endpoint import sentence_clips
+    from appliance.bench.endpoint_clips import sentence_clips
     from appliance.engines.vad import SileroDetector
 
     speech = SileroDetector(registry.resolve("silero-vad"))

@@ -31,7 +31,7 @@ from appliance.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from appliance.audio.sink import AudioSink
-    from appliance.voice.frontend import FrontEnd
+    from appliance.audio.source import AudioSource
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +54,14 @@ further off, the stream is re-anchored (a gap, a stop, a new reply)."""
 class EchoCanceller:
     """Echo cancellation (and optionally noise suppression, gain control) for 16 kHz capture frames."""
 
-    def __init__(self, *, noise_suppression: bool = False, agc: bool = False, delay_hint_ms: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        noise_suppression: bool = False,
+        agc: bool = False,
+        delay_hint_ms: int = 0,
+        on_near_end: Callable[[float], None] | None = None,
+    ) -> None:
         from pywebrtc_audio import AudioProcessor
 
         self.noise_suppression = noise_suppression
@@ -78,7 +85,7 @@ class EchoCanceller:
         self._out_next = 0
         self.frames_processed = 0
         """Frames that went through the canceller (not skipped as silent)."""
-        self.on_near_end: Callable[[float], None] | None = None
+        self.on_near_end = on_near_end
         """Called (audio thread) with :data:`DUCK_S` when someone talks over playback: the sink dips."""
         self.near_end_frames = 0
         self.cancel = True
@@ -191,19 +198,28 @@ def cancels_echo(aec: str, *, speaker: bool, microphone: str | None) -> bool:
     return "echo-cancel" not in microphone.lower().replace("_", "-").replace(" ", "-")
 
 
-def attach(frontend: FrontEnd, sink: AudioSink, *, aec: str, noise_suppression: bool, agc: bool) -> None:
-    """Give the front end a canceller fed by ``sink``'s reference tap, when the settings ask for one."""
-    from appliance.audio.source import MicSource
+def canceller_for(sink: AudioSink, *, aec: str, noise_suppression: bool, agc: bool) -> EchoCanceller | None:
+    """A canceller fed by ``sink``'s reference tap, dipping ``sink`` under near-end speech; None if not asked for."""
     from appliance.audio.speaker import SpeakerSink
 
     speaker = isinstance(sink, SpeakerSink)
     if (aec == "off" or (aec == "auto" and not speaker)) and not (noise_suppression or agc):
-        return
-    canceller = EchoCanceller(noise_suppression=noise_suppression, agc=agc)
+        return None
+    canceller = EchoCanceller(noise_suppression=noise_suppression, agc=agc, on_near_end=sink.duck)
     sink.on_played.append(canceller.played)
-    canceller.on_near_end = sink.duck
-    frontend.echo = canceller
-    frontend.echo_for = lambda source: cancels_echo(
-        aec, speaker=speaker, microphone=source.name if isinstance(source, MicSource) else None
-    )
     _LOGGER.info("Echo cancellation: %s (noise suppression %s, gain control %s)", aec, noise_suppression, agc)
+    return canceller
+
+
+def sources_to_cancel(aec: str, sink: AudioSink) -> Callable[[AudioSource], bool]:
+    """Whether a capture source, as it opens, needs its echo cancelled (``audio.aec``; see :func:`cancels_echo`)."""
+    from appliance.audio.source import MicSource
+    from appliance.audio.speaker import SpeakerSink
+
+    speaker = isinstance(sink, SpeakerSink)
+
+    def needs_cancelling(source: AudioSource) -> bool:
+        microphone = source.name if isinstance(source, MicSource) else None
+        return cancels_echo(aec, speaker=speaker, microphone=microphone)
+
+    return needs_cancelling

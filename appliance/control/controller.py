@@ -19,23 +19,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance import __version__
-from appliance.audio import echo
 from appliance.audio.sink import AudioSink
-from appliance.audio.source import AudioSource
 from appliance.control.api import TurnResult
 from appliance.core.bus import Bus
 from appliance.core.errors import ConfigError
 from appliance.core.events import (
-    ErrorRaised,
     MuteChanged,
     VolumeChanged,
     WakeWordChanged,
 )
 from appliance.core.feature import Feature
 from appliance.core.procstat import memory_mb
-from appliance.engines.llm.local import LlamaLlm
+from appliance.engines.llm.protocol import LanguageModel
 from appliance.engines.llm.router import RoutedLlm
-from appliance.engines.loader import Engines
 from appliance.engines.wake import (
     BUILTIN,
     WakeModel,
@@ -64,59 +60,17 @@ class ModelSwaps(Protocol):
 
 @dataclass
 class Core:
-    """The voice loop's parts, built by the composition root."""
+    """The voice loop's parts, built by the composition root (:func:`appliance.runtime.app.build_core`)."""
 
     settings: Settings
     bus: Bus
     registry: ModelRegistry
     frontend: FrontEnd
     wake: WakeWordDetector
-    llm: LlamaLlm | RoutedLlm
+    llm: LanguageModel
     conversation: Conversation
     pipeline: Pipeline
     sink: AudioSink
-
-    @classmethod
-    def build(
-        cls,
-        settings: Settings,
-        engines: Engines,
-        *,
-        registry: ModelRegistry,
-        bus: Bus,
-        sink: AudioSink,
-        source: Callable[[], AudioSource],
-    ) -> Core:
-        """The front end, the running conversation and the pipeline, on the loaded engines."""
-        sink.volume = settings.audio.volume
-        sink.on_error = lambda code, message: bus.publish_threadsafe(
-            ErrorRaised(code=code, message=message, stage="playback")
-        )
-        frontend = FrontEnd(
-            source,
-            engines.wake,
-            engines.speech,
-            settings.vad,
-            lambda msg: None,
-            preroll_s=settings.audio.preroll_s,
-            turn=engines.turn,
-        )
-        frontend.retry_s = settings.audio.retry_s
-        audio = settings.audio
-        echo.attach(frontend, sink, aec=audio.aec, noise_suppression=audio.noise_suppression, agc=audio.agc)
-        llm = settings.llm
-        conversation = Conversation(llm.system_prompt, max_turns=llm.history_turns, timeout_s=llm.history_timeout_s)
-        pipeline = Pipeline(
-            settings=settings,
-            frontend=frontend,
-            stt=engines.stt,
-            llm=engines.llm,
-            tts=engines.tts,
-            sink=sink,
-            bus=bus,
-            conversation=conversation,
-        )
-        return cls(settings, bus, registry, frontend, engines.wake, engines.llm, conversation, pipeline, sink)
 
 
 def result(record: TurnRecord) -> TurnResult:
@@ -136,6 +90,7 @@ class Controller:
         config_path: Path | None,
         request_restart: Callable[[], None],
         health: Callable[[], dict[str, Any]],
+        models: ModelSwaps | None = None,
     ) -> None:
         self.core = core
         self.features = features
@@ -148,8 +103,8 @@ class Controller:
         """Every wake model loaded so far, by (name, threads): at most one per configured word."""
         self._threshold_override: float | None = None
         """Threshold from a sensitivity command, for every word until the next reload."""
-        self.models: ModelSwaps | None = None
-        """Set by the composition root; without it a changed model waits for a restart."""
+        self.models = models
+        """Live model swaps; without them a changed model waits for a restart."""
 
     @property
     def settings(self) -> Settings:

@@ -12,6 +12,7 @@ from appliance.core.procstat import memory_mb
 from appliance.engines.embedding import MiniLmEmbedder, load_embedder
 from appliance.engines.emotion import EmotionAnalyzer
 from appliance.engines.llm.local import LlamaLlm
+from appliance.engines.llm.protocol import LanguageModel
 from appliance.engines.llm.router import RoutedLlm
 from appliance.engines.smart_turn import TurnModel, load_turn_model
 from appliance.engines.stt import SttEngine
@@ -34,7 +35,7 @@ class Engines:
     wake: WakeWordDetector
     speech: SpeechDetector
     stt: SttEngine
-    llm: LlamaLlm | RoutedLlm
+    llm: LanguageModel
     """The conversation's LLM: the local model, or the router in front of it and a LAN server."""
     tts: PiperTts
     load_s: dict[str, float]
@@ -65,10 +66,13 @@ def load_engines(settings: Settings, registry: ModelRegistry, *, warm_up: bool =
     turn = timed("turn", lambda: load_turn_model(settings.vad, registry.resolve))
     stt = timed("stt", lambda: load_stt(settings.stt, registry))
     local: LlamaLlm = timed("llm", lambda: LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
-    llm: LlamaLlm | RoutedLlm = local
+    llm: LanguageModel = local
     if settings.llm.server_url:  # replies from the LAN server, this model as the fallback
-        llm = RoutedLlm(local, settings.llm)
-        _LOGGER.info("LLM replies from %s while it answers; %s is the fallback", llm.server_status()["url"], llm.name)
+        routed = RoutedLlm(local, settings.llm)
+        _LOGGER.info(
+            "LLM replies from %s while it answers; %s is the fallback", routed.server_status()["url"], local.name
+        )
+        llm = routed
     tts = timed("tts", lambda: PiperTts(registry.resolve(settings.tts.voice), settings.tts))
     embedder, emotion = None, None
     m = settings.memory

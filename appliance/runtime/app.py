@@ -1,8 +1,14 @@
 """Composition root: build the voice loop and the features from settings, run their loops, stop in order.
 
 This is the only module that wires things together and the only one that
-starts long-running tasks.  Features (memory, MQTT, home control, vision, the
-board, debug hooks) contribute their parts through :class:`~appliance.core.feature.Feature`.
+starts long-running tasks.  Every object is built with what it needs: the
+sink's reports, the inbox, the echo canceller, the front end, the
+conversation and the pipeline (:func:`build_core`), then the model swapper,
+the controller and the command layer, then the features
+(:func:`~appliance.runtime.features.build_features`, each given narrow
+:mod:`~appliance.runtime.ports`, never the appliance).  Features (memory, MQTT,
+home control, vision, the board, debug hooks) contribute their parts through
+:class:`~appliance.core.feature.Feature`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from appliance.audio import echo
 from appliance.audio.sink import AudioSink
 from appliance.audio.source import AudioSource
 from appliance.board.feature import BoardFeature
@@ -27,7 +34,7 @@ from appliance.control.controller import Controller, Core
 from appliance.control.local_socket import ControlServer
 from appliance.core.bus import Bus
 from appliance.core.errors import ApplianceError
-from appliance.core.events import CaptureStatus
+from appliance.core.events import CaptureStatus, ErrorRaised
 from appliance.core.feature import Feature
 from appliance.engines.loader import Engines, load_engines
 from appliance.models.registry import ModelRegistry
@@ -40,21 +47,24 @@ from appliance.runtime.liveness import (
     frontend_alive,
     loops_alive,
 )
+from appliance.runtime.ports import FeaturePorts
 from appliance.runtime.supervisor import Supervisor
 from appliance.runtime.systemd import Notifier, status_line, watchdog_interval
 from appliance.settings import Settings
 from appliance.voice.conversation import Conversation
 from appliance.voice.frontend import FrontEnd
+from appliance.voice.inbox import Inbox
 from appliance.voice.messages import LivenessPing
 from appliance.voice.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from appliance.board.gpio import BoardControls
     from appliance.integrations.mqtt.bridge import MqttBridge
+    from appliance.models.swap.swapper import ModelSwapper
     from appliance.vision import VisionService
     from appliance.vision.camera import FrameSource
 
-__all__ = ["EXIT_RESTART", "Appliance", "Engines", "load_engines", "report_startup_error"]
+__all__ = ["EXIT_RESTART", "Appliance", "Engines", "build_core", "load_engines", "report_startup_error"]
 
 _LOGGER = logging.getLogger(__name__)
 F = TypeVar("F", bound=Feature)
@@ -92,19 +102,46 @@ class Appliance:
         self.supervisor = Supervisor()
         self.exit_code = 0
         self._stop = asyncio.Event()
-        self.core = Core.build(settings, engines, registry=registry, bus=self.bus, sink=sink, source=source_factory)
-        pipeline = self.core.pipeline
+        self.core = core = build_core(
+            settings, engines, registry=registry, bus=self.bus, sink=sink, source_factory=source_factory
+        )
+        pipeline = core.pipeline
+        swaps = build_swapper(core, engines)
         self.features: list[Feature] = []
+        """Filled once every feature is built; the controller and the MQTT feature read it from then on."""
         self.controller = Controller(
-            self.core, self.features, config_path=config_path, request_restart=self.request_restart, health=self._health
+            core,
+            self.features,
+            config_path=config_path,
+            request_restart=self.request_restart,
+            health=self._health,
+            models=swaps,
         )
         self.commands = Commands(self.controller)
         self.profile = profile or load_profile(settings.hardware.profile, gpio_override=settings.hardware.gpio)
-        self.features.extend(
-            build_features(
-                self, gpio=gpio, frame_source_factory=frame_source_factory, debug_hooks=debug.enabled(), metrics=metrics
-            )
+        ports = FeaturePorts(
+            settings=settings,
+            current_settings=lambda: core.settings,
+            bus=self.bus,
+            registry=registry,
+            engines=engines,
+            conversation=core.conversation,
+            announcer=pipeline,
+            turns=pipeline,
+            running_llm=pipeline,
+            wake_gate=core.frontend,
+            playback=sink,
+            control=self.controller,
+            commands=self.commands,
+            swaps=swaps,
+            features=self.features,
+            profile=self.profile,
         )
+        self.features.extend(
+            build_features(ports, gpio=gpio, frame_source_factory=frame_source_factory, metrics=metrics)
+        )
+        if debug.enabled():  # wedges the real loops, so it alone gets the pipeline and the front end
+            self.features.append(debug.DebugFeature(pipeline, core.frontend))
         for feature in self.features:
             self._plug(feature)
         self.control = (
@@ -292,6 +329,62 @@ class Appliance:
     def board(self) -> BoardControls | None:
         found = self.feature(BoardFeature)
         return found.board if found is not None else None
+
+
+def build_core(
+    settings: Settings,
+    engines: Engines,
+    *,
+    registry: ModelRegistry,
+    bus: Bus,
+    sink: AudioSink,
+    source_factory: Callable[[], AudioSource],
+) -> Core:
+    """The voice loop on the loaded engines: the inbox and the echo canceller first, then the front end
+    posting into that inbox, the running conversation, and the pipeline taking from the inbox."""
+    audio, llm = settings.audio, settings.llm
+    sink.volume = audio.volume
+    sink.on_error = lambda code, message: bus.publish_threadsafe(
+        ErrorRaised(code=code, message=message, stage="playback")
+    )
+    inbox = Inbox()
+    canceller = echo.canceller_for(sink, aec=audio.aec, noise_suppression=audio.noise_suppression, agc=audio.agc)
+    speculative = engines.stt.supports_speculation
+    frontend = FrontEnd(
+        source_factory,
+        engines.wake,
+        engines.speech,
+        settings.vad,
+        inbox.post_threadsafe,
+        preroll_s=audio.preroll_s,
+        retry_s=audio.retry_s,
+        turn=engines.turn,
+        stream_capture=not speculative,  # a streaming engine transcribes the request as it is said
+        confirm_ends=speculative,  # the speculative transcript checks early ends
+        echo=canceller,
+        echo_for=echo.sources_to_cancel(audio.aec, sink),
+    )
+    conversation = Conversation(llm.system_prompt, max_turns=llm.history_turns, timeout_s=llm.history_timeout_s)
+    pipeline = Pipeline(
+        settings=settings,
+        frontend=frontend,
+        inbox=inbox,
+        stt=engines.stt,
+        llm=engines.llm,
+        tts=engines.tts,
+        sink=sink,
+        bus=bus,
+        conversation=conversation,
+    )
+    return Core(settings, bus, registry, frontend, engines.wake, engines.llm, conversation, pipeline, sink)
+
+
+def build_swapper(core: Core, engines: Engines) -> ModelSwapper:
+    """Live model swaps on the core's parts (imported here: a swap's checks are not start-up's cost)."""
+    from appliance.models.swap.state import ModelState
+    from appliance.models.swap.swapper import ModelSwapper
+
+    return ModelSwapper(core, engines, ModelState.for_settings(core.settings), core.settings.models)
 
 
 def report_startup_error(err: ApplianceError) -> str:

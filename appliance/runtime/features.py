@@ -1,8 +1,9 @@
 """Which features the settings ask for, built in the order their intents are tried.
 
-Part of the composition root: ``app.py`` calls :func:`build_features` once and
-plugs each result in.  Optional features import their packages only when
-enabled, so a box without a camera never loads the vision code.
+Part of the composition root: ``app.py`` calls :func:`build_features` once with
+the narrow :class:`~appliance.runtime.ports.FeaturePorts` and plugs each result
+in; no feature gets the appliance or its core.  Optional features import their
+packages only when enabled, so a box without a camera never loads the vision code.
 """
 
 from __future__ import annotations
@@ -15,166 +16,163 @@ from appliance.core.feature import Feature
 from appliance.engines.llm.router import LlmServerFeature
 
 if TYPE_CHECKING:
-    from appliance.runtime.app import Appliance
+    from appliance.control.api import ControlApi
+    from appliance.engines.loader import Engines
+    from appliance.models.registry import ModelRegistry
+    from appliance.runtime.ports import Announcer, FeaturePorts, Playback, TurnHistory
+    from appliance.settings import Settings
     from appliance.vision.camera import FrameSource
 
 
 def build_features(
-    app: Appliance,
+    ports: FeaturePorts,
     *,
     gpio: bool,
     frame_source_factory: Callable[[], FrameSource] | None,
-    debug_hooks: bool,
     metrics: bool = False,
 ) -> list[Feature]:
-    """Memory, MQTT, home control, vision, the board, metrics and debug hooks, as configured."""
-    s, core, bus = app.core.settings, app.core, app.bus
+    """Skills, memory, MQTT, home control, vision, the board, model swaps, the LLM server and metrics, as configured."""
+    s, bus, engines = ports.settings, ports.bus, ports.engines
     out: list[Feature] = []
     if s.skills.enabled:  # first: a timer or the time never reaches home control or the LLM
-        out.append(build_skills(app))
-    if s.memory.enabled and app.engines.embedder is not None:
+        device = ControlDevice(ports.control, ports.playback, ports.turns)
+        out.append(build_skills(s, announcer=ports.announcer, device=device, publish=bus.publish))
+    if s.memory.enabled and engines.embedder is not None:
         from appliance.memory.feature import MemoryFeature
 
-        memory = MemoryFeature(s, app.engines, bus, core.registry, core.conversation)
-        memory.on_forgotten.append(core.pipeline.forget_texts)
+        memory = MemoryFeature(s, engines, bus, ports.registry, ports.conversation)
+        memory.on_forgotten.append(ports.turns.forget_texts)
         out.append(memory)
     mqtt = None
     if s.mqtt.enabled:
         from appliance.integrations.mqtt.feature import MqttFeature
 
+        features = ports.features
+
         def retained() -> dict[str, str]:
-            return {k: v for feature in app.features for k, v in feature.retained().items()}
+            return {k: v for feature in features for k, v in feature.retained().items()}
 
         mqtt = MqttFeature(
             s,
             bus,
-            execute=app.commands.execute,
-            snapshot=app.controller.status,
+            execute=ports.commands.execute,
+            snapshot=ports.control.status,
             retained=retained,
-            llm_models=_llm_choices(app),
+            llm_models=_llm_choices(s, ports.registry),
         )
         out.append(mqtt)
     if s.mqtt.devices:
         from appliance.home.feature import HomeFeature
 
-        out.append(HomeFeature(s, bus, mqtt, model=CurrentLlm(app)))
+        out.append(HomeFeature(s, bus, mqtt, model=CurrentLlm(engines)))
     if s.vision.enabled:
         from appliance.vision.feature import VisionFeature
 
-        def gate(allowed: bool) -> None:
-            core.frontend.wake_enabled = allowed
-
-        out.append(VisionFeature(s, bus, core.registry, set_wake_allowed=gate, source_factory=frame_source_factory))
+        out.append(
+            VisionFeature(
+                s, bus, ports.registry, set_wake_allowed=ports.wake_gate.allow_wake, source_factory=frame_source_factory
+            )
+        )
     out.append(
-        BoardFeature(app.profile, s.hardware, control=app.controller, commands=app.commands, bus=bus, open_gpio=gpio)
+        BoardFeature(ports.profile, s.hardware, control=ports.control, commands=ports.commands, bus=bus, open_gpio=gpio)
     )
-    out.append(_model_swaps(app))
-    out.append(LlmServerFeature(lambda: app.engines.llm))
+    out.append(_model_swaps(ports))
+    out.append(LlmServerFeature(lambda: engines.llm))
     if metrics and s.metrics.listen:
-        out.append(_metrics(app))
-    if debug_hooks:
-        from appliance.runtime.debug_hooks import DebugFeature
-
-        out.append(DebugFeature(core.pipeline, core.frontend))
+        out.append(_metrics(ports))
     return out
 
 
 class ControlDevice:
     """The skills' device port ("volume up", "repeat that", "stop") over the ControlApi."""
 
-    def __init__(self, app: Appliance) -> None:
-        self.app = app
+    def __init__(self, control: ControlApi, playback: Playback, turns: TurnHistory) -> None:
+        self.control = control
+        self.playback = playback
+        self.turns = turns
 
     def volume(self) -> int:
-        return self.app.controller.volume
+        return self.control.volume
 
     def set_volume(self, level: int) -> None:
-        self.app.controller.set_volume(level)
+        self.control.set_volume(level)
 
     async def stop(self) -> bool:
         """Drop queued audio; the request itself is the running turn, so it is not interrupted."""
-        sink = self.app.core.sink
-        playing = sink.queued_seconds() > 0
-        sink.stop()
+        playing = self.playback.queued_seconds() > 0
+        self.playback.stop()
         return playing
 
     def last_reply(self) -> str:
-        said = [r.reply for r in self.app.core.pipeline.history if r.reply and r.outcome == "answered"]
+        said = [r.reply for r in self.turns.history if r.reply and r.outcome == "answered"]
         return said[-1] if said else ""
 
 
-def build_skills(app: Appliance) -> Feature:
+def build_skills(
+    settings: Settings, *, announcer: Announcer, device: ControlDevice, publish: Callable[[Any], None]
+) -> Feature:
     """Timers, alarms, reminders, clock, sums, units, lists: rings and speaks through the pipeline."""
     from appliance.skills.feature import SkillsFeature
     from appliance.skills.sound import alarm_tone
 
-    s, pipeline = app.core.settings, app.core.pipeline
+    s = settings
 
-    async def ring(item: object, speech: str) -> None:
-        tone = alarm_tone(pipeline.tts.sample_rate)
-        await pipeline.alert(speech, tone, ring_s=s.skills.ring_s)
+    async def ring(item: object, text: str) -> None:
+        tone = alarm_tone(announcer.tts.sample_rate)
+        await announcer.alert(text, tone, ring_s=s.skills.ring_s)
 
     async def announce(text: str) -> None:
-        await pipeline.say(text)
+        await announcer.say(text)
 
-    return SkillsFeature(
-        s.skills, s.state_dir, ring=ring, announce=announce, publish=app.bus.publish, device=ControlDevice(app)
-    )
+    return SkillsFeature(s.skills, s.state_dir, ring=ring, announce=announce, publish=publish, device=device)
 
 
-def _metrics(app: Appliance) -> Feature:
-    from appliance.models.swap.swapper import ModelSwapper
+def _metrics(ports: FeaturePorts) -> Feature:
     from appliance.runtime.metrics import MetricsFeature, configured_models, manifest_identity
 
-    core, swaps = app.core, app.controller.models
+    swaps, registry, current = ports.swaps, ports.registry, ports.running_llm
 
     def models() -> list[tuple[str, str, str]]:
         out = []
-        for role, ref in configured_models(core.settings):
-            if role != "wake" and isinstance(swaps, ModelSwapper):  # it knows the sha256 of a swapped-in path
+        for role, ref in configured_models(ports.current_settings()):
+            if role != "wake":  # the swapper knows the sha256 of a swapped-in path
                 running = swaps.running(role)
                 out.append((role, running.name, running.sha256))
             else:
-                out.append(manifest_identity(core.registry, role, ref))
+                out.append(manifest_identity(registry, role, ref))
         return out
 
     return MetricsFeature(
-        core.settings.metrics,
-        app.bus,
-        snapshot=app.controller.status,
-        generation=lambda: getattr(core.pipeline.llm, "last", None),
+        ports.settings.metrics,
+        ports.bus,
+        snapshot=ports.control.status,
+        generation=lambda: current.llm.last,
         models=models,
     )
 
 
-def _model_swaps(app: Appliance) -> Feature:
-    """``models use|rollback|history``; a reload's changed models go through the same swap."""
+def _model_swaps(ports: FeaturePorts) -> Feature:
+    """``models use|rollback|history``; the controller sends a reload's changed models through the same swapper."""
     from appliance.models.swap.feature import ModelsFeature
-    from appliance.models.swap.state import ModelState
-    from appliance.models.swap.swapper import ModelSwapper
 
-    core = app.core
-    swapper = ModelSwapper(core, app.engines, ModelState.for_settings(core.settings), core.settings.models)
-    app.controller.models = swapper
-    return ModelsFeature(swapper)
+    return ModelsFeature(ports.swaps)
 
 
-def _llm_choices(app: Appliance) -> tuple[str, ...]:
+def _llm_choices(settings: Settings, registry: ModelRegistry) -> tuple[str, ...]:
     """Installed LLMs for Home Assistant's model select, only where ``models.use`` is allowed over MQTT.
 
     ``mqtt.allowed_commands`` is the MQTT allowlist's setting; without it the select is never announced.
     """
-    if "models.use" not in getattr(app.core.settings.mqtt, "allowed_commands", ()):
+    if "models.use" not in getattr(settings.mqtt, "allowed_commands", ()):
         return ()
-    registry = app.core.registry
     return tuple(n for n in registry.names("llm") if registry.status(n).state != "missing")
 
 
 class CurrentLlm:
     """Home control's scoring model: whichever LLM runs now (a live swap replaces it)."""
 
-    def __init__(self, app: Appliance) -> None:
-        self.app = app
+    def __init__(self, engines: Engines) -> None:
+        self.engines = engines
 
     def score_continuations(self, messages: list[Any], continuations: list[str]) -> list[float]:
-        return self.app.engines.llm.score_continuations(messages, continuations)
+        return self.engines.llm.score_continuations(messages, continuations)

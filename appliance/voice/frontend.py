@@ -57,6 +57,10 @@ hangs on it: the model is asked a frame or more earlier, so in real time the ans
 there already (reading a recording faster than real time, this wait keeps decisions the same)."""
 
 
+def _every_source(source: AudioSource) -> bool:
+    return True
+
+
 class Mode(str, Enum):
     WAKE = "wake"
     CAPTURE = "capture"
@@ -77,6 +81,10 @@ class FrontEnd:
         preroll_s: float = 0.3,
         retry_s: float = 5.0,
         turn: TurnModel | None = None,
+        stream_capture: bool = False,
+        confirm_ends: bool = False,
+        echo: EchoCanceller | None = None,
+        echo_for: Callable[[AudioSource], bool] = _every_source,
     ) -> None:
         self._source_factory = source_factory
         self.wake = wake
@@ -84,9 +92,10 @@ class FrontEnd:
         self.speech = speech
         self.vad = vad
         self.emit = emit
-        """Where decisions go, from the audio thread (the pipeline's thread-safe inbox)."""
+        """Where decisions go, from the audio thread (the pipeline's :class:`~appliance.voice.inbox.Inbox`)."""
         self.preroll_s = preroll_s
         self.retry_s = retry_s
+        """Seconds between attempts to open a missing capture device."""
         self.judge = TurnJudge(turn) if turn is not None else None
         """Asks the semantic end-of-turn model at each pause, off this thread (None: not loaded)."""
         self.source: AudioSource | None = None
@@ -94,18 +103,18 @@ class FrontEnd:
         self.frames = 0
         self.capture_available = False
         self.capture_message = "not started"
-        self.wake_enabled = True
-        self.stream_capture = False
+        self._wake_enabled = True
+        self.stream_capture = stream_capture
         """Hand every captured frame to the event loop too (streaming STT engines)."""
-        self.confirm_ends = False
+        self.confirm_ends = confirm_ends
         """The turn model's early ends are provisional until :meth:`confirm_end` (the turn checks
         the speculative transcript's last words); set when the STT transcribes speculatively."""
         self._confirm: int | None = None
         self.after_eof: Callable[[], AudioSource] | None = None
         """Source to continue with when the current one ends."""
-        self.echo: EchoCanceller | None = None
+        self.echo = echo
         """Takes the appliance's own voice out of every frame before anything listens to it."""
-        self.echo_for: Callable[[AudioSource], bool] = lambda source: True
+        self.echo_for = echo_for
         """Whether a source, as it opens, needs its echo cancelled (``audio.aec = "auto"``)."""
         self._stop = threading.Event()
         self._muted = threading.Event()
@@ -151,6 +160,18 @@ class FrontEnd:
     def confirm_end(self, capture_id: int) -> None:
         """The turn took capture ``capture_id``'s request (its provisional end held): stop capturing it."""
         self._confirm = capture_id
+
+    def allow_wake(self, allowed: bool) -> None:
+        """Listen for wake words or ignore them (presence gating); a capture under way carries on."""
+        self._wake_enabled = allowed
+
+    @property
+    def wake_enabled(self) -> bool:
+        return self._wake_enabled
+
+    def set_streaming(self, streaming: bool) -> None:
+        """Hand captured frames to the event loop as they come (a streaming STT engine), or not."""
+        self.stream_capture = streaming
 
     def set_muted(self, muted: bool) -> None:
         if muted:
@@ -265,7 +286,7 @@ class FrontEnd:
         if self.mode == Mode.CAPTURE:
             self.wake.observe(frame)
             self._capture_frame(frame)
-        elif self.wake_enabled:
+        elif self._wake_enabled:
             self._wake_frame(frame)
         else:
             self.wake.observe(frame)

@@ -23,7 +23,7 @@ import numpy as np
 
 from appliance.audio.sink import AudioSink, earcon
 from appliance.core.bus import Bus
-from appliance.core.errors import ApplianceError, AudioError
+from appliance.core.errors import ApplianceError
 from appliance.core.events import (
     CaptureStatus,
     ErrorRaised,
@@ -33,11 +33,12 @@ from appliance.core.events import (
     TurnFinished,
     WakeDetected,
 )
-from appliance.core.handoff import LoopHandoff
+from appliance.engines.llm.protocol import LanguageModel
 from appliance.engines.stt import SttEngine
 from appliance.settings import Settings
 from appliance.voice.conversation import MessageSource
 from appliance.voice.frontend import FrontEnd
+from appliance.voice.inbox import Inbox
 from appliance.voice.messages import (
     CaptureMessage,
     FrontEndMessage,
@@ -50,8 +51,8 @@ from appliance.voice.reply import (
     IntentMatcher,
     ReplyAttempt,
     Synthesizer,
-    TextGenerator,
 )
+from appliance.voice.speech import Speech
 from appliance.voice.turn import Turn, TurnContext
 from appliance.voice.turn_record import Outcome, Source, TurnRecord
 
@@ -72,8 +73,9 @@ class Pipeline:
         *,
         settings: Settings,
         frontend: FrontEnd,
+        inbox: Inbox,
         stt: SttEngine,
-        llm: TextGenerator,
+        llm: LanguageModel,
         tts: Synthesizer,
         sink: AudioSink,
         bus: Bus,
@@ -103,30 +105,27 @@ class Pipeline:
         self.frontend_eof = asyncio.Event()
         self.ping_answered = 0.0
         """Monotonic stamp of the last liveness ping this loop echoed (see app's liveness loop)."""
-        self._inbox: asyncio.Queue[FrontEndMessage] = asyncio.Queue()
-        self._handoff = LoopHandoff()
+        self._inbox = inbox
+        """Where the front end's messages arrive (it was built posting into the same inbox)."""
         self._text_lock = asyncio.Lock()
         self._turn_ids = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._prefilling: threading.Event | None = None
         """Set to cancel the running prefill (a barge-in, or the turn ended before it finished)."""
-        frontend.stream_capture = not stt.supports_speculation
-        frontend.confirm_ends = stt.supports_speculation  # the speculative transcript checks early ends
-        frontend.emit = self.post_threadsafe
 
     # -- the inbox ----------------------------------------------------------------
     def post(self, msg: FrontEndMessage) -> None:
         """Queue a front-end message (on the event loop)."""
-        self._inbox.put_nowait(msg)
+        self._inbox.post(msg)
 
     def post_threadsafe(self, msg: FrontEndMessage) -> None:
         """Queue a front-end message from the audio thread."""
-        self._handoff(self._inbox.put_nowait, msg)
+        self._inbox.post_threadsafe(msg)
 
     async def run(self) -> None:
         """Consume front-end messages forever."""
-        self._handoff.bind_running()
+        self._inbox.bind_running()
         while True:
             await self._dispatch(await self._inbox.get())
 
@@ -197,13 +196,12 @@ class Pipeline:
 
     def _prefill(self) -> None:
         """While the user speaks, the LLM evaluates what every next prompt starts with (system, history)."""
-        start = getattr(self.llm, "start_prefill", None)
         prefix = getattr(self.conversation, "prefix_messages", None)
-        if start is None or prefix is None:
+        if prefix is None:
             return
         opening = getattr(self.conversation, "user_opening", None)
         self._cancel_prefill()
-        self._prefilling = start(prefix(), opening() if opening is not None else "")
+        self._prefilling = self.llm.start_prefill(prefix(), opening() if opening is not None else "")
 
     def _cancel_prefill(self) -> None:
         if self._prefilling is not None:
@@ -257,10 +255,13 @@ class Pipeline:
     async def apologise(self) -> None:
         """Say that something failed (best effort: the voice itself may be what failed)."""
         try:
-            audio = await asyncio.to_thread(self.tts.synthesize_all, SORRY)
-            self.sink.play(audio, self.tts.sample_rate)
+            await self._speech("could not apologise").say(self.tts, SORRY)
         except ApplianceError as err:
             _LOGGER.warning("Could not apologise: %s", err)
+
+    def _speech(self, failure: str) -> Speech:
+        """Speech in the voice's sample rate on the sink; ``failure`` opens its ``playback-lost`` message."""
+        return Speech(self.sink, self.tts.sample_rate, failure=failure)
 
     def _utterance(self, audio: np.ndarray) -> None:
         for callback in self.on_utterance:
@@ -314,13 +315,10 @@ class Pipeline:
     async def _say(self, turn: Turn, text: str) -> None:
         try:
             self.set_stage(Stage.SPEAKING, turn.record.turn_id)
-            audio = await asyncio.to_thread(self.tts.synthesize_all, text)
-            turn.record.first_audio_mono = time.monotonic()
-            lost_mark = self.sink.lost_samples
-            self.sink.play(audio, self.tts.sample_rate)
-            await asyncio.to_thread(self.sink.wait_done, 120.0)
-            if not self.sink.heard_since(lost_mark):
-                raise AudioError("playback-lost", "could not say it: the playback device was lost")
+            speech = self._speech("could not say it")
+            await speech.say(self.tts, text)
+            turn.record.first_audio_mono = speech.first_audio_mono
+            await speech.heard()
             turn.record.outcome = Outcome.ANSWERED
         except asyncio.CancelledError:
             turn.record.outcome = Outcome.INTERRUPTED
@@ -349,21 +347,22 @@ class Pipeline:
         return turn.record
 
     async def _ring(self, turn: Turn, text: str, sound: np.ndarray, ring_s: float, every_s: float) -> None:
-        rate, r = self.tts.sample_rate, turn.record
+        r = turn.record
         deadline = time.monotonic() + ring_s
         self.set_stage(Stage.SPEAKING, r.turn_id)
-        self.sink.play(sound, rate)  # the first sample goes out before the words are synthesized
-        r.first_audio_mono = time.monotonic()
+        ringing = self._speech("could not ring")
+        ringing.play(sound)  # the first sample goes out before the words are synthesized
+        r.first_audio_mono = ringing.first_audio_mono
         try:
-            speech = await asyncio.to_thread(self.tts.synthesize_all, text)
+            words = await asyncio.to_thread(self.tts.synthesize_all, text)
             while True:
-                self.sink.play(speech, rate)
-                await asyncio.to_thread(self.sink.wait_done, ring_s)
+                ringing.play(words)
+                await ringing.played(ring_s)
                 left = deadline - time.monotonic()
                 if left <= every_s:
                     break
                 await asyncio.sleep(every_s)
-                self.sink.play(sound, rate)
+                ringing.play(sound)
             r.outcome = Outcome.ANSWERED  # it rang out unanswered
         except asyncio.CancelledError:
             r.outcome = Outcome.INTERRUPTED

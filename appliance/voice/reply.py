@@ -23,7 +23,7 @@ import numpy as np
 
 from appliance.core.chunker import SentenceChunker, plain_text
 from appliance.core.errors import ApplianceError
-from appliance.engines.llm.local import Message
+from appliance.engines.llm.protocol import GenerationStats, Message
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ class IntentMatcher(Protocol):
 
 
 class TextGenerator(Protocol):
+    """What a reply needs of the LLM; every :class:`~appliance.engines.llm.protocol.LanguageModel` is one."""
+
+    last: GenerationStats
+    """The last reply's figures: :class:`Marks` keeps the tokens evaluated and who answered."""
+
     def stream_reply(
         self, messages: list[Message], cancel: threading.Event, may_run: threading.Event | None = None
     ) -> AsyncIterator[str]: ...
@@ -194,9 +199,9 @@ class ReplyAttempt:
             if rest:
                 sentences.put_nowait(rest)
             self.marks.llm_done = time.monotonic()
-            stats = getattr(self._llm, "last", None)
-            self.marks.llm_tokens_evaluated = getattr(stats, "evaluated_tokens", None)
-            self.marks.llm_backend = getattr(stats, "backend", "local")
+            stats = self._llm.last
+            self.marks.llm_tokens_evaluated = stats.evaluated_tokens
+            self.marks.llm_backend = stats.backend
         finally:
             sentences.put_nowait(None)
             await speaker

@@ -18,7 +18,7 @@ import numpy as np
 
 from appliance.audio.sink import AudioSink
 from appliance.core.bus import Bus
-from appliance.core.errors import ApplianceError, AudioError
+from appliance.core.errors import ApplianceError
 from appliance.core.events import (
     SpeechEnded,
     SpeechStarted,
@@ -38,6 +38,7 @@ from appliance.voice.messages import (
     SpeechResumed,
 )
 from appliance.voice.reply import ReplyAttempt
+from appliance.voice.speech import Speech
 from appliance.voice.turn_record import Outcome, Source, TurnRecord
 from appliance.voice.unfinished import unfinished
 
@@ -252,7 +253,7 @@ class Turn:
     async def _respond(self, attempt: ReplyAttempt, speak: bool = True) -> None:
         ctx, r = self.ctx, self.record
         ctx.set_stage(Stage.THINKING, r.turn_id)
-        lost_mark = ctx.sink.lost_samples
+        speech = Speech(ctx.sink, ctx.sample_rate, failure="the reply could not be played")
         first = True
         async for chunk in self._chunks(attempt):
             if first:
@@ -261,7 +262,7 @@ class Turn:
                 r.first_audio_mono = time.monotonic()
                 ctx.set_stage(Stage.SPEAKING, r.turn_id)
             if speak:
-                ctx.sink.play(chunk, ctx.sample_rate)
+                speech.play(chunk)
         if first:
             self._publish_transcript(attempt)
         self._collect(attempt)
@@ -271,10 +272,8 @@ class Turn:
             r.outcome = Outcome.NO_SPEECH
             return
         if speak:
-            await asyncio.to_thread(ctx.sink.wait_done, 120.0)
-            r.playback_end_mono = time.monotonic()
-            if not ctx.sink.heard_since(lost_mark):
-                raise AudioError("playback-lost", "the reply could not be played: the playback device was lost")
+            r.playback_end_mono = await speech.played()
+            speech.check_heard()
         r.outcome = Outcome.ANSWERED
         ctx.remember(r.transcript, r.reply)
 

@@ -22,21 +22,18 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from appliance.core.chunker import plain_text
 from appliance.core.errors import LlmError
-from appliance.core.workers import iterate_in_thread
 from appliance.engines.llm.kvcache import KvCache
+from appliance.engines.llm.protocol import GenerationStats, LanguageModel, Message
 from appliance.settings import LlmSettings
 
 _LOGGER = logging.getLogger(__name__)
-
-Message = dict[str, str]
-
 
 USER_MARK = "\x00request\x00"
 """Stands for the request when formatting a prompt's start (cut off before tokenizing)."""
@@ -75,31 +72,6 @@ class _Run:
     may_run: threading.Event | None
 
 
-@dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    evaluated_tokens: int = 0
-    """Prompt tokens not served from the KV cache: what the first token waited for."""
-    completion_tokens: int = 0
-    first_token_s: float = 0.0
-    """Seconds from the call to the first generated text."""
-    total_s: float = 0.0
-    cancelled: bool = False
-    copies_dropped: int = 0
-    """Starts of the reply that repeated an earlier reply and were generated again."""
-    looped: bool = False
-    """Generation stopped because the reply began to repeat itself."""
-    backend: str = "local"
-    """Who generated the reply: "local" (this model) or "server" (the LAN server, ``llm.server_url``)."""
-    fallback: str = ""
-    """Why the server did not answer a local reply (a coded reason such as ``server-timeout``), or empty."""
-
-    @property
-    def tokens_per_s(self) -> float:
-        decode_s = self.total_s - self.first_token_s
-        return (self.completion_tokens - 1) / decode_s if self.completion_tokens > 1 and decode_s > 0 else 0.0
-
-
 def lora_kwargs(settings: LlmSettings) -> dict[str, Any]:
     """llama.cpp's LoRA arguments for the configured adapter (none when unset)."""
     if not settings.lora_path:
@@ -127,7 +99,7 @@ def generation_threads(settings: LlmSettings) -> tuple[int, int]:
     return max(1, cores // 2), cores
 
 
-class LlamaLlm:
+class LlamaLlm(LanguageModel):
     """A GGUF chat model; :meth:`stream` yields reply text pieces as they are generated."""
 
     def __init__(self, model_path: Path, settings: LlmSettings) -> None:
@@ -159,7 +131,7 @@ class LlamaLlm:
             raise LlmError(
                 "llm-lora-failed", f"llm.lora_path: {lora['lora_path']} is not a LoRA adapter for {model_path.name}"
             )
-        self.name = model_path.stem
+        self._path = model_path
         self._lock = threading.Lock()
         self._formatter: Any = None
         self._cache = KvCache(self._llama)
@@ -170,14 +142,9 @@ class LlamaLlm:
         self.last = GenerationStats()
         self._never_first = self._single_tokens(settings.reply_never_starts)
 
-    def system_messages(self) -> list[Message]:
-        return [{"role": "system", "content": self.settings.system_prompt}] if self.settings.system_prompt else []
-
-    def warm_up(self) -> float:
-        """Put the system prompt into the KV cache; returns seconds."""
-        start = time.perf_counter()
-        self.prefill(self.system_messages())
-        return time.perf_counter() - start
+    @property
+    def name(self) -> str:
+        return self._path.stem
 
     def prefill(self, messages: list[Message], cancel: threading.Event | None = None, user_start: str = "") -> int:
         """Evaluate the start of the next prompt (``messages``, then a user turn opening with ``user_start``); blocking.
@@ -212,19 +179,6 @@ class LlamaLlm:
                 "LLM prefill: %d tokens, %d evaluated in %.3f s", len(tokens), evaluated, time.perf_counter() - start
             )
         return evaluated
-
-    def start_prefill(self, messages: list[Message], user_start: str = "") -> threading.Event:
-        """:meth:`prefill` on a thread of its own; set the returned event to cancel it."""
-        cancel = threading.Event()
-
-        def run() -> None:
-            try:
-                self.prefill(messages, cancel, user_start)
-            except LlmError as err:
-                _LOGGER.warning("Prefill failed (the turn evaluates it instead): %s", err)
-
-        threading.Thread(target=run, name="llm-prefill", daemon=True).start()
-        return cancel
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the model's own tokenizer."""
@@ -454,15 +408,6 @@ class LlamaLlm:
                 template, eos_token=piece(llama.token_eos()), bos_token=piece(llama.token_bos())
             )
         return str(self._formatter(messages=messages).prompt)  # type: ignore[arg-type]
-
-    async def stream_reply(
-        self, messages: list[Message], cancel: threading.Event, may_run: threading.Event | None = None
-    ) -> AsyncIterator[str]:
-        """The same, as an async iterator for the event loop."""
-        async for piece in iterate_in_thread(
-            lambda: self.stream(messages, cancel, may_run=may_run), cancel, name="llm"
-        ):
-            yield piece
 
 
 def _words(text: str) -> str:

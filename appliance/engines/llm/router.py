@@ -1,7 +1,7 @@
 """The conversation's LLM when a LAN server is configured: the server while it answers, else the local model.
 
-:class:`RoutedLlm` presents :class:`~appliance.engines.llm.local.LlamaLlm`'s interface, so the
-turn path does not know which one answered (``last.backend`` says).  Only
+:class:`RoutedLlm` is a :class:`~appliance.engines.llm.protocol.LanguageModel` like the local model
+it stands in front of, so the turn path does not know which one answered (``last.backend`` says).  Only
 conversation replies go to the server; home control's scoring, the prefill
 and the KV cache stay on the local model, which therefore stays warm for the
 fallback.
@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from appliance.core.chunker import SentenceChunker
 from appliance.core.feature import Feature
-from appliance.core.workers import iterate_in_thread
-from appliance.engines.llm.local import GenerationStats, LlamaLlm, Message
+from appliance.engines.llm.protocol import GenerationStats, LanguageModel, Message
 from appliance.engines.llm.server import LlmServerError, ServerLlm
 from appliance.settings import LlmSettings
 
@@ -88,12 +87,12 @@ class ServerHealth:
         }
 
 
-class RoutedLlm:
+class RoutedLlm(LanguageModel):
     """The LAN server for conversation replies while it answers, the local model otherwise."""
 
     def __init__(
         self,
-        local: LlamaLlm,
+        local: LanguageModel,
         settings: LlmSettings,
         *,
         server: ServerLlm | None = None,
@@ -108,7 +107,7 @@ class RoutedLlm:
         self._lock = threading.Lock()
         """Guards :attr:`health`: an abandoned speculative attempt may still be finishing on its thread."""
 
-    # -- the local model's interface, delegated ------------------------------------------
+    # -- the local model's part, delegated -----------------------------------------------
     @property
     def settings(self) -> LlmSettings:
         return self.local.settings
@@ -129,18 +128,9 @@ class RoutedLlm:
     def name(self) -> str:
         return self.local.name
 
-    def system_messages(self) -> list[Message]:
-        return self.local.system_messages()
-
-    def warm_up(self) -> float:
-        return self.local.warm_up()
-
     def prefill(self, messages: list[Message], cancel: threading.Event | None = None, user_start: str = "") -> int:
+        """The local model's, even while the server answers: it keeps the fallback's first token quick."""
         return self.local.prefill(messages, cancel, user_start)
-
-    def start_prefill(self, messages: list[Message], user_start: str = "") -> threading.Event:
-        """Local prefill even while the server answers: it keeps the fallback's first token quick."""
-        return self.local.start_prefill(messages, user_start)
 
     def count_tokens(self, text: str) -> int:
         return self.local.count_tokens(text)
@@ -232,15 +222,6 @@ class RoutedLlm:
         with self._lock:
             backoff = self.health.failed(err.code, self._clock())
         _LOGGER.debug("LLM server failure: %s; next try in %.0f s", err.message, backoff)
-
-    async def stream_reply(
-        self, messages: list[Message], cancel: threading.Event, may_run: threading.Event | None = None
-    ) -> AsyncIterator[str]:
-        """:meth:`stream` as an async iterator for the event loop."""
-        async for piece in iterate_in_thread(
-            lambda: self.stream(messages, cancel, may_run=may_run), cancel, name="llm"
-        ):
-            yield piece
 
     # -- status -------------------------------------------------------------------------
     def server_status(self) -> dict[str, Any]:

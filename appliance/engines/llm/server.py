@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from appliance import __version__
 from appliance.core.errors import ConfigError, LlmError
-from appliance.engines.llm.local import GenerationStats, Message
+from appliance.engines.llm.protocol import GenerationStats, Message, ReplySource
 from appliance.settings import LlmSettings
 from appliance.settings.voice import without_userinfo
 
@@ -285,7 +285,7 @@ def _connection_error(endpoint: ServerEndpoint, err: BaseException, *, stopped: 
     return LlmServerError("server-unreachable", f"cannot reach {endpoint.url}: {reason}")
 
 
-class ServerLlm:
+class ServerLlm(ReplySource):
     """The LAN server's chat completions as a blocking generator of reply text (see the module docstring)."""
 
     def __init__(self, endpoint: ServerEndpoint, settings: LlmSettings) -> None:
@@ -324,13 +324,15 @@ class ServerLlm:
         cancel: threading.Event,
         *,
         max_tokens: int | None = None,
+        may_run: threading.Event | None = None,
         first_s: float | None = None,
         stall_s: float | None = None,
     ) -> Iterator[str]:
         """Blocking generator of reply text; LlmServerError when a deadline passes or the server fails.
 
         ``first_s`` bounds the wait for the first piece (default ``llm.server_timeout_s``), ``stall_s``
-        each wait after it (default the same).  Setting ``cancel`` ends the stream quietly.
+        each wait after it (default the same).  Setting ``cancel`` ends the stream quietly.  ``may_run``
+        is not waited on: reading the server's stream costs the board nothing.
         """
         first_s = self.settings.server_timeout_s if first_s is None else first_s
         stall_s = first_s if stall_s is None else stall_s

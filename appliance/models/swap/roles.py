@@ -12,8 +12,6 @@ import threading
 from typing import Any, Protocol
 
 import numpy as np
-from appliance.models.swap.checks import Candidate, SwapError
-from appliance.models.swap.state import with_ref
 
 from appliance.audio import SAMPLE_RATE
 from appliance.audio.buffer import resample
@@ -21,6 +19,8 @@ from appliance.control.controller import Core
 from appliance.core.errors import ApplianceError
 from appliance.engines.loader import Engines
 from appliance.models.registry import ModelRegistry
+from appliance.models.swap.checks import Candidate, SwapError
+from appliance.models.swap.state import with_ref
 from appliance.settings import Settings
 
 PROBE_PROMPT = "Say hello in three words."
@@ -109,7 +109,7 @@ class SttRole:
 
     def install(self, engine: Any, core: Core, engines: Engines) -> None:
         core.pipeline.stt = engines.stt = engine
-        core.frontend.stream_capture = not engine.supports_speculation
+        core.frontend.set_streaming(not engine.supports_speculation)
 
 
 class WakeRole:

@@ -60,8 +60,8 @@ def echo_self_test(
 
     sink = SpeakerSink(output_device, volume=volume)
     mic = MicSource(input_device)
-    canceller = EchoCanceller()
-    canceller.on_near_end = lambda seconds: None  # counted, not acted on: the sweeps must never trip it
+    # near-end speech is counted, not acted on: the sweeps must never trip it
+    canceller = EchoCanceller(on_near_end=lambda seconds: None)
     played: list[tuple[np.ndarray, int, float]] = []
     sink.on_played += [canceller.played, lambda s, r, at: played.append((s.copy(), r, at))]
     mic.open()

@@ -181,3 +181,25 @@ def test_list_operations(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(SkillStoreError):
         store.list_items("shopping")
+
+
+def test_deleted_reminders_and_list_entries_leave_no_bytes_behind(tmp_path: Path) -> None:
+    """Issue 26: after a delete neither skills.db nor its -wal or -shm holds the text (secure_delete + checkpoint)."""
+    secret, entry = "CANARYZEBRA 4417 at the vet", "QUOKKAPLUM"
+    s = Schedule(LONDON)
+    reminder = s.set_reminder(f"collect the {secret}", NOW + 3600, NOW)
+    store = opened(tmp_path)
+    store.save(reminder, s.start_timer(600, "pasta", NOW))
+    store.list_add("shopping", [entry, "eggs"], NOW)
+    files = [tmp_path / (FILENAME + side) for side in ("", "-wal", "-shm")]
+
+    def copies(needle: str) -> int:
+        return sum(f.read_bytes().lower().count(needle.lower().encode()) for f in files if f.exists())
+
+    assert copies("CANARYZEBRA") and copies(entry)
+    store.delete(reminder.id)
+    assert store.list_remove("shopping", [entry.lower()]) == [entry]
+    assert copies("CANARYZEBRA") == 0 and copies(entry) == 0
+    assert [i.name for i in store.load_items()] == ["pasta"] and store.list_items("shopping") == ["eggs"]
+    store.close()
+    assert copies("CANARYZEBRA") == 0 and copies(entry) == 0

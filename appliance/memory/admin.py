@@ -96,9 +96,11 @@ class MemoryAdmin:
         if "id" in args:
             kind = _kinds(args.get("kind"))[0] if args.get("kind") else "fact"
             ref = a.integer(args, "id", 0, 2**62)
-            done = await asyncio.wrap_future(self.memory.store.submit(lambda c: records.delete_items(c, [(kind, ref)])))
-            self.memory.index.remove(kind, ref)
-            return {"forgotten": {kind: done}}
+            gone = await self.memory.forget_items([(kind, ref)])  # a fact takes the turns quoting it along
+            counts = {kind: 0}
+            for k, _ in gone:
+                counts[k] = counts.get(k, 0) + 1
+            return {"forgotten": counts}
         items = await self.memory.forget(a.text(args, "query"))
         return {"forgotten": [{"kind": k, "id": r, "text": t} for k, r, t in items]}
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from appliance.memory.retrieval import Hit
+if TYPE_CHECKING:  # records (via quotes) uses these words; retrieval imports records
+    from appliance.memory.retrieval import Hit
 
 QUESTION_WORDS = frozenset(
     {

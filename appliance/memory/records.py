@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from appliance.memory.quotes import FactMarks, quotes_any
+
 KINDS = ("turn", "fact", "event")
 EVENT_KINDS = ("home", "vision", "system")
 
@@ -127,6 +129,32 @@ def delete_items(conn: sqlite3.Connection, items: Iterable[tuple[str, int]]) -> 
         table = _table(kind)
         count += conn.execute(f"DELETE FROM {table} WHERE id = ?", (ref,)).rowcount  # noqa: S608 - fixed names
     return count
+
+
+def with_quotes(conn: sqlite3.Connection, items: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """``items`` and, for each fact among them, its source turn and every turn and event quoting it.
+
+    Run on the writer before the delete, so it sees every turn queued before the forget.  The
+    rule is :mod:`.quotes`; the turns are scanned whole (a forget is rare, the scan is text only).
+    """
+    out = dict.fromkeys(items)
+    facts = [ref for kind, ref in out if kind == "fact"]
+    if not facts:
+        return list(out)
+    placeholders = ",".join("?" * len(facts))
+    rows = conn.execute(f"SELECT text, source_turn FROM facts WHERE id IN ({placeholders})", facts)  # noqa: S608
+    marks = []
+    for text, source_turn in rows.fetchall():
+        marks.append(FactMarks.of(text))
+        if source_turn is not None:
+            out[("turn", int(source_turn))] = None
+    for ref, user_text, reply in conn.execute("SELECT id, user_text, reply FROM turns"):
+        if quotes_any(user_text, marks) or quotes_any(reply, marks):
+            out[("turn", int(ref))] = None
+    for ref, text, data in conn.execute("SELECT id, text, coalesce(data, '') FROM events"):
+        if quotes_any(text, marks) or quotes_any(data, marks):
+            out[("event", int(ref))] = None
+    return list(out)
 
 
 def delete_since(conn: sqlite3.Connection, since: float) -> dict[str, int]:

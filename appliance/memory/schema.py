@@ -87,3 +87,5 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+FTS_TABLES = ("turns_fts", "facts_fts", "events_fts")
+"""The full-text indexes (FTS5, external content): they keep their own copies of the words."""

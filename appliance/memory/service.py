@@ -47,7 +47,7 @@ FORGET_MIN_SIMILARITY = 0.45
 FORGET_MARGIN = 0.08
 """…and within this of the closest fact (so "forget my dentist appointment" spares the doctor's)."""
 ECHO_SIMILARITY = 0.6
-"""Turns this close to a forgotten fact (its source, recalls of it) are forgotten with it."""
+"""Turns this close to a forgotten fact are forgotten with it (as are the turns quoting it: :mod:`.quotes`)."""
 NOT_RECORDED_INTENTS = frozenset({"memory.forget", "memory.forget_today"})
 
 
@@ -275,7 +275,8 @@ class Memory:
         return fact_id
 
     def forget_matches(self, query: str) -> list[tuple[str, int, str]]:
-        """What "forget <query>" would delete: the closest facts and the turns that echo them."""
+        """What "forget <query>" chooses: the closest facts and the turns that echo them in meaning
+        (:meth:`forget` adds, on the writer, the turns and events that quote those facts)."""
         vector = self.embedder.embed(query)
         facts = [h for h in self.retriever.search(query, limit=20, kinds=("fact",)) if h.semantic > 0]
         best = max((h.semantic for h in facts), default=0.0)
@@ -292,18 +293,34 @@ class Memory:
         return [(k, r, t) for (k, r), t in items.items()]
 
     async def forget(self, query: str, *, request: str = "") -> list[tuple[str, int, str]]:
-        """Delete what matches ``query``; the running conversation is cleared too."""
+        """Delete what matches ``query`` and whatever quotes it; the running conversation is cleared too."""
         if request:
             self._not_recorded.add(request)
-        items = await asyncio.to_thread(self.forget_matches, query)
-        if items:
-            await asyncio.wrap_future(
-                self.store.submit(lambda c: records.delete_items(c, [(k, r) for k, r, _ in items]))
-            )
-            for kind, ref, _ in items:
-                self.index.remove(kind, ref)
+        chosen = await asyncio.to_thread(self.forget_matches, query)
+        texts = {(k, r): t for k, r, t in chosen}
+        gone = await self.forget_items(list(texts)) if chosen else []
         self.conversation.clear()
-        return items
+        return [(k, r, texts.get((k, r), "")) for k, r in gone]
+
+    async def forget_items(self, items: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Delete ``items`` (kind, id), with every turn and event quoting a fact among them; then
+        :meth:`scrub`.  Returns what was deleted."""
+
+        def job(conn: Any) -> list[tuple[str, int]]:
+            return [item for item in records.with_quotes(conn, items) if records.delete_items(conn, [item])]
+
+        gone = await asyncio.wrap_future(self.store.submit(job))
+        for kind, ref in gone:
+            self.index.remove(kind, ref)
+        await self.scrub()
+        return gone
+
+    async def scrub(self) -> None:
+        """After a delete: no copy of the deleted text in RAM here or in memory.db, -wal and -shm."""
+        self._found = None
+        with self._lock:
+            self._emotions = {}
+        await asyncio.wrap_future(self.store.scrub())
 
     async def forget_since(self, since: float, *, request: str = "") -> dict[str, int]:
         """Delete every turn, fact and event recorded since ``since`` (Unix seconds)."""
@@ -311,6 +328,7 @@ class Memory:
             self._not_recorded.add(request)
         counts = await asyncio.wrap_future(self.store.submit(lambda c: records.delete_since(c, since)))
         await asyncio.to_thread(self.reload_index)
+        await self.scrub()
         self.conversation.clear()
         return counts
 
@@ -327,6 +345,8 @@ class Memory:
         counts = await asyncio.wrap_future(self.store.submit(lambda c: records.prune(c, before)))
         if counts["turn"]:
             await asyncio.to_thread(self.reload_index)
+        if any(counts.values()):
+            await asyncio.wrap_future(self.store.scrub())
         return counts
 
 

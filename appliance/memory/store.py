@@ -16,6 +16,10 @@
 - A full disk during a write is ``disk-full``: retried a few times, then
   that write fails; the writer thread never dies of it.
 - Schema changes are numbered migrations applied by ``PRAGMA user_version``.
+- ``secure_delete`` is on for every connection (deleted rows are overwritten
+  with zeros, not merely unlinked), and after a forget :meth:`MemoryStore.scrub`
+  folds the full-text indexes and truncates the WAL: forgotten text is in none
+  of memory.db, -wal and -shm (see docs/memory.md).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from appliance.core.errors import MemoryStoreError
-from appliance.memory.schema import MIGRATIONS, SCHEMA_VERSION
+from appliance.memory.schema import FTS_TABLES, MIGRATIONS, SCHEMA_VERSION
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -121,9 +125,37 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Deleted content is overwritten, whatever this SQLite's compile-time default: "forget" must not
+    # leave the text in a free page or cell.
+    conn.execute("PRAGMA secure_delete = ON")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     return conn
+
+
+def scrub(conn: sqlite3.Connection) -> bool:
+    """After a delete: no copy of the deleted text left in the main file or the WAL; False if readers kept the WAL.
+
+    FTS5 deletes by adding tombstones, so its older segments still hold the deleted words until
+    ``optimize`` merges them into one (secure_delete then zeroes the freed pages).  The
+    ``TRUNCATE`` checkpoint copies the WAL into the main file and empties it: the WAL's older
+    frames are the pages as they were before the delete.  Run outside a transaction.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in FTS_TABLES:
+            conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")  # noqa: S608 - fixed names
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    busy, wal_pages, moved = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        _LOGGER.warning(
+            "Memory WAL not truncated after a forget (a reader held it; %d of %d pages moved)", moved, wal_pages
+        )
+    return not busy
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -236,14 +268,17 @@ class MemoryStore:
         return self._queue.qsize()
 
     # -- writing ----------------------------------------------------------------
-    def submit(self, job: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> concurrent.futures.Future[T]:
-        """Queue ``job(conn)`` to run in its own transaction on the writer thread; never blocks."""
+    def submit(
+        self, job: Callable[[sqlite3.Connection], T], *, durable: bool = False, transaction: bool = True
+    ) -> concurrent.futures.Future[T]:
+        """Queue ``job(conn)`` to run in its own transaction (or, ``transaction=False``, none) on the writer
+        thread; never blocks."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         if self._thread is None:
             future.set_exception(MemoryStoreError("memory-closed", "the memory store is not open"))
             return future
         try:
-            self._queue.put_nowait((job, future, durable))
+            self._queue.put_nowait((job, future, durable, transaction))
         except queue.Full:
             self.dropped += 1
             _LOGGER.warning("Memory writer is behind: %d writes dropped", self.dropped)
@@ -253,16 +288,23 @@ class MemoryStore:
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         try:
             while (item := self._queue.get()) is not _STOP:
-                job, future, durable = item
+                job, future, durable, transaction = item
                 if future.set_running_or_notify_cancel():
-                    self._run(conn, job, future, durable)
+                    self._run(conn, job, future, durable, transaction)
         finally:
             conn.close()
 
-    def _run(self, conn: sqlite3.Connection, job: Job, future: concurrent.futures.Future[Any], durable: bool) -> None:
+    def _run(
+        self,
+        conn: sqlite3.Connection,
+        job: Job,
+        future: concurrent.futures.Future[Any],
+        durable: bool,
+        transaction: bool = True,
+    ) -> None:
         for delay in DISK_FULL_RETRIES:
             try:
-                self._attempt(conn, job, future, durable)
+                self._attempt(conn, job, future, durable, transaction)
                 return
             except sqlite3.Error as err:
                 if not is_disk_full(err):
@@ -271,25 +313,24 @@ class MemoryStore:
                 self.on_error("disk-full", f"{self.path}: the disk is full; memory writes are retried")
                 time.sleep(delay)
         try:
-            self._attempt(conn, job, future, durable)
+            self._attempt(conn, job, future, durable, transaction)
         except sqlite3.Error as err:
             future.set_exception(MemoryStoreError("disk-full", f"the disk is full; write dropped ({err})"))
 
     def _attempt(
-        self, conn: sqlite3.Connection, job: Job, future: concurrent.futures.Future[Any], durable: bool
+        self,
+        conn: sqlite3.Connection,
+        job: Job,
+        future: concurrent.futures.Future[Any],
+        durable: bool,
+        transaction: bool = True,
     ) -> None:
         """One try; a disk-full error is raised (for the retry), any other outcome settles ``future``."""
         try:
             if durable:
                 conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                result = job(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
-                    conn.execute("ROLLBACK")
-                raise
+                result = _transact(conn, job) if transaction else job(conn)
             finally:
                 if durable:
                     conn.execute("PRAGMA synchronous = NORMAL")
@@ -308,6 +349,10 @@ class MemoryStore:
             self.written += 1
             future.set_result(result)
 
+    def scrub(self) -> concurrent.futures.Future[bool]:
+        """Queue :func:`scrub` (after the writes queued before it): call it after every delete of text."""
+        return self.submit(scrub, transaction=False)
+
     # -- reading ----------------------------------------------------------------
     def reader(self) -> sqlite3.Connection:
         """This thread's read-only connection (WAL: readers never wait for the writer)."""
@@ -318,3 +363,15 @@ class MemoryStore:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+
+def _transact(conn: sqlite3.Connection, job: Job) -> Any:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = job(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+            conn.execute("ROLLBACK")
+        raise
+    return result

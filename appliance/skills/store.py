@@ -3,6 +3,9 @@
 - WAL journal, ``synchronous=FULL``, one transaction per change: a change the
   household heard confirmed survives ``kill -9`` and a power cut.
 - Mode 0600 (it holds the household's lists and reminders).
+- ``secure_delete`` on, and every delete is followed by a ``TRUNCATE``
+  checkpoint: a cancelled reminder's text or a removed list entry is left in
+  none of skills.db, -wal and -shm (see docs/memory.md, "What forget deletes").
 - A corrupt file at open (``quick_check`` fails, "not a database") is moved
   aside as ``skills.db.corrupt-<time>`` with its -wal/-shm and a fresh one is
   made; any other failure (permissions, a full disk, a file from a newer
@@ -90,6 +93,7 @@ class SkillStore:
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")  # whatever this SQLite's compile-time default
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 conn.close()
@@ -114,7 +118,8 @@ class SkillStore:
                 self._conn.close()
                 self._conn = None
 
-    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> int:
+    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]], *, deletes: bool = False) -> int:
+        """One transaction; after a delete the WAL (which still has the rows as they were) is emptied."""
         with self._lock:
             conn = self._require()
             try:
@@ -123,6 +128,8 @@ class SkillStore:
                 for row in rows:
                     changed += conn.execute(sql, row).rowcount
                 conn.execute("COMMIT")
+                if deletes and changed:
+                    _truncate_wal(conn, self.path)
             except sqlite3.Error as err:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -151,7 +158,7 @@ class SkillStore:
 
     def delete(self, *ids: int) -> None:
         """Remove the items with these ids."""
-        self._write("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
+        self._write("DELETE FROM items WHERE id = ?", [(i,) for i in ids], deletes=True)
 
     def load_items(self) -> list[Item]:
         """Every stored item; a row that no longer parses is skipped with a warning."""
@@ -183,7 +190,9 @@ class SkillStore:
             key: item for key, item in self._read("SELECT item_key, item FROM list_items WHERE list = ?", (name,))
         }
         gone = [present[e.strip().lower()] for e in entries if e.strip().lower() in present]
-        self._write("DELETE FROM list_items WHERE list = ? AND item_key = ?", [(name, g.lower()) for g in gone])
+        self._write(
+            "DELETE FROM list_items WHERE list = ? AND item_key = ?", [(name, g.lower()) for g in gone], deletes=True
+        )
         return gone
 
     def list_items(self, name: str) -> list[str]:
@@ -192,7 +201,7 @@ class SkillStore:
 
     def list_clear(self, name: str) -> int:
         """Empty list ``name``; returns how many entries went."""
-        return self._write("DELETE FROM list_items WHERE list = ?", [(name,)])
+        return self._write("DELETE FROM list_items WHERE list = ?", [(name,)], deletes=True)
 
     def lists(self) -> dict[str, list[str]]:
         """Every non-empty list."""
@@ -210,6 +219,17 @@ class SkillStore:
         """When the daemon last recorded itself running, or None."""
         rows = self._read("SELECT value FROM meta WHERE key = 'last_seen'")
         return float(rows[0][0]) if rows else None
+
+
+def _truncate_wal(conn: sqlite3.Connection, path: Path) -> None:
+    """Copy the WAL into the main file and empty it; with secure_delete the deleted rows are then nowhere."""
+    try:
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    except sqlite3.Error as err:  # the delete is committed; the next checkpoint will do
+        _LOGGER.warning("%s: WAL not truncated after a delete: %s", path, err)
+        return
+    if busy:
+        _LOGGER.warning("%s: WAL not truncated after a delete (another connection was reading)", path)
 
 
 def _extra(item: Item) -> dict[str, Any]:

@@ -202,15 +202,15 @@ def test_backup_into_the_state_directory_is_private_and_follows_no_link(tmp_path
     prefix, state = board
     (state / "memory.db").unlink()
     make_db(state / "memory.db", 5)
-    made = run_script("backup", "--state-dir", str(state), "--prefix", str(prefix))
+    out = state / "backups" / "board.tar.gz"
+    made = run_script("backup", "--state-dir", str(state), "--prefix", str(prefix), "--out", str(out))
     assert made.returncode == 0, made.stderr
-    archive = Path(made.stdout.strip())
-    assert archive.parent == state / "backups" and stat.S_IMODE(archive.stat().st_mode) == 0o600
+    assert Path(made.stdout.strip()) == out and stat.S_IMODE(out.stat().st_mode) == 0o600
     outside = tmp_path / "outside"
     outside.mkdir()
-    archive.unlink()
+    out.unlink()
     (state / "backups").rmdir()
     (state / "backups").symlink_to(outside)
-    refused = run_script("backup", "--state-dir", str(state), "--prefix", str(prefix))
+    refused = run_script("backup", "--state-dir", str(state), "--prefix", str(prefix), "--out", str(out))
     assert refused.returncode == 1 and "symbolic link" in refused.stderr
     assert list(outside.iterdir()) == []

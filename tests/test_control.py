@@ -13,7 +13,7 @@ from appliance.control.commands import Commands
 from appliance.control.local_socket import ControlClient, ControlServer
 from appliance.core.errors import CommandError, ControlError
 
-from .fakes import FakeControl
+from .fakes import FakeControl, until
 
 
 @pytest.fixture
@@ -137,3 +137,36 @@ async def test_the_socket_decodes_like_mqtt_and_can_be_narrowed(commands):
         reply = await server.handle_line(line)
         assert reply["ok"] is False and reply["error"]["code"] == code, (line[:40], reply)
     assert (await server.handle_line(b'{"id": 1, "cmd": "status"}'))["ok"]
+
+
+async def test_the_socket_caps_its_clients_and_closes_idle_ones(commands):
+    """Past ``max_clients`` a client gets a coded line and is closed; an idle one is closed after the
+    timeout, but a command that runs longer than it is still answered."""
+    released = asyncio.Event()
+
+    async def slow(args):
+        await released.wait()
+        return {"done": True}
+
+    commands.register("slow", slow)
+    path = Path(tempfile.mkdtemp()) / "control.sock"
+    server = ControlServer(path, commands, idle_timeout_s=0.3, max_clients=2)
+    await server.start()
+    try:
+        busy = await asyncio.open_unix_connection(str(path))
+        idle = await asyncio.open_unix_connection(str(path))
+        busy[1].write(b'{"id": 1, "cmd": "slow"}\n')
+        extra_reader, _extra = await asyncio.open_unix_connection(str(path))
+        refused = json.loads(await asyncio.wait_for(extra_reader.readline(), 5))
+        assert refused["ok"] is False and refused["error"]["code"] == "too-many-clients"
+        assert await asyncio.wait_for(extra_reader.read(), 5) == b""  # and closed
+        assert await asyncio.wait_for(idle[0].read(), 5) == b""  # closed after 0.3 s without a request
+        await until(lambda: server.clients == 1, timeout=5, what="the idle client closed")
+        released.set()  # the slow command outlived the idle timeout and is still answered
+        assert json.loads(await asyncio.wait_for(busy[0].readline(), 5))["result"] == {"done": True}
+        client = ControlClient(path, timeout=5)
+        assert await asyncio.to_thread(client.call, "volume", {"level": 9}) == {"volume": 9}
+        for _reader, writer in (busy, idle):
+            writer.close()
+    finally:
+        await server.close()

@@ -223,3 +223,41 @@ def test_the_default_endpoint_is_loopback_and_the_unit_still_fences_the_network(
     assert "IPAddressDeny=any" in unit
     allow = next(line for line in unit.splitlines() if line.startswith("IPAddressAllow="))
     assert "localhost" in allow and "0.0.0.0/0" not in allow and "any" not in allow
+
+
+async def test_the_endpoint_times_out_half_sent_requests_and_caps_its_connections():
+    settings = MetricsSettings(listen="127.0.0.1:0", read_timeout_s=0.3, max_connections=2)
+    metrics = MetricsFeature(settings, None, snapshot=dict, generation=lambda: None, models=lambda: [])  # type: ignore[arg-type]
+    await metrics.start()
+    try:
+        port = metrics.port
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        for _reader, writer in held:
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # no blank line: never finished
+        await until(lambda: metrics.status()["connections"] == 2, timeout=5, what="two held")
+        extra_reader, _extra = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(extra_reader.read(), 5) == b""  # past the cap: closed at once
+        assert metrics.status()["refused"] == 1
+        for reader, _writer in held:  # closed after the read timeout, unanswered
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert metrics.status()["connections"] == 0
+        assert "process_cpu_seconds" in await scrape(port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 404 ")
+        for _reader, writer in held:
+            writer.close()
+    finally:
+        await metrics.stop()
+
+
+async def test_a_large_exposition_arrives_whole():
+    metrics = MetricsFeature(LOOPBACK_ANY_PORT, None, snapshot=dict, generation=lambda: None, models=lambda: [])  # type: ignore[arg-type]
+    for n in range(3000):  # about 200 KB of samples: more than the socket buffers hold
+        metrics.errors.labels(f"code-{n:04d}").inc()
+    await metrics.start()
+    try:
+        families = await scrape(metrics.port)
+        assert value(families["appliance_errors"], "appliance_errors_total", code="code-2999") == 1
+    finally:
+        await metrics.stop()

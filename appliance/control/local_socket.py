@@ -5,7 +5,9 @@ Reply:    ``{"id": 1, "ok": true, "result": {...}}`` or
           ``{"id": 1, "ok": false, "error": {"code": "bad-arguments", "message": "..."}}``
 
 The socket is created mode 0600 (owner only): SSH users reach it as the
-service user or root.  Lines are capped at 64 KiB.
+service user or root.  Lines are capped at 64 KiB.  At most ``control.max_clients`` are
+connected at once (one more gets a ``too-many-clients`` error line and is closed), and a
+client that sends no request for ``control.idle_timeout_s`` is closed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from appliance.control import payload
 from appliance.control.authorization import CommandPolicy, socket_policy
 from appliance.control.commands import Commands
 from appliance.core.errors import ApplianceError, CommandError, ControlError
+from appliance.settings import ControlSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,9 +35,21 @@ MAX_LINE = 64 * 1024
 class ControlServer:
     """Serves :class:`Commands` on a Unix socket."""
 
-    def __init__(self, path: Path, commands: Commands, policy: CommandPolicy | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        commands: Commands,
+        policy: CommandPolicy | None = None,
+        *,
+        idle_timeout_s: float = ControlSettings.idle_timeout_s,
+        max_clients: int = ControlSettings.max_clients,
+    ) -> None:
         self.path = path
         self.commands = commands
+        self.idle_timeout_s = idle_timeout_s
+        self.max_clients = max_clients
+        self.clients = 0
+        """Connected now."""
         self._server: asyncio.AbstractServer | None = None
         self.policy = policy or socket_policy()
         """Local users are trusted by the socket's file mode, so by default everything is allowed."""
@@ -78,20 +93,33 @@ class ControlServer:
             self.path.unlink()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.clients >= self.max_clients:
+            self._refuse(writer)
+            return
+        self.clients += 1
         try:
             while True:
                 try:
-                    line = await reader.readline()
-                except ValueError:  # longer than MAX_LINE
-                    await _send(writer, _error(None, "too-long", f"request lines are limited to {MAX_LINE} bytes"))
+                    line = await asyncio.wait_for(reader.readline(), self.idle_timeout_s)
+                except ValueError:  # longer than MAX_LINE; closing sends what was written
+                    writer.write(_line(_error(None, "too-long", f"request lines are limited to {MAX_LINE} bytes")))
                     return
                 if not line:
                     return
-                await _send(writer, await self.handle_line(line))
-        except (ConnectionError, asyncio.IncompleteReadError):
+                reply = await self.handle_line(line)  # however long the command takes: it is not idle time
+                writer.write(_line(reply))
+                await asyncio.wait_for(writer.drain(), self.idle_timeout_s)  # nor may a client that reads nothing
+        except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self.clients -= 1
             writer.close()
+
+    def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        """Past the cap: one coded line (a fresh socket's buffer takes it without waiting), then close."""
+        message = f"{self.max_clients} clients are connected; try again later"
+        writer.write(_line(_error(None, "too-many-clients", message)))
+        writer.close()
 
     async def handle_line(self, line: bytes) -> dict[str, Any]:
         """One request in, one reply out; never raises."""
@@ -121,9 +149,8 @@ def _error(rid: Any, code: str, message: str) -> dict[str, Any]:
     return {"id": rid, "ok": False, "error": {"code": code, "message": message}}
 
 
-async def _send(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
-    writer.write(json.dumps(reply, default=str).encode() + b"\n")
-    await writer.drain()
+def _line(reply: dict[str, Any]) -> bytes:
+    return json.dumps(reply, default=str).encode() + b"\n"
 
 
 def _answers(path: Path) -> bool:

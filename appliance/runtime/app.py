@@ -145,7 +145,13 @@ class Appliance:
         for feature in self.features:
             self._plug(feature)
         self.control = (
-            ControlServer(settings.socket_path, self.commands, socket_policy(settings.control.allowed_commands))
+            ControlServer(
+                settings.socket_path,
+                self.commands,
+                socket_policy(settings.control.allowed_commands),
+                idle_timeout_s=settings.control.idle_timeout_s,
+                max_clients=settings.control.max_clients,
+            )
             if control and settings.control.enabled
             else None
         )

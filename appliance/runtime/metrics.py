@@ -4,7 +4,8 @@ Counters and histograms follow bus events (matched by class); the gauges that
 describe the present (models, MQTT outbox, memory rows) are read from
 ``status`` when Prometheus scrapes, on the event loop, so a scrape costs one
 status call and nothing between scrapes.  Process CPU and RSS come from
-prometheus_client's own /proc collector.
+prometheus_client's own /proc collector.  The HTTP side, with its read timeout and connection
+cap, is :class:`appliance.runtime.metrics_server.MetricsServer`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from appliance.core.bus import Bus
@@ -29,6 +30,7 @@ from appliance.core.events import (
 )
 from appliance.core.feature import Feature, Loop
 from appliance.models.registry import ModelRegistry
+from appliance.runtime.metrics_server import MetricsServer
 from appliance.settings import MetricsSettings, Settings, listen_address
 
 _LOGGER = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class MetricsFeature(Feature):
         self._models = models
         self._last_generation: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: Any = None
+        self._server: MetricsServer | None = None
         self.port = 0
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -92,24 +94,32 @@ class MetricsFeature(Feature):
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         host, port = listen_address(self.settings.listen)
+        server = MetricsServer(
+            self.registry,
+            host=host,
+            port=port,
+            read_timeout_s=self.settings.read_timeout_s,
+            max_connections=self.settings.max_connections,
+        )
         try:
-            self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+            await server.start()
         except OSError as err:
             raise _unbindable(self.settings.listen, err) from err
-        self.port = self._server.server_address[1]
+        self._server, self.port = server, server.port
         _LOGGER.info("Metrics on http://%s:%d/metrics", host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None
-            await asyncio.to_thread(server.shutdown)
-            server.server_close()
+            await server.stop()
 
     def loops(self) -> Mapping[str, Loop]:
         return {"metrics": self._follow}
 
     def status(self) -> Mapping[str, Any]:
-        return {"listen": self.settings.listen, "port": self.port}
+        server = self._server
+        connections, refused = (server.connections, server.refused) if server is not None else (0, 0)
+        return {"listen": self.settings.listen, "port": self.port, "connections": connections, "refused": refused}
 
     # -- bus events -----------------------------------------------------------------
     async def _follow(self) -> None:
@@ -140,7 +150,7 @@ class MetricsFeature(Feature):
             self._last_generation = stats
             self.tokens.inc(getattr(stats, "completion_tokens", 0))
 
-    # -- scrape (HTTP thread) ---------------------------------------------------------
+    # -- scrape (the server's worker thread) ---------------------------------------------------------
     def _scrape_status(self) -> Mapping[str, Any]:
         """``status`` taken on the event loop, where its objects live."""
         loop = self._loop

@@ -166,6 +166,16 @@ class ControlSettings:
         "Commands the socket runs (names or ns.*). Its 0600 file mode already limits it to the service user and "
         "root, so the default is every command.",
     )
+    idle_timeout_s: float = setting(
+        60.0,
+        "A client that sends no request for this long is disconnected (a command still running is not idle).",
+        unit="s",
+        min=0.1,
+        max=3600.0,
+    )
+    max_clients: int = setting(
+        32, "Clients connected at once; one more is answered too-many-clients and closed.", min=1, max=1000
+    )
 
 
 @dataclass(frozen=True)
@@ -327,6 +337,16 @@ class MetricsSettings:
     listen: str = setting(
         "127.0.0.1:9464",
         "Prometheus metrics over HTTP on host:port (loopback by default); empty = no metrics endpoint.",
+    )
+    read_timeout_s: float = setting(
+        5.0,
+        "A scrape must send its request within this time, and take its reply within it again, or it is closed.",
+        unit="s",
+        min=0.1,
+        max=60.0,
+    )
+    max_connections: int = setting(
+        8, "Connections to the metrics endpoint at once; one more is closed as it is accepted.", min=1, max=256
     )
 
     def __post_init__(self) -> None:

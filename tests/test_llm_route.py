@@ -213,3 +213,24 @@ def test_the_prompt_work_stays_on_the_local_model_while_a_server_answers(server)
     assert local.prefills == [llm.system_messages(), PROMPT] and not cancel.is_set()
     assert llm.count_tokens("two words") == 2 and llm.score_continuations(PROMPT, ["a", "b"]) == [0.0, 0.0]
     assert not server.requests  # none of it went to the server
+
+
+def test_a_server_still_writing_at_the_reply_deadline_ends_the_reply_and_no_model_starts_over(server):
+    def respond(h) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        try:
+            h.wfile.write(sse_chunk().encode())
+            while not server.release.wait(0.05):  # a sentence every 50 ms, never an end
+                h.wfile.write(sse_chunk("On and on. ").encode())
+                h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    server.respond = respond
+    llm, local = router(server.url, reply_max_s=1.0, max_tokens=4096)
+    start = time.monotonic()
+    said = list(llm.stream(PROMPT, threading.Event()))
+    assert time.monotonic() - start < 1.5 and said and all(s == "On and on. " for s in said)  # whole sentences
+    assert local.calls == 0 and (llm.last.backend, llm.last.fallback) == ("server", "server-deadline")

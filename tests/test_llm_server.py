@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 
 from appliance.core.errors import ConfigError
-from appliance.engines.llm.server import (
-    ChatStreamDecoder,
-    LlmServerError,
-    ServerEndpoint,
-    ServerLlm,
-    read_key,
-)
+from appliance.engines.llm.chat_stream import ChatStreamDecoder, LlmServerError
+from appliance.engines.llm.server import PIECE_SLACK, ServerEndpoint, ServerLlm, read_key
 from appliance.settings import LlmSettings
 
 from .fakes import ScriptedLlmServer, sse_chunk, sse_reply
@@ -202,3 +197,96 @@ def test_a_server_that_echoes_the_key_never_gets_it_into_an_error(fake_server, t
     with pytest.raises(LlmServerError) as info:
         collect(client(url, server_api_key_file=str(key)))
     assert info.value.code == "server-error" and KEY not in str(info.value) and "bad key ***" in info.value.message
+
+
+# -- bounds: a server that does not stop ------------------------------------------------------
+def stream_pieces(script: ScriptedLlmServer, pieces: Iterator[str], pause_s: float = 0.0):
+    """A respond that streams ``pieces`` (an endless iterator, say) until the client goes away."""
+
+    def respond(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        try:
+            for piece in pieces:
+                h.wfile.write(piece.encode())
+                if pause_s:
+                    h.wfile.flush()
+                    if script.release.wait(pause_s):
+                        return
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    return respond
+
+
+def endless(text: str) -> Iterator[str]:
+    while True:
+        yield chunk(text)
+
+
+def test_a_server_that_ignores_max_tokens_is_cut_off(fake_server):
+    url, script = fake_server
+    script.respond = stream_pieces(script, endless(" word"))
+    got: list[str] = []
+    with pytest.raises(LlmServerError) as info:
+        for piece in client(url, max_tokens=20).stream([], threading.Event()):
+            got.append(piece)
+    assert info.value.code == "server-too-long" and len(got) == 20 + PIECE_SLACK
+    assert script.requests[0]["body"]["max_tokens"] == 20
+
+
+def test_one_endless_piece_is_cut_off_by_its_characters(fake_server):
+    url, script = fake_server
+    script.respond = stream_pieces(script, endless("x" * 500))
+    with pytest.raises(LlmServerError) as info:
+        collect(client(url, max_tokens=4))
+    assert info.value.code == "server-too-long"
+
+
+def test_a_stream_of_nothing_but_keep_alives_is_cut_off_by_its_bytes(fake_server):
+    url, script = fake_server
+
+    def comments() -> Iterator[str]:
+        yield chunk("Hm.")
+        while True:
+            yield ": keep-alive " + "." * 1000 + "\n"
+
+    script.respond = stream_pieces(script, comments())
+    start = time.monotonic()
+    with pytest.raises(LlmServerError) as info:
+        collect(client(url, max_tokens=10))
+    assert info.value.code == "server-too-long" and time.monotonic() - start < 5.0
+
+
+def test_the_reply_deadline_ends_a_server_that_never_pauses_long(fake_server):
+    url, script = fake_server
+    script.respond = stream_pieces(script, endless("Again. "), pause_s=0.05)  # well inside the stall deadline
+    got: list[str] = []
+    start = time.monotonic()
+    with pytest.raises(LlmServerError) as info:
+        for piece in client(url, reply_max_s=1.0, max_tokens=4096).stream([], threading.Event()):
+            got.append(piece)
+    elapsed = time.monotonic() - start
+    assert info.value.code == "server-deadline" and 1.0 <= elapsed < 1.5 and got
+
+
+def test_the_reader_stays_a_queue_ahead_of_a_slow_reply(fake_server):
+    url, script = fake_server
+    sent = [0]
+
+    def counted() -> Iterator[str]:
+        while True:
+            sent[0] += 1
+            yield chunk(" word")
+
+    script.respond = stream_pieces(script, counted())
+    stream = client(url, max_tokens=4096).stream([], threading.Event())
+    next(stream)  # then the reply is busy elsewhere: the reader must wait, and TCP makes the server wait
+    samples = [sent[0]]
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and not (len(samples) > 2 and samples[-1] == samples[-2] == samples[-3]):
+        time.sleep(0.2)
+        samples.append(sent[0])
+    stream.close()
+    assert samples[-1] == samples[-2] == samples[-3], samples  # blocked, not read into memory without bound

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.core.chunker import speakable, split_for_speech
+from appliance.core.control_chars import strip_control_chars
 from appliance.core.errors import TtsError
 from appliance.core.procstat import ShrinkingSession
 from appliance.settings import TtsSettings
@@ -59,9 +60,11 @@ class PiperTts:
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
         """Int16 audio at :attr:`sample_rate`, one array per sentence Piper finds.
 
-        Long sentences are split first (:data:`~appliance.core.chunker.SYNTH_MAX_CHARS`).
+        Long sentences are split first (:data:`~appliance.core.chunker.SYNTH_MAX_CHARS`); control
+        characters are dropped (a NUL fails Piper).  A failure's message says how long the text was,
+        never what it said: it is logged at WARNING and published; the text is logged at DEBUG.
         """
-        clean = speakable(text)
+        clean = speakable(strip_control_chars(text))
         if not clean:
             return
         try:
@@ -69,7 +72,9 @@ class PiperTts:
                 for chunk in self._voice.synthesize(piece, self._syn):
                     yield chunk.audio_int16_array
         except Exception as err:
-            raise TtsError("tts-failed", f"could not synthesize {clean[:40]!r}: {err}") from err
+            _LOGGER.debug("Piper failed on %r: %s", clean, err)
+            message = f"could not synthesize a text of {len(clean)} characters ({type(err).__name__})"
+            raise TtsError("tts-failed", message) from err
 
     def synthesize_all(self, text: str) -> np.ndarray:
         """The whole text as one array."""

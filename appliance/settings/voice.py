@@ -237,7 +237,24 @@ class LlmSettings:
         "You are a helpful voice assistant in a home. Answer in one or two short sentences, without lists or markdown.",
         "System prompt at the start of every conversation.",
     )
-    max_tokens: int = setting(80, "Most tokens in one reply.", min=1, max=4096)
+    max_tokens: int = setting(
+        80,
+        "Most tokens in one reply, asked of the local model and of the LAN server alike; a server that "
+        "sends more is cut off.",
+        unit="tokens",
+        min=1,
+        max=4096,
+    )
+    reply_max_s: float = setting(
+        30.0,
+        "Longest a reply may take, from the start of its writing to the end of its speech, whichever model "
+        "writes it: no sentence is begun once the speech already made would play past it, and none at all past "
+        "it by the clock. The model is then stopped, the reply ends after its last whole sentence and the turn "
+        "ends as answered.",
+        unit="s",
+        min=1.0,
+        max=600.0,
+    )
     temperature: float = setting(
         0.0,
         "Sampling temperature (0 = greedy, the answers the quality bench scores). With 0.2, SmolLM2-135M "

@@ -217,6 +217,7 @@ class Pipeline:
             first_chunk_chars=self.settings.tts.first_chunk_chars,
             hold_chars=self.hold_chars,
             recall=getattr(self.conversation, "answer", None),
+            reply_max_s=self.settings.llm.reply_max_s,
         )
 
     def set_stage(self, stage: Stage, turn_id: int = 0) -> None:

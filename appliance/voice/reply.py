@@ -6,6 +6,17 @@ A :class:`ReplyAttempt` may start before the request is known to be over
 buffer, nothing is played or published.  If the speaker carries on, the
 attempt is cancelled; if the endpoint confirms it, playback starts from what
 is already synthesized.
+
+A reply is bounded whatever the model does: its text is cleaned of control
+characters as it arrives (:func:`~appliance.core.control_chars.strip_control_chars`),
+sentences wait for the voice in a queue of :data:`SENTENCES_AHEAD` (so a model that
+writes faster than the voice speaks is held back instead of piling up), and
+``reply_max_s`` (``llm.reply_max_s``) is the reply's deadline, counted to the end
+of its speech: no sentence is begun once the speech already given to the voice
+would play past it, and none at all past it by the clock.  The model is then
+stopped, the sentences written after the last one said are dropped, and the
+reply ends there as if the model had stopped.  The audio queue needs no bound of
+its own: it holds at most what the voice synthesized within that deadline.
 """
 
 from __future__ import annotations
@@ -22,10 +33,14 @@ from typing import Protocol
 import numpy as np
 
 from appliance.core.chunker import SentenceChunker, plain_text
+from appliance.core.control_chars import strip_control_chars
 from appliance.core.errors import ApplianceError
 from appliance.engines.llm.protocol import GenerationStats, Message
 
 _LOGGER = logging.getLogger(__name__)
+
+SENTENCES_AHEAD = 4
+"""Written sentences waiting for the voice; a writer further ahead waits (and so does the model)."""
 
 
 @dataclass
@@ -89,6 +104,8 @@ class Marks:
     """Prompt tokens the LLM evaluated for this reply (the rest came from its KV cache)."""
     llm_backend: str | None = None
     """Who generated the reply: "local" or "server" (the LAN server); None when no LLM did."""
+    llm_cut: bool = False
+    """The reply reached ``reply_max_s`` while being written: it ends after the last sentence given to the voice."""
 
 
 class ReplyAttempt:
@@ -104,6 +121,7 @@ class ReplyAttempt:
         first_chunk_chars: int,
         hold_chars: int = 0,
         recall: Callable[[str], str | None] | None = None,
+        reply_max_s: float | None = None,
     ) -> None:
         self._llm = llm
         self._tts = tts
@@ -113,7 +131,15 @@ class ReplyAttempt:
         self._hold_chars = hold_chars
         self._recall = recall
         """A remembered fact that answers the request word for word, instead of the LLM (blocking)."""
+        self._reply_max_s = reply_max_s
+        """Seconds from the start of the LLM's reply to the end of its speech (None: no deadline)."""
+        self._deadline = float("inf")
+        """Monotonic seconds: :attr:`_reply_max_s` after the LLM started."""
+        self._speech_ends = 0.0
+        """Monotonic seconds when the audio synthesized so far will have played, if played as it is ready."""
         self.cancel = threading.Event()
+        self.llm_stop = threading.Event()
+        """Set to stop the LLM: barge-in (with :attr:`cancel`) or the reply's deadline (on its own)."""
         self.llm_may_run = threading.Event()
         """Cleared while the first sentence is synthesized: on two cores the LLM, far ahead of
         speech anyway, would otherwise slow down the audio the listener is waiting for."""
@@ -146,10 +172,10 @@ class ReplyAttempt:
                     text = await transcribe()
                     self.marks.stt_done = time.monotonic()
                 finally:
-                    self.transcript = text.strip()
+                    self.transcript = strip_control_chars(text).strip()
                     self._transcribed()
             else:
-                self.transcript = text.strip()
+                self.transcript = strip_control_chars(text).strip()
             if not self.transcript:
                 return
             self.intent = next((i for m in self._intents if (i := m.match(self.transcript)) is not None), None)
@@ -178,45 +204,72 @@ class ReplyAttempt:
         speech = intent.speech
         if intent.action is not None:
             speech = (await intent.action()) or speech
+        speech = strip_control_chars(speech)  # a device's or a fact's name may carry them too
         if speech.strip():  # "stop" and "never mind" are answered with silence
             self.reply_parts.append(speech)
             await self._synthesize(speech)
 
     async def _generate(self) -> None:
-        chunker = SentenceChunker(self._first_chunk_chars, hold_chars=self._hold_chars)
-        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        sentences: asyncio.Queue[str | None] = asyncio.Queue(SENTENCES_AHEAD)
         speaker = asyncio.create_task(self._speak_sentences(sentences), name="reply-tts")
         self.marks.llm_started = time.monotonic()
+        if self._reply_max_s is not None:
+            self._deadline = self.marks.llm_started + self._reply_max_s
         try:
-            # Building the context may search the memory: keep it off the event loop.
-            messages = await asyncio.to_thread(self._messages_for, self.transcript)
-            async for piece in self._llm.stream_reply(messages, self.cancel, self.llm_may_run):
-                if self.marks.llm_first_token is None:
-                    self.marks.llm_first_token = time.monotonic()
-                for sentence in chunker.push(piece):
-                    sentences.put_nowait(sentence)
-            rest = chunker.flush()
-            if rest:
-                sentences.put_nowait(rest)
+            try:
+                await asyncio.wait_for(self._write(sentences), self._reply_max_s)
+            except asyncio.TimeoutError:
+                self._cut("the clock")  # the speaker drops what is still queued
             self.marks.llm_done = time.monotonic()
             stats = self._llm.last
             self.marks.llm_tokens_evaluated = stats.evaluated_tokens
             self.marks.llm_backend = stats.backend
         finally:
-            sentences.put_nowait(None)
+            await sentences.put(None)  # the speaker drains to the end, so there is room soon
             await speaker
 
+    async def _write(self, sentences: asyncio.Queue[str | None]) -> None:
+        """The LLM's reply, cleaned and cut into sentences, into ``sentences`` (waiting while it is full)."""
+        chunker = SentenceChunker(self._first_chunk_chars, hold_chars=self._hold_chars)
+        # Building the context may search the memory: keep it off the event loop.
+        messages = await asyncio.to_thread(self._messages_for, self.transcript)
+        async for piece in self._llm.stream_reply(messages, self.llm_stop, self.llm_may_run):
+            if self.marks.llm_first_token is None:
+                self.marks.llm_first_token = time.monotonic()
+            for sentence in chunker.push(strip_control_chars(piece)):
+                await sentences.put(sentence)
+        rest = chunker.flush()
+        if rest:
+            await sentences.put(rest)
+
+    def _cut(self, by: str) -> None:
+        """End the reply at its deadline: stop the LLM; what is said so far is the reply."""
+        if not self.marks.llm_cut:
+            self.marks.llm_cut = True
+            self.llm_stop.set()
+            _LOGGER.info("Reply cut at llm.reply_max_s = %g s (by %s), after a whole sentence", self._reply_max_s, by)
+
     async def _speak_sentences(self, sentences: asyncio.Queue[str | None]) -> None:
-        last = ""
+        """Synthesize each sentence; after a cancel, a failure or the deadline, drain the rest unsaid (the writer
+        never waits on a speaker that has stopped) and stop the LLM."""
+        last, failure = "", None
         while (sentence := await sentences.get()) is not None:
-            if self.cancel.is_set():
-                return
+            if self._speech_ends >= self._deadline:
+                self._cut("the speech")
+            if self.cancel.is_set() or failure is not None or self.marks.llm_cut:
+                continue
             said = plain_text(sentence)
             if said == last:  # "The cat is a cat. The cat is a cat.": a small model's stutter, said once
                 continue
             last = said
             self.reply_parts.append(sentence)
-            await self._synthesize(sentence)
+            try:
+                await self._synthesize(sentence)
+            except ApplianceError as err:
+                failure = err
+                self.llm_stop.set()
+        if failure is not None:
+            raise failure
 
     async def _synthesize(self, text: str) -> None:
         started = time.monotonic()
@@ -229,6 +282,7 @@ class ReplyAttempt:
         finally:
             self.llm_may_run.set()
         ended = time.monotonic()
+        self._speech_ends = max(self._speech_ends, ended) + len(audio) / self._tts.sample_rate
         self.marks.tts_spans.append((started, ended))
         if self.marks.first_audio_ready is None:
             self.marks.first_audio_ready = ended
@@ -246,6 +300,7 @@ class ReplyAttempt:
     async def abandon(self) -> None:
         """Stop generating and drop everything (speech resumed, or barge-in)."""
         self.cancel.set()
+        self.llm_stop.set()
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

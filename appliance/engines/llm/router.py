@@ -13,6 +13,9 @@ fallback.
   5 min, reset by a success), so a dead server is not waited on turn after turn.
 - Server text reaches the reply one whole sentence at a time; see
   :meth:`RoutedLlm.stream` for why that makes a failure mid-reply clean.
+- A server that streams forever is stopped by ``llm.max_tokens`` (``server-too-long``) or
+  ``llm.reply_max_s`` (``server-deadline``), like one that dies mid-reply: the reply
+  ends after its last whole sentence.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from typing import Any
 
 from appliance.core.chunker import SentenceChunker
 from appliance.core.feature import Feature
+from appliance.engines.llm.chat_stream import LlmServerError
 from appliance.engines.llm.protocol import GenerationStats, LanguageModel, Message
-from appliance.engines.llm.server import LlmServerError, ServerLlm
+from appliance.engines.llm.server import ServerLlm
 from appliance.settings import LlmSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,6 +39,8 @@ _LOGGER = logging.getLogger(__name__)
 FIRST_BACKOFF_S = 5.0
 MAX_BACKOFF_S = 300.0
 SERVER_FIELDS = ("server_url", "server_model", "server_api_key_file", "server_timeout_s")
+DEADLINE = "server-deadline"
+"""The server was still writing at ``llm.reply_max_s``: the reply ends there, the local model does not start one."""
 
 
 @dataclass
@@ -179,7 +185,7 @@ class RoutedLlm(LanguageModel):
                 yield sentence
         except LlmServerError as err:
             self._record_failure(err)
-            if passed:
+            if passed or err.code == DEADLINE:  # past llm.reply_max_s no model starts over
                 self.last = replace(server.last, fallback=err.code)
                 _LOGGER.info("LLM server failed mid-reply (%s): the reply ends after %d sentence(s)", err.code, passed)
                 return

@@ -2,7 +2,8 @@
 
 - ``POST <llm.server_url>/chat/completions`` with ``stream: true`` (llama.cpp's
   llama-server, llama-cpp-python's server, Ollama and vLLM all speak it); the
-  Server-Sent Events are decoded by :class:`ChatStreamDecoder` (pure: lines in,
+  Server-Sent Events are decoded by
+  :class:`~appliance.engines.llm.chat_stream.ChatStreamDecoder` (pure: lines in,
   text out).  A server that ignores ``stream`` and answers with one JSON body
   is read as one piece.
 - The request runs on a thread of its own that hands pieces over through a
@@ -11,6 +12,12 @@
   :meth:`ServerLlm.stream` raises :class:`LlmServerError` when the first piece
   misses ``first_s`` or a later one ``stall_s``, and closes the connection, so
   the server stops generating for nobody.
+- Nothing a server sends can grow without bound: the queue holds
+  :data:`QUEUE_PIECES` (a reader ahead of the reply waits, and TCP makes the
+  server wait), the request asks for ``max_tokens`` and a server that sends
+  more pieces, characters or bytes than that allows is cut off
+  (``server-too-long``), and the whole reply must end within
+  ``llm.reply_max_s`` (``server-deadline``).
 - Every failure is one coded :class:`LlmServerError` (``server-unreachable``,
   ``server-timeout``, ``server-http-401`` …).  The bearer key is read from its
   file once, kept out of ``repr`` and never put in a message; URLs in messages
@@ -36,7 +43,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from appliance import __version__
-from appliance.core.errors import ConfigError, LlmError
+from appliance.core.errors import ConfigError
+from appliance.engines.llm.chat_stream import ChatStreamDecoder, LlmServerError, json_object
 from appliance.engines.llm.protocol import GenerationStats, Message, ReplySource
 from appliance.settings import LlmSettings
 from appliance.settings.voice import without_userinfo
@@ -51,10 +59,16 @@ POLL_S = 0.05
 """How often a wait for the next piece looks at ``cancel`` (barge-in)."""
 SOCKET_BACKSTOP_S = 30.0
 """Socket timeout of the reading thread, so it ends by itself even if nobody closes its connection."""
-
-
-class LlmServerError(LlmError):
-    """The LAN server failed a request; ``code`` says how (the router's fallback reason)."""
+QUEUE_PIECES = 32
+"""Pieces read ahead of the reply; a full queue stops the reading thread, and TCP then stops the server."""
+PIECE_SLACK = 16
+"""Pieces a server may send beyond ``max_tokens`` (one piece is one token, or fewer, on the servers we know)."""
+CHARS_PER_TOKEN = 32
+"""Characters of reply text allowed per token of ``max_tokens``: about eight times a token's usual length."""
+BYTES_PER_TOKEN = 4096
+"""Stream bytes allowed per token of ``max_tokens``: a chunk's JSON wrapping is 150-400 bytes."""
+MIN_STREAM_BYTES = 1 << 20
+"""Stream bytes always allowed, whatever ``max_tokens`` (keep-alive comments, a usage chunk)."""
 
 
 @dataclass(frozen=True)
@@ -105,104 +119,41 @@ def read_key(path: str) -> str:
     return key
 
 
-class ChatStreamDecoder:
-    """Decodes a chat-completions SSE stream: :meth:`feed` each line, get the reply text it carried."""
-
-    def __init__(self) -> None:
-        self.done = False
-        """``data: [DONE]`` arrived."""
-        self.finish_reason: str | None = None
-        self.completion_tokens: int | None = None
-        """From a ``usage`` object, if the server sent one."""
-        self.prompt_tokens: int | None = None
-        self._data: list[str] = []
-
-    @property
-    def finished(self) -> bool:
-        """The server said the reply is complete (not merely that the connection ended)."""
-        return self.done or self.finish_reason is not None
-
-    def feed(self, line: str) -> list[str]:
-        """One line of the stream (with or without its newline); the text pieces it completed."""
-        line = line.rstrip("\r\n")
-        if line.startswith(":"):  # an SSE comment (keep-alive)
-            return []
-        if line:
-            name, _, value = line.partition(":")
-            if name == "data":
-                self._data.append(value[1:] if value.startswith(" ") else value)
-            return []  # event:, id:, retry: carry nothing for us
-        if not self._data:
-            return []
-        data, self._data = "\n".join(self._data), []  # a blank line ends the event
-        return self.event(data)
-
-    def end(self) -> list[str]:
-        """The stream ended: an event that was not closed by a blank line still counts."""
-        if not self._data:
-            return []
-        data, self._data = "\n".join(self._data), []
-        return self.event(data)
-
-    def event(self, data: str) -> list[str]:
-        """One event's data: ``[DONE]`` or a chat.completion.chunk object."""
-        if data.strip() == "[DONE]":
-            self.done = True
-            return []
-        return self.chunk(_json_object(data))
-
-    def chunk(self, obj: dict[str, Any]) -> list[str]:
-        """Text of one chunk (``choices[0].delta.content``), or of a whole response (``message.content``)."""
-        if "error" in obj:
-            raise LlmServerError("server-error", f"the server reported an error: {_error_text(obj['error'])}")
-        usage = obj.get("usage")
-        if isinstance(usage, dict):
-            self.completion_tokens = _int_or_none(usage.get("completion_tokens"))
-            self.prompt_tokens = _int_or_none(usage.get("prompt_tokens"))
-        choices = obj.get("choices")
-        if not isinstance(choices, list) or not choices:
-            return []  # a usage-only chunk, or a heartbeat object
-        choice = choices[0]
-        if not isinstance(choice, dict):
-            raise LlmServerError("server-bad-response", "a choice in the stream is not an object")
-        if isinstance(choice.get("finish_reason"), str):
-            self.finish_reason = choice["finish_reason"]
-        part = choice.get("delta") or choice.get("message") or {}
-        text = part.get("content") if isinstance(part, dict) else None
-        return [text] if isinstance(text, str) and text else []
-
-
-def _json_object(data: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        raise LlmServerError("server-bad-response", "the server sent data that is not JSON") from None
-    if not isinstance(obj, dict):
-        raise LlmServerError("server-bad-response", "the server sent JSON that is not an object")
-    return obj
-
-
-def _error_text(error: Any) -> str:
-    message = error.get("message") if isinstance(error, dict) else error
-    return str(message)[:120]
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 _END = object()
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """What one reply may take from the server, derived from the ``max_tokens`` it was asked for."""
+
+    pieces: int
+    chars: int
+    """Characters of reply text."""
+    bytes: int
+    """Bytes of the response body: SSE lines, comments and JSON wrapping included."""
+
+    @classmethod
+    def for_tokens(cls, max_tokens: int) -> StreamLimits:
+        return cls(
+            pieces=max_tokens + PIECE_SLACK,
+            chars=max_tokens * CHARS_PER_TOKEN,
+            bytes=max(MIN_STREAM_BYTES, max_tokens * BYTES_PER_TOKEN),
+        )
 
 
 class _Request:
     """One request on its own thread: pieces, then ``_END`` or an :class:`LlmServerError`, into a queue."""
 
-    def __init__(self, endpoint: ServerEndpoint, body: bytes, connect_s: float) -> None:
+    def __init__(self, endpoint: ServerEndpoint, body: bytes, connect_s: float, limits: StreamLimits) -> None:
         self.endpoint = endpoint
         self.body = body
         self.connect_s = connect_s
-        self.items: queue.Queue[object] = queue.Queue()
+        self.limits = limits
+        self.items: queue.Queue[object] = queue.Queue(QUEUE_PIECES)
         self.decoder = ChatStreamDecoder()
+        self._pieces = 0
+        self._chars = 0
+        self._bytes = 0
         self._stop = threading.Event()
         self._conn: http.client.HTTPConnection | None = None
         self._thread = threading.Thread(target=self._run, name="llm-server", daemon=True)
@@ -218,18 +169,36 @@ class _Request:
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on a silent server
 
+    def _put(self, item: object) -> None:
+        """Hand ``item`` over, waiting while the queue is full; dropped once the reply is given up."""
+        while not self._stop.is_set():
+            try:
+                self.items.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _text(self, pieces: list[str]) -> None:
+        """Hand over reply text, within :attr:`limits` (``server-too-long`` past them)."""
+        for text in pieces:
+            self._pieces += 1
+            self._chars += len(text)
+            if self._pieces > self.limits.pieces or self._chars > self.limits.chars:
+                raise LlmServerError("server-too-long", "the server sent more than the max_tokens it was asked for")
+            self._put(text)
+
     def _run(self) -> None:
         try:
             self._exchange()
-            self.items.put(_END)
+            self._put(_END)
         except LlmServerError as err:  # its message may quote the server: never let it quote the key
-            self.items.put(LlmServerError(err.code, self.endpoint.redact(err.message)))
+            self._put(LlmServerError(err.code, self.endpoint.redact(err.message)))
         except ssl.SSLError as err:
-            self.items.put(LlmServerError("server-tls", f"TLS with {self.endpoint.url} failed: {err.reason}"))
+            self._put(LlmServerError("server-tls", f"TLS with {self.endpoint.url} failed: {err.reason}"))
         except (http.client.IncompleteRead, ConnectionResetError, http.client.RemoteDisconnected):
-            self.items.put(LlmServerError("server-closed", "the server closed the connection mid-reply"))
+            self._put(LlmServerError("server-closed", "the server closed the connection mid-reply"))
         except (OSError, http.client.HTTPException) as err:
-            self.items.put(_connection_error(self.endpoint, err, stopped=self._stop.is_set()))
+            self._put(_connection_error(self.endpoint, err, stopped=self._stop.is_set()))
         finally:
             conn, self._conn = self._conn, None
             if conn is not None:
@@ -258,18 +227,18 @@ class _Request:
                 f"server-http-{response.status}", f"{ep.url} answered HTTP {response.status} {response.reason}"
             )
         if (response.getheader("Content-Type") or "").startswith("application/json"):
-            for text in self.decoder.chunk(_json_object(response.read(MAX_BODY).decode("utf-8", "replace"))):
-                self.items.put(text)
+            self._text(self.decoder.chunk(json_object(response.read(MAX_BODY).decode("utf-8", "replace"))))
             self.decoder.done = True
             return
         while not self._stop.is_set() and not self.decoder.done:
-            line = response.readline(MAX_LINE)
+            line = response.readline(min(MAX_LINE, self.limits.bytes - self._bytes + 1))
+            self._bytes += len(line)
+            if self._bytes > self.limits.bytes:
+                raise LlmServerError("server-too-long", f"the server sent more than {self.limits.bytes} bytes")
             if not line:
-                for text in self.decoder.end():
-                    self.items.put(text)
+                self._text(self.decoder.end())
                 break
-            for text in self.decoder.feed(line.decode("utf-8", "replace")):
-                self.items.put(text)
+            self._text(self.decoder.feed(line.decode("utf-8", "replace")))
         if not self._stop.is_set() and not self.decoder.finished:
             raise LlmServerError("server-closed", "the server ended the stream before the reply was finished")
 
@@ -331,22 +300,30 @@ class ServerLlm(ReplySource):
         """Blocking generator of reply text; LlmServerError when a deadline passes or the server fails.
 
         ``first_s`` bounds the wait for the first piece (default ``llm.server_timeout_s``), ``stall_s``
-        each wait after it (default the same).  Setting ``cancel`` ends the stream quietly.  ``may_run``
-        is not waited on: reading the server's stream costs the board nothing.
+        each wait after it (default the same), ``llm.reply_max_s`` the whole reply (``server-deadline``).
+        ``max_tokens`` (default ``llm.max_tokens``) is asked for, and a server that ignores it is cut
+        off (``server-too-long``).  Setting ``cancel`` ends the stream quietly.  ``may_run`` is not
+        waited on: reading the server's stream costs the board nothing.
         """
         first_s = self.settings.server_timeout_s if first_s is None else first_s
         stall_s = first_s if stall_s is None else stall_s
+        reply_s = self.settings.reply_max_s
         stats = GenerationStats(backend="server")
         start = time.perf_counter()
-        request = _Request(self.endpoint, self.request_body(messages, max_tokens), connect_s=first_s)
+        tokens = max_tokens or self.settings.max_tokens
+        limits = StreamLimits.for_tokens(tokens)
+        request = _Request(self.endpoint, self.request_body(messages, tokens), connect_s=first_s, limits=limits)
         request.start()
         try:
             while True:
+                left = reply_s - (time.perf_counter() - start)
                 limit = stall_s if stats.completion_tokens else first_s
-                item = _next_item(request.items, limit, cancel)
+                item = _next_item(request.items, min(limit, left), cancel)
                 if item is _CANCELLED:
                     stats.cancelled = True
                     return
+                if item is _TIMED_OUT and left <= limit:
+                    raise LlmServerError("server-deadline", f"{self.url} was still replying after {reply_s:g} s")
                 if item is _TIMED_OUT:
                     code = "server-stalled" if stats.completion_tokens else "server-timeout"
                     raise LlmServerError(code, f"{self.url} sent nothing for {limit:g} s")

@@ -3,7 +3,9 @@
 Pure: ``publications(topics, event)`` returns the messages; the bridge sends
 them.  Durable ones (transcripts, replies, intents, errors) go through the
 SQLite outbox at QoS 1; state is retained and re-published on every connect,
-so it never needs the outbox.
+so it never needs the outbox.  Transcripts and replies go out without control
+characters (:func:`~appliance.core.control_chars.strip_control_chars`), whoever
+published them: Home Assistant shows them, and a terminal may read them.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import os
 import resource
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from appliance.control.payload import scrub
+from appliance.core.control_chars import strip_control_chars
 from appliance.core.events import (
     ErrorRaised,
     Event,
@@ -61,6 +64,8 @@ def onoff(value: bool) -> bytes:
 def publications(topics: Topics, event: Event) -> list[Publication]:
     """The messages one bus event becomes (none for events MQTT does not carry)."""
     t = topics
+    if isinstance(event, (TranscriptPartial, Transcript, Reply)):
+        event = replace(event, text=strip_control_chars(event.text))
     if isinstance(event, StageChanged):
         return [Publication(t.state("stage"), event.stage.value.encode(), retain=True)]
     if isinstance(event, MuteChanged):

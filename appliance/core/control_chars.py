@@ -1,0 +1,24 @@
+"""Control characters out of text that is spoken, published or logged: one rule for every reply.
+
+A reply is model output, and a LAN server's model is not ours: ESC, BEL or NUL in it
+would reach the voice (Piper fails the turn on a NUL), Home Assistant's sensors (the
+retained ``state/reply``) and terminals reading the log.  Text in, text out: the
+C0 and C1 controls and DEL (Unicode category Cc) are removed, except that a tab, a
+line or paragraph break becomes a space, so the words either side stay apart and
+sentence ends stay sentence ends.
+"""
+
+from __future__ import annotations
+
+_SPACE_LIKE = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85"
+"""Controls that separate words or lines (Python's ``str.isspace``): each becomes one space."""
+
+_CONTROLS = (*range(0x00, 0x20), *range(0x7F, 0xA0))
+"""C0, DEL and C1: Unicode's category Cc."""
+_TABLE: dict[int, str | None] = {code: (" " if chr(code) in _SPACE_LIKE else None) for code in _CONTROLS}
+_TABLE.update({0x2028: " ", 0x2029: " "})  # line and paragraph separators: breaks, like a newline
+
+
+def strip_control_chars(text: str) -> str:
+    """``text`` without control characters (C0, DEL, C1); tabs and line breaks become spaces."""
+    return text.translate(_TABLE)

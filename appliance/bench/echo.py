@@ -13,24 +13,29 @@ reply.  Self-wakes are counted over ten minutes of the appliance's own speech on
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import re
-import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from appliance.audio import SAMPLE_RATE
-from appliance.audio.buffer import resample
 from appliance.audio.echo import EchoCanceller
 from appliance.audio.room import LoopbackRoom, dbfs, room_response
 from appliance.audio.sink import NullSink
-from appliance.audio.wav import read_wav
+from appliance.bench.echo_trials import (
+    GAP_S,
+    LONG_REPLY,
+    SPEECH_DBFS,
+    ScriptedReplies,
+    Trial,
+    make_trials,
+    word_error_rate,
+)
+from appliance.bench.harness import log, measure_idle
+from appliance.bench.self_wake import self_wakes
 from appliance.core.events import Stage
 from appliance.engines.loader import Engines
 from appliance.models.registry import ModelRegistry
@@ -39,71 +44,8 @@ from appliance.settings import Settings
 from appliance.voice.turn_record import TurnRecord
 
 _LOGGER = logging.getLogger(__name__)
-SPEECH_DBFS = -30.0
 BARGE_AFTER_S = 1.5
-GAP_S = 0.2
-"""Pause between "Hey Jarvis." and the request."""
-QUESTIONS = ("Tell me about Paris.", "Tell me about the moon.", "Tell me a story.", "Tell me about trains.")
-REQUESTS = (
-    "What time is it?",
-    "Turn on the kitchen light.",
-    "Draw the seven of clubs.",
-    "Set a timer for five minutes.",
-)
-RECORDINGS = ("beckett", "endgame")
-LONG_REPLY = (
-    "Paris is the capital of France. It has been the country's largest city for centuries, and it sits on the "
-    "river Seine, with famous museums like the Louvre and the Orsay. Its old streets are lined with cafes, "
-    "bakeries and bookshops, and the Eiffel tower looks over all of it from the left bank of the river."
-)
-NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
-NUMBERS = dict(enumerate(NUMBER_WORDS.split()))
-
-
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-class ScriptedReplies:
-    """A text generator: a long reply to "tell me ...", "Okay." to anything else."""
-
-    def _words(self, text: str, cancel: threading.Event) -> Iterator[str]:
-        for i, word in enumerate(text.split(" ")):
-            if cancel.is_set():
-                return
-            time.sleep(0.01)
-            yield word if i == 0 else " " + word
-
-    async def stream_reply(self, messages: Any, cancel: threading.Event, may_run: Any = None) -> AsyncIterator[str]:
-        from appliance.core.workers import iterate_in_thread
-
-        last = str(messages[-1]["content"]).lower() if messages else ""
-        text = LONG_REPLY if "tell me" in last else "Okay."
-        async for piece in iterate_in_thread(lambda: self._words(text, cancel), cancel):
-            yield piece
-
-
-def normalise(text: str) -> list[str]:
-    words = re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
-    return [NUMBERS.get(int(w), w) if w.isdigit() else w for w in words]
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(len(ref), 1)
-
-
-@dataclass
-class Trial:
-    question: np.ndarray
-    barge: np.ndarray
-    reference: str
-    """What the request says (for a real recording: Whisper's transcript of the clean phrase alone)."""
+"""Seconds into the long reply the user barges in."""
 
 
 async def _until(check: Callable[[], bool], timeout: float) -> bool:
@@ -127,10 +69,7 @@ async def run_session(
     decay_s: float = 0.05,
 ) -> dict[str, Any]:
     """One appliance, one room, the trials in turn; what was heard, and the canceller's cost."""
-    rir = room_response(1, drr_db=drr_db, decay_s=decay_s)
-    reply_level = dbfs((engines.tts.synthesize_all(LONG_REPLY) * 0.64).astype(np.int16))
-    gain = 0.0 if echo_db is None else 10 ** ((SPEECH_DBFS + echo_db - reply_level) / 20)
-    room = LoopbackRoom(40.0 + 30.0 * len(trials), rir, echo_gain=gain)
+    room = _room(engines, len(trials), echo_db, drr_db, decay_s)
     sink = NullSink(realtime=True, volume=settings.audio.volume)
     app = Appliance(settings, engines, registry=registry, source_factory=lambda: room, sink=sink, control=False)
     sink.on_played.append(room.played)  # after the canceller's own tap: the room hears what it is told
@@ -140,28 +79,11 @@ async def run_session(
     cleaned = _measure_into(canceller, cost, room) if canceller is not None else None
     runner = asyncio.create_task(app.run())
     await _until(lambda: room.pos > 0, 20.0)
-    rows, spoken = [], []
+    rows: list[dict[str, Any]] = []
+    spoken: list[tuple[float, float]] = []
     warm = Trial(trials[0].question, trials[0].barge, "")
     for i, trial in enumerate([warm, *trials]):
-        start = room.pos / SAMPLE_RATE + 0.5
-        room.say(trial.question, start)
-        spoken.append((start, start + len(trial.question) / SAMPLE_RATE))
-        row: dict[str, Any] = {"reference": trial.reference}
-        asked = _transcribed(records, start, start + len(trial.question) / SAMPLE_RATE)
-        if i and barge:
-            await _until(_started(app, start), 30.0)  # this question's turn, not the stage the last one left
-            await _until(lambda: app.pipeline.stage == Stage.SPEAKING, 30.0)
-            at = room.at_s(time.monotonic()) + BARGE_AFTER_S
-            room.say(trial.barge, at)
-            end = at + len(trial.barge) / SAMPLE_RATE
-            spoken.append((at, end))
-            heard = await _until(_transcribed(records, at, end), end - at + 20.0)
-            found = next((r for r in records if _within(r, at, end)), None)
-            row |= {"detected": heard, "transcript": found.transcript if found else ""}
-        else:  # the warm-up question, or a request in silence: answered in full
-            heard = await _until(asked, 30.0)
-            found = next((r for r in records if _within(r, start, start + len(trial.question) / SAMPLE_RATE)), None)
-            row |= {"detected": heard, "transcript": found.transcript if found else ""}
+        row = await _ask(app, room, records, spoken, trial, barge=barge and i > 0)
         await app.pipeline.idle(timeout=60.0)
         await _until(lambda: sink.queued_seconds() == 0.0, 30.0)
         await asyncio.sleep(1.0)
@@ -171,20 +93,64 @@ async def run_session(
             log(f"  {row}")
     app.stop()
     await runner
-    for r in records:
-        _LOGGER.debug(
-            "turn %s wake %s end %s outcome %s: %r", r.turn_id, r.wake_at_s, r.speech_end_s, r.outcome, r.transcript
-        )
-    _LOGGER.debug("spoken %s", spoken)
-    wakes = [r.wake_at_s for r in records if r.wake_at_s is not None]
-    self_wakes = sum(not any(a - 0.2 <= w <= b + 1.5 for a, b in spoken) for w in wakes)
     audio_s = room.pos / SAMPLE_RATE
     erle = erle_of(room, cleaned) if cleaned is not None and echo_db is not None else None
     cpu = {
         "aec_percent_of_one_core": round(100 * cost["cpu_s"] / audio_s, 2),
         "while_active_percent": round(100 * cost["cpu_s"] / max(_active_s(canceller), 1e-9), 2) if canceller else None,
     }
-    return {"trials": rows, "self_wakes": self_wakes, "audio_s": round(audio_s, 1), "erle_db": erle, "cpu": cpu}
+    unprompted = _unprompted_wakes(records, spoken)
+    return {"trials": rows, "self_wakes": unprompted, "audio_s": round(audio_s, 1), "erle_db": erle, "cpu": cpu}
+
+
+def _room(engines: Engines, trials: int, echo_db: float | None, drr_db: float, decay_s: float) -> LoopbackRoom:
+    """A room long enough for ``trials``, its echo ``echo_db`` over the user's speech (None: no echo)."""
+    rir = room_response(1, drr_db=drr_db, decay_s=decay_s)
+    reply_level = dbfs((engines.tts.synthesize_all(LONG_REPLY) * 0.64).astype(np.int16))
+    gain = 0.0 if echo_db is None else 10 ** ((SPEECH_DBFS + echo_db - reply_level) / 20)
+    return LoopbackRoom(40.0 + 30.0 * trials, rir, echo_gain=gain)
+
+
+async def _ask(
+    app: Appliance,
+    room: LoopbackRoom,
+    records: list[TurnRecord],
+    spoken: list[tuple[float, float]],
+    trial: Trial,
+    *,
+    barge: bool,
+) -> dict[str, Any]:
+    """Say the trial's question and, with ``barge``, its barge-in into the reply; what was heard of the request.
+
+    Without ``barge`` (the warm-up question, or a request in silence) the question is answered in full.
+    """
+    start = room.pos / SAMPLE_RATE + 0.5
+    end = start + len(trial.question) / SAMPLE_RATE
+    room.say(trial.question, start)
+    spoken.append((start, end))
+    if barge:
+        await _until(_started(app, start), 30.0)  # this question's turn, not the stage the last one left
+        await _until(lambda: app.pipeline.stage == Stage.SPEAKING, 30.0)
+        start = room.at_s(time.monotonic()) + BARGE_AFTER_S
+        room.say(trial.barge, start)
+        end = start + len(trial.barge) / SAMPLE_RATE
+        spoken.append((start, end))
+        heard = await _until(_transcribed(records, start, end), end - start + 20.0)
+    else:
+        heard = await _until(_transcribed(records, start, end), 30.0)
+    found = next((r for r in records if _within(r, start, end)), None)
+    return {"reference": trial.reference, "detected": heard, "transcript": found.transcript if found else ""}
+
+
+def _unprompted_wakes(records: list[TurnRecord], spoken: list[tuple[float, float]]) -> int:
+    """Wakes heard while the user said nothing: the appliance woke to its own voice."""
+    for r in records:
+        _LOGGER.debug(
+            "turn %s wake %s end %s outcome %s: %r", r.turn_id, r.wake_at_s, r.speech_end_s, r.outcome, r.transcript
+        )
+    _LOGGER.debug("spoken %s", spoken)
+    wakes = [r.wake_at_s for r in records if r.wake_at_s is not None]
+    return sum(not any(a - 0.2 <= w <= b + 1.5 for a, b in spoken) for w in wakes)
 
 
 def _active_s(canceller: EchoCanceller | None) -> float:
@@ -205,43 +171,6 @@ def _transcribed(records: list[TurnRecord], start: float, end: float) -> Callabl
 
 def _within(record: TurnRecord, start: float, end: float) -> bool:
     return record.wake_at_s is not None and start <= record.wake_at_s <= end + 1.0
-
-
-def make_trials(engines: Engines, registry: ModelRegistry) -> list[Trial]:
-    """Piper questions and barge-ins, and barge-ins whose request is a phrase of a real recording."""
-    tts = engines.tts
-
-    def speak(text: str) -> np.ndarray:
-        return resample(tts.synthesize_all(text), tts.sample_rate, SAMPLE_RATE)
-
-    def level(x: np.ndarray) -> np.ndarray:
-        return (x * 10 ** ((SPEECH_DBFS - dbfs(x)) / 20)).astype(np.float32)
-
-    wake, gap = speak("Hey Jarvis."), np.zeros(int(GAP_S * SAMPLE_RATE), dtype=np.int16)
-    trials = []
-    for i, request in enumerate(REQUESTS):
-        question = np.concatenate([wake, gap, speak(QUESTIONS[i % len(QUESTIONS)])])
-        trials.append(Trial(level(question), level(np.concatenate([wake, gap, speak(request)])), request))
-    for name in RECORDINGS:
-        phrase = first_phrase(read_wav(registry.resolve(f"speech-{name}"), SAMPLE_RATE))
-        question = np.concatenate([wake, gap, speak(QUESTIONS[0])])
-        reference = engines.stt.transcribe(phrase).text  # Whisper's reading of the clean clip alone
-        trials.append(Trial(level(question), level(np.concatenate([wake, gap, phrase])), reference))
-    return trials
-
-
-def first_phrase(samples: np.ndarray, most_s: float = 4.0, pause_s: float = 0.4) -> np.ndarray:
-    """The recording's first utterance: voiced stretches up to the first pause of ``pause_s`` (shorter
-    than the 0.6 s endpoint, so the request is one) or ``most_s``, never a word cut in half."""
-    from appliance.cli.converse import voiced_segments
-
-    segments = voiced_segments(samples)
-    end = segments[0][1]
-    for (_, prev_end), (start, stop) in itertools.pairwise(segments):
-        if start - prev_end >= pause_s or stop > segments[0][0] + most_s:
-            break
-        end = stop
-    return samples[int(max(segments[0][0] - 0.1, 0) * SAMPLE_RATE) : int((end + 0.1) * SAMPLE_RATE)]
 
 
 def bench_settings(settings: Settings, aec: str) -> Settings:
@@ -299,9 +228,7 @@ async def bench_echo(
     settings: Settings, engines: Engines, registry: ModelRegistry, *, trials: int = 0, self_wake_minutes: float = 10.0
 ) -> dict[str, Any]:
     """Every figure of the echo section (see the module docstring)."""
-    from appliance.bench.main import measure_idle
-
-    engines = replace(engines, llm=ScriptedReplies())  # type: ignore[arg-type]
+    engines = replace(engines, llm=ScriptedReplies(settings.llm))
     chosen = make_trials(engines, registry)
     chosen = chosen[:trials] if trials else chosen
     log(f"echo: {len(chosen)} requests spoken in silence (the baseline)")
@@ -316,8 +243,6 @@ async def bench_echo(
         )
         report[name] = _summary(session)
     log(f"echo: self-wakes over {self_wake_minutes:.0f} minutes of the appliance's own speech, +12 dB")
-    from appliance.bench.self_wake import self_wakes
-
     report["self_wakes"] = await asyncio.to_thread(self_wakes, settings, registry, self_wake_minutes, 12.0)
     log("echo: idle listening CPU with the canceller on (quiet room)")
     report["idle_cpu_percent_of_one_core_aec_on"] = await measure_idle(
@@ -347,16 +272,3 @@ def _summary(session: dict[str, Any]) -> dict[str, Any]:
         "cpu": session["cpu"],
         "per_request": [{k: r.get(k) for k in ("reference", "transcript", "detected", "wer")} for r in rows],
     }
-
-
-def load_voice_engines(settings: Settings, registry: ModelRegistry) -> Engines:
-    """Every engine but the LLM (the bench scripts the replies): for tests and a quick run."""
-    from appliance.engines.loader import load_speech_detector, load_stt, load_wake_detector
-    from appliance.engines.tts import PiperTts
-
-    wake = load_wake_detector(settings.wake, registry.resolve)
-    speech = load_speech_detector(settings.vad, registry.resolve)
-    stt = load_stt(settings.stt, registry)
-    stt.warm_up()
-    tts = PiperTts(registry.resolve(settings.tts.voice), settings.tts)
-    return Engines(wake, speech, stt, ScriptedReplies(), tts, {})  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""``appliance bench`` memory figures: retrieval and context build at 100,000 stored turns, write cost.
+"""``appliance bench --only memory``: retrieval and context build at 100,000 stored turns, write cost,
+and first reply audio with memory off and on.
 
 The store is filled with synthetic household turns.  Their vectors come
 from the real model run on 1,000 distinct sentences (each turn reuses one,
@@ -17,11 +18,13 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from appliance.bench.harness import Recording, log, run_latency, summarize
 from appliance.bench.synthetic_memories import distractors
 from appliance.engines.embedding import MiniLmEmbedder
 from appliance.engines.emotion import EmotionAnalyzer
@@ -30,6 +33,8 @@ from appliance.memory.context import ContextInput, build_messages
 from appliance.memory.records import TurnRow
 from appliance.memory.service import Memory
 from appliance.memory.store import MemoryStore
+from appliance.models.registry import ModelRegistry
+from appliance.runtime.app import Engines
 from appliance.settings import Settings
 
 QUERIES = (
@@ -154,3 +159,31 @@ def _measure(
         "retrieval, emotion, fitting by the LLM's tokenizer); turn writes run after the turn on the "
         "writer thread: the event loop only enqueues.",
     }
+
+
+async def bench_memory(
+    settings: Settings, engines: Engines, registry: ModelRegistry, recordings: list[Recording], *, turns: int
+) -> dict[str, Any]:
+    """The ``memory`` section: :func:`measure_memory`, and first audio with memory off and on."""
+    assert engines.embedder is not None
+    log(f"memory: retrieval and context build at {turns} stored turns")
+    report = await asyncio.to_thread(
+        measure_memory, settings, engines.embedder, engines.emotion, engines.llm.count_tokens, log, turns=turns
+    )
+    report["end_of_speech_to_first_audio_s"] = await memory_on_off(settings, engines, registry, recordings)
+    return report
+
+
+async def memory_on_off(
+    settings: Settings, engines: Engines, registry: ModelRegistry, recordings: list[Recording]
+) -> dict[str, Any]:
+    """The same conversations without memory, then with it (fresh store; turns written as they finish)."""
+    if not recordings:
+        return {}
+    key = "end_of_speech_to_first_audio_s"
+    off = replace(settings, memory=replace(settings.memory, enabled=False))
+    rows_off, _ = await run_latency(off, engines, registry, recordings, "memory off")
+    state = tempfile.mkdtemp(prefix="bench-memory-state-")
+    on = replace(settings, paths=replace(settings.paths, state_dir=state))
+    rows_on, _ = await run_latency(on, engines, registry, recordings, "memory on")
+    return {"memory_off": summarize(rows_off)[key], "memory_on": summarize(rows_on)[key]}

@@ -20,13 +20,13 @@ import numpy as np
 from appliance.audio import FRAME_SECONDS, SAMPLE_RATE
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
+from appliance.bench.harness import conversation_audio
 from appliance.bench.mqtt_loadgen import run_flood, run_load
 from appliance.cli.converse import voiced_segments
 from appliance.home.evaluation import tool_accuracy
 from appliance.integrations.mqtt.broker import Mosquitto
 from appliance.models.registry import ModelRegistry
 from appliance.runtime.app import Appliance, Engines
-from appliance.runtime.daemon import make_conversation_audio
 from appliance.settings import HomeDevice, Settings
 
 DEVICE = "bench"
@@ -34,7 +34,8 @@ LIGHT = HomeDevice(name="kitchen light", area="kitchen", command_topic="home/kit
 STORY = "Tell me a long story about a lighthouse keeper and his cat."
 
 
-def percentile(values: list[float], q: float) -> float | None:
+def rank_percentile(values: list[float], q: float) -> float | None:
+    """The value at rank ``q * n`` of the sorted values: nearest rank, where :func:`harness.percentile` interpolates."""
     if not values:
         return None
     ordered = sorted(values)
@@ -127,8 +128,8 @@ async def ack_latency(settings: Settings, engines: Engines, registry: ModelRegis
     return {
         "commands": load["sent"],
         "answered": load["answered"],
-        "p50_ms": percentile(ms, 0.5),
-        "p99_ms": percentile(ms, 0.99),
+        "p50_ms": rank_percentile(ms, 0.5),
+        "p99_ms": rank_percentile(ms, 0.99),
         "max_ms": round(max(ms), 2) if ms else None,
         "reply_streaming_fraction": round(sum(busy) / max(len(busy), 1), 3),
         "target_p99_ms": 20,
@@ -141,7 +142,7 @@ async def intent_latency(
     """ "Hey Jarvis. Turn on the kitchen light." spoken -> the light's MQTT message (fast path, no LLM)."""
     import paho.mqtt.client as mqtt
 
-    one = make_conversation_audio(engines.tts, "Hey Jarvis.", "Turn on the kitchen light.")
+    one = conversation_audio(engines.tts, "Turn on the kitchen light.")
     gap = np.zeros(int(2.0 * SAMPLE_RATE), dtype=np.int16)
     samples = np.concatenate([one, gap] * rounds)
     segments = voiced_segments(samples)
@@ -180,7 +181,7 @@ async def intent_latency(
         )
 
     def p50(key: str) -> float | None:
-        return percentile([r[key] for r in rows if r[key] is not None], 0.5)
+        return rank_percentile([r[key] for r in rows if r[key] is not None], 0.5)
 
     return {
         "rounds": rounds,
@@ -214,7 +215,7 @@ async def conversation_during(
     settings: Settings, engines: Engines, registry: ModelRegistry, port: int, flood: tuple[float, float] | None
 ) -> dict[str, Any]:
     """One spoken question answered while ``flood`` = (commands/s, seconds) arrive (or none)."""
-    talk = make_conversation_audio(engines.tts, "Hey Jarvis.", "What is the capital of France?")
+    talk = conversation_audio(engines.tts, "What is the capital of France?")
     lead = np.zeros(int(3.0 * SAMPLE_RATE), dtype=np.int16)
     samples = np.concatenate([lead, talk])
     speech_end_s = voiced_segments(samples)[-1][1]
@@ -239,7 +240,7 @@ async def conversation_during(
             "voice_turn": first.outcome if first else "no-wake",
             "transcript": first.transcript if first else "",
             "end_of_speech_to_first_audio_s": e2e,
-            "audio_frame_lag_ms_p99": percentile([x * 1000 for x in h.lags], 0.99),
+            "audio_frame_lag_ms_p99": rank_percentile([x * 1000 for x in h.lags], 0.99),
             "audio_frame_lag_ms_max": round(max(h.lags) * 1000, 1) if h.lags else None,
             "dropped_bus_events": h.app.bus.stats(),
             "loops_alive": alive,
@@ -254,7 +255,7 @@ async def conversation_during(
             "unanswered": load["sent"] - load["answered"],
             "by_outcome": load["codes"],
             "send_s": round(load["send_s"], 2),
-            "reply_latency_ms_p99": percentile([x * 1000 for x in load["latencies"]], 0.99),
+            "reply_latency_ms_p99": rank_percentile([x * 1000 for x in load["latencies"]], 0.99),
         }
     return result
 

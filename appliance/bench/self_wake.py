@@ -19,7 +19,8 @@ from appliance.audio.buffer import resample
 from appliance.audio.echo import EchoCanceller
 from appliance.audio.room import SimulatedLoop, dbfs, room_response
 from appliance.audio.wav import read_wav
-from appliance.bench.echo import LONG_REPLY, SPEECH_DBFS, log
+from appliance.bench.echo_trials import LONG_REPLY, SPEECH_DBFS
+from appliance.bench.harness import log
 from appliance.engines.wake import load_detector
 from appliance.models.registry import ModelRegistry
 from appliance.settings import Settings, WakeSettings

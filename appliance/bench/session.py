@@ -37,15 +37,15 @@ from typing import IO, Any
 import numpy as np
 
 from appliance.audio import SAMPLE_RATE
-from appliance.audio.buffer import resample
 from appliance.audio.wav import read_wav
+from appliance.bench.baseline import HA_END_SILENCE_S, HA_HOLD_CHARS
+from appliance.bench.harness import WAKE_PHRASE, percentiles, speak
 from appliance.bench.stream import (
     FRAME,
     Request,
     TurnResult,
     parse_llm,
     parse_turn,
-    percentiles,
     reply_onset,
     speech_end_s,
     utterances,
@@ -54,10 +54,6 @@ from appliance.bench.synthetic_memories import distractors
 from appliance.core.chunker import SentenceChunker
 from appliance.core.procstat import memory_mb
 
-HA_END_SILENCE_S = 0.7
-"""The Home-Assistant-style chain's endpoint (the ``baseline`` section's vad.end_silence_s)."""
-HA_HOLD_CHARS = 60
-"""…and how much reply text it waits for before speaking (the ``baseline`` section's hold_chars)."""
 MEMORIES = 1200
 SPOKE_OVER_AFTER_S = 0.6
 """Reply audio this long after a request began, before its speech ended, spoke over the speaker (the
@@ -65,7 +61,6 @@ earcon, played as the wake word is heard, is over by then)."""
 SEED = 7
 """The daemon's sampling seed: a run's replies (and so its history) repeat."""
 TURN_TIMEOUT_S = 60.0
-WAKE_PHRASE = "Hey Jarvis."
 FACTS = (
     "Anna's birthday is on the twelfth of March.",
     "The spare key for the shed is under the blue flowerpot.",
@@ -209,16 +204,12 @@ def make_requests(
     tts: Any, resolve: Callable[[str], Path], turns: int, voicing: Callable[[np.ndarray], np.ndarray], frame: int
 ) -> list[Request]:
     """Piper and human requests in :data:`ORDER`, ``turns`` of them; ``voicing`` marks speech per ``frame``."""
-
-    def piper(text: str) -> np.ndarray:
-        return resample(tts.synthesize_all(text), tts.sample_rate, SAMPLE_RATE)
-
     human: list[Request] = []
     for name, count in HUMAN:
         audio = read_wav(resolve(f"speech-{name}"), SAMPLE_RATE)
         pieces = utterances(audio, voicing(audio), frame)
         human += [Request(f"{name} #{i + 1}", piece, True) for i, piece in enumerate(pieces[:count])]
-    made = iter([Request(text, piper(text), False) for text in PIPER_REQUESTS])
+    made = iter([Request(text, speak(tts, text), False) for text in PIPER_REQUESTS])
     spoken = iter(human)
     out = []
     for kind in (ORDER * 2)[:turns]:
@@ -283,7 +274,7 @@ def run_session(
     runtime.mkdir()
     (state / "models").symlink_to(models_dir)
     seed_memories(state, MEMORIES, log)
-    wake = resample(tts.synthesize_all(WAKE_PHRASE), tts.sample_rate, SAMPLE_RATE)
+    wake = speak(tts, WAKE_PHRASE)
     gap = np.zeros(int(0.4 * SAMPLE_RATE), dtype=np.int16)
     daemon = Daemon(state, runtime, log)
     results: list[TurnResult] = []

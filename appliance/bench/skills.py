@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from appliance.audio.sink import NullSink
+from appliance.bench.harness import conversation_audio, percentile, run_latency
 
 if TYPE_CHECKING:
     from appliance.engines.loader import Engines
@@ -68,10 +69,7 @@ def private_settings(settings: Settings) -> Settings:
 
 
 async def skill_turns(settings: Settings, engines: Engines, registry: ModelRegistry, log: Callable[[str], None]) -> Any:
-    from appliance.bench.main import percentile, run_latency
-    from appliance.runtime.daemon import make_conversation_audio
-
-    recordings = [(text, make_conversation_audio(engines.tts, "Hey Jarvis.", text)) for text in SKILL_REQUESTS]
+    recordings = [(text, conversation_audio(engines.tts, text)) for text in SKILL_REQUESTS]
     rows, _ = await run_latency(private_settings(settings), engines, registry, recordings, "skills")
 
     def values(key: str) -> list[float]:
@@ -96,7 +94,6 @@ async def timer_accuracy(
     settings: Settings, engines: Engines, registry: ModelRegistry, log: Callable[[str], None], rounds: int = 20
 ) -> dict[str, Any]:
     """Due → first chime sample out of the sink, over ``rounds`` timers of 1–2 s."""
-    from appliance.bench.main import percentile
     from appliance.runtime.inprocess import running
 
     settings = private_settings(settings)

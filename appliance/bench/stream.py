@@ -1,4 +1,4 @@
-"""The session bench's pure parts: voicing and first audio in a PCM stream, the daemon's log lines, percentiles."""
+"""The session bench's pure parts: voicing and first audio in a PCM stream, the daemon's log lines."""
 
 from __future__ import annotations
 
@@ -144,13 +144,3 @@ def parse_llm(line: str) -> tuple[int, int] | None:
     """(prompt tokens, tokens evaluated) from the LLM adapter's per-generation log line."""
     match = _LLM_LINE.search(line)
     return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def percentiles(values: Sequence[float | None]) -> dict[str, Any]:
-    from appliance.bench.main import percentile
-
-    kept = [v for v in values if v is not None]
-    return {"p50": percentile(kept, 0.5), "p95": percentile(kept, 0.95), "n": len(kept)}
-
-
-# -- the daemon and its streams ----------------------------------------------------------

@@ -94,7 +94,7 @@ def main() -> int:
             "turn": i,
             "prompt_tokens": len(prompt),
             "evaluated_past_common_prefix": len(prompt) - prefix,
-            "evaluated_by_adapter": getattr(llm.last, "evaluated_tokens", None),
+            "evaluated_by_adapter": llm.last.evaluated_tokens,
             "first_token_s": round(first, 3),
             "reply": reply[:60],
         }

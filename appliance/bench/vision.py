@@ -1,4 +1,5 @@
-"""The ``vision`` section of ``appliance bench``: CPU of the camera pipeline, presence latency.
+"""The ``vision`` section of ``appliance bench``: CPU of the camera pipeline, presence latency, and the
+voice loop's p50 with vision running beside it.
 
 A synthetic live camera serves 640×480 MJPEG-like frames (real photos from
 scikit-image, JPEG-encoded, decoded on read as a USB camera's MJPEG would
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import resource
 import statistics
 import threading
 import time
@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from appliance.bench.harness import Recording, cpu_seconds, log, run_latency, summarize
 from appliance.core.bus import Bus
 from appliance.core.events import PresenceChanged
+from appliance.models.registry import ModelRegistry
+from appliance.runtime.app import Engines
 from appliance.settings import Settings, VisionSettings
 from appliance.vision import build_service
 from appliance.vision.camera import Frame
@@ -118,15 +121,10 @@ async def running_vision(
         await asyncio.to_thread(worker.join, 10.0)
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def cpu_percent(seconds: float) -> float:
-    cpu0, wall0 = _cpu_seconds(), time.monotonic()
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
     await asyncio.sleep(seconds)
-    return round(100.0 * (_cpu_seconds() - cpu0) / (time.monotonic() - wall0), 2)
+    return round(100.0 * (cpu_seconds() - cpu0) / (time.monotonic() - wall0), 2)
 
 
 async def measure_vision(settings: Settings, resolve: Callable[[str], Path], seconds: float) -> dict[str, Any]:
@@ -188,3 +186,30 @@ async def _wait_presence(sub: Any, present: bool, timeout: float) -> tuple[Prese
         if event.present == present:
             return event, time.monotonic()
     return None
+
+
+async def bench_vision(
+    settings: Settings, engines: Engines, registry: ModelRegistry, recordings: list[Recording], seconds: float
+) -> dict[str, Any]:
+    """Vision CPU and latency, then the voice loop's p50 with the camera off and on, request by request."""
+    log(f"vision CPU over {seconds:.0f} s per scene, presence latency")
+    result = await measure_vision(settings, registry.resolve, seconds)
+    camera = SceneCamera({"person": scene_frames(True)}, settings.vision.fps, "person")
+    alone: list[dict[str, Any]] = []
+    beside: list[dict[str, Any]] = []
+    async with running_vision(settings, registry.resolve, camera) as (service, _bus):
+        for recording in recordings:  # interleaved, so a busy machine's drift hits both sides alike
+            service.set_camera(False)  # closed at the source: the capture thread only waits
+            alone += (await run_latency(settings, engines, registry, [recording], "voice, camera off"))[0]
+            service.set_camera(True)
+            await asyncio.to_thread(service.next_frame, 10.0)
+            beside += (await run_latency(settings, engines, registry, [recording], "voice, vision running"))[0]
+    off = summarize(alone)["end_of_speech_to_first_audio_s"]["p50"]
+    on = summarize(beside)["end_of_speech_to_first_audio_s"]["p50"]
+    result["voice_end_of_speech_to_first_audio_p50_s"] = {
+        "camera_off": off,
+        "vision_running_person_present": on,
+        "worse_percent": round(100 * (on - off) / off, 1) if off and on else None,
+        "runs": len(recordings),
+    }
+    return result

@@ -24,7 +24,7 @@ from appliance.bench.harness import WAKE_PHRASE, speak
 from appliance.engines.llm.protocol import GenerationStats, LanguageModel, Message
 from appliance.engines.loader import Engines
 from appliance.models.registry import ModelRegistry
-from appliance.settings import LlmSettings, Settings
+from appliance.settings import LlmSettings
 
 SPEECH_DBFS = -30.0
 """The user's speech level; the echo is set relative to it."""
@@ -145,16 +145,3 @@ def first_phrase(samples: np.ndarray, most_s: float = 4.0, pause_s: float = 0.4)
             break
         end = stop
     return samples[int(max(segments[0][0] - 0.1, 0) * SAMPLE_RATE) : int((end + 0.1) * SAMPLE_RATE)]
-
-
-def load_voice_engines(settings: Settings, registry: ModelRegistry) -> Engines:
-    """Every engine but the LLM (the bench scripts the replies): for tests and a quick run."""
-    from appliance.engines.loader import load_speech_detector, load_stt, load_wake_detector
-    from appliance.engines.tts import PiperTts
-
-    wake = load_wake_detector(settings.wake, registry.resolve)
-    speech = load_speech_detector(settings.vad, registry.resolve)
-    stt = load_stt(settings.stt, registry)
-    stt.warm_up()
-    tts = PiperTts(registry.resolve(settings.tts.voice), settings.tts)
-    return Engines(wake, speech, stt, ScriptedReplies(settings.llm), tts, {})

@@ -33,7 +33,7 @@ def test_scores_do_not_depend_on_what_came_before(engines) -> None:
 def test_generation_leaves_cores_for_the_audio_and_speech_engines() -> None:
     import os
 
-    from appliance.engines.llm.local import generation_threads
+    from appliance.engines.llm.options import generation_threads
     from appliance.settings import LlmSettings
 
     cores = os.cpu_count() or 1

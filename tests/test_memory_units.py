@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.core.errors import ConfigError, LlmError
-from appliance.engines.llm.local import lora_kwargs
+from appliance.engines.llm.options import lora_kwargs
 from appliance.memory.intents import (
     FORGET,
     FORGET_TODAY,

@@ -14,19 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from appliance.models.swap.checks import (
-    Candidate,
-    SwapError,
-    check_budget,
-    check_model,
-)
-from appliance.models.swap.state import ModelState, Selection
 
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
 from appliance.core.errors import CommandError
 from appliance.core.events import ModelSwapped
 from appliance.engines.llm.local import LlamaLlm
+from appliance.models.swap.checks import (
+    SwapError,
+    check_budget,
+    check_model,
+)
+from appliance.models.swap.cost import LoadCost
+from appliance.models.swap.state import ModelState, Selection
 from appliance.runtime.app import Appliance
 from appliance.settings import (
     LlmSettings,
@@ -89,11 +89,11 @@ def test_a_piper_voice_needs_its_config(tmp_path: Path, registry):
 
 
 def test_the_budget_counts_the_new_model_and_the_margin():
-    model = Candidate("llm", "x", Path("x"), "x", "", "", size=900 * 2**20)
-    check_budget(model, 100, available=1001 * 2**20)
+    cost = LoadCost(weights=700 * 2**20, kv_cache=150 * 2**20, buffers=30 * 2**20, template=20 * 2**20)
+    check_budget("x", cost, 100, available=1001 * 2**20)
     with pytest.raises(SwapError) as err:
-        check_budget(model, 100, available=999 * 2**20)
-    assert err.value.code == "model-over-budget"
+        check_budget("x", cost, 100, available=999 * 2**20)
+    assert err.value.code == "model-over-budget" and "KV cache" in err.value.message
 
 
 # -- state ------------------------------------------------------------------------------
@@ -418,8 +418,8 @@ class _SilentVoice:
 
 
 class _MuteLlm:
-    def warm_up(self) -> float:
-        return 0.0
+    def prefill(self, messages, cancel=None, user_start="") -> int:
+        return 0
 
     def system_messages(self) -> list:
         return []

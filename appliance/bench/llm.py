@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from appliance.engines.llm.local import generation_threads
+from appliance.engines.llm.options import generation_threads
 from appliance.models.registry import ModelRegistry
 from appliance.runtime.app import Engines
 from appliance.settings import Settings

@@ -59,6 +59,25 @@ def tune_malloc(arenas: int = MALLOC_ARENAS, trim_threshold: int = TRIM_THRESHOL
         return False
 
 
+def trim_heap() -> bool:
+    """Hand the free pages of every malloc arena back to the system now (glibc's ``malloc_trim(0)``).
+
+    For after a large engine is closed: llama.cpp frees its KV cache and buffers
+    into whichever arenas its loading threads used, and glibc returns only the top
+    of each heap by itself.  False where there is no glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        return bool(ctypes.CDLL(name).malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def shrinking_run_options() -> Any:
     """onnxruntime run options that hand a run's arena growth back when the run ends.
 

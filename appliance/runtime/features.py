@@ -52,10 +52,12 @@ def build_features(
         def retained() -> dict[str, str]:
             return {k: v for feature in features for k, v in feature.retained().items()}
 
+        from appliance.models.swap.feature import for_remote
+
         mqtt = MqttFeature(
             s,
             bus,
-            execute=ports.commands.execute,
+            execute=for_remote(ports.commands.execute),  # one code for every model a swap refuses
             snapshot=ports.control.status,
             retained=retained,
             llm_models=_llm_choices(s, ports.registry),

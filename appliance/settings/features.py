@@ -367,11 +367,25 @@ def listen_address(spec: str) -> tuple[str, int]:
 class ModelSwapSettings:
     probe_max_s: float = setting(
         20.0,
-        "A model swapped in live must answer its warm-up probe within this time, or the swap is refused.",
+        "A model swapped in live must render its chat template (in a child process, killed at this deadline) "
+        "and answer its warm-up probe (stopped at it) each within this time, or the swap is refused.",
         unit="s",
         min=0.1,
         max=600.0,
     )
+    load_max_s: float = setting(
+        300.0,
+        "Checking a model (its header, its sha256) and loading it must each end within this time, or the swap "
+        "is refused and the next may start (a 3B model from an SD card loads in about a minute).",
+        unit="s",
+        min=1.0,
+        max=3600.0,
+    )
     memory_margin_mb: int = setting(
-        256, "RAM that must stay free after loading a model beside the running one.", unit="MB", min=0, max=65536
+        256,
+        "RAM that must stay free after loading a model beside the running one; a language model counts its "
+        "file, its KV cache for llm.n_ctx, its logits buffers and what its chat template grew a process by.",
+        unit="MB",
+        min=0,
+        max=65536,
     )

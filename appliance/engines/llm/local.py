@@ -17,8 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import re
 import threading
 import time
@@ -30,6 +30,7 @@ from typing import Any
 from appliance.core.chunker import plain_text
 from appliance.core.errors import LlmError
 from appliance.engines.llm.kvcache import KvCache
+from appliance.engines.llm.options import generation_threads, lora_kwargs
 from appliance.engines.llm.protocol import GenerationStats, LanguageModel, Message
 from appliance.settings import LlmSettings
 
@@ -72,33 +73,6 @@ class _Run:
     may_run: threading.Event | None
 
 
-def lora_kwargs(settings: LlmSettings) -> dict[str, Any]:
-    """llama.cpp's LoRA arguments for the configured adapter (none when unset)."""
-    if not settings.lora_path:
-        return {}
-    path = Path(settings.lora_path).expanduser()
-    if not path.is_file():
-        raise LlmError("llm-lora-missing", f"llm.lora_path = {settings.lora_path!r}: no such file")
-    return {"lora_path": str(path), "lora_scale": settings.lora_scale}
-
-
-def generation_threads(settings: LlmSettings) -> tuple[int, int]:
-    """(threads per generated token, threads for prompt batches).
-
-    ``llm.n_threads = 0`` gives generation half the cores once the reply is being
-    spoken: Piper then synthesizes beside it, and llama.cpp's threads wait for
-    each other at every layer, so one descheduled thread stalls them all
-    (measured on 2 cores while a reply was being synthesized: 15 tokens took
-    0.6-0.8 s with 2 threads, 0.27-0.38 s with 1). Until the reply first pauses
-    for the voice (its prompt and first phrase, when only the audio loop runs
-    beside it) it uses every core: :meth:`LlamaLlm.stream`.
-    """
-    cores = os.cpu_count() or 1
-    if settings.n_threads:
-        return settings.n_threads, settings.n_threads
-    return max(1, cores // 2), cores
-
-
 class LlamaLlm(LanguageModel):
     """A GGUF chat model; :meth:`stream` yields reply text pieces as they are generated."""
 
@@ -133,6 +107,7 @@ class LlamaLlm(LanguageModel):
             )
         self._path = model_path
         self._lock = threading.Lock()
+        self._open, self._closed = threading.Lock(), False  # _open: tokenizing outside _lock; close() takes both
         self._formatter: Any = None
         self._cache = KvCache(self._llama)
         self._threads = (threads, batch_threads)
@@ -161,7 +136,7 @@ class LlamaLlm(LanguageModel):
             tokens = self._tokenize(prompt[: prompt.index(USER_MARK)])
         except ValueError as err:
             raise LlmError("llm-failed", f"prefill failed: {err}") from err
-        with self._lock:
+        with self._using(self._lock):
             start = time.perf_counter()
             kept = self._cache.reuse(tokens, leave=0)
             self._use_threads(self._threads[0], self._threads[0])  # the user is speaking: leave the audio its core
@@ -182,7 +157,7 @@ class LlamaLlm(LanguageModel):
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the model's own tokenizer."""
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return len(self._tokenize(text))
 
     def stream(
         self,
@@ -208,7 +183,7 @@ class LlamaLlm(LanguageModel):
             tokens = self._tokenize(self._chat_prompt(self._as_generated(messages)))
         except ValueError as err:
             raise LlmError("llm-failed", f"cannot format the prompt: {err}") from err
-        with self._lock:
+        with self._using(self._lock):
             stats = GenerationStats(prompt_tokens=len(tokens))
             start = time.perf_counter()
             raw: list[str] = []
@@ -227,7 +202,8 @@ class LlamaLlm(LanguageModel):
                     if not first:
                         break
                     stats.copies_dropped += 1
-                    _LOGGER.info("LLM reply began like an earlier one (%r); generating it again", copy)
+                    _LOGGER.info("LLM reply began like an earlier one; generating it again")
+                    _LOGGER.debug("The repeated start: %r", copy)  # reply text: never above DEBUG
                     banned.append(first[0])  # the reply may not begin that way again
                     self._cache.reuse(tokens, leave=1)
             except (ValueError, RuntimeError) as err:
@@ -330,7 +306,22 @@ class LlamaLlm(LanguageModel):
             self._threads_now = (per_token, batch)
 
     def _tokenize(self, prompt: str) -> list[int]:
-        return list(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        with self._using(self._open):
+            return list(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    @contextlib.contextmanager
+    def _using(self, lock: threading.Lock) -> Iterator[None]:
+        with lock:
+            if self._closed:
+                raise LlmError("llm-closed", f"{self.name} was closed (a model swap replaced it)")
+            yield
+
+    def close(self) -> None:
+        """Free the weights, KV cache and buffers now (after a running generation ends); idempotent."""
+        with self._lock, self._open:
+            if not self._closed:
+                self._closed, self._llama._sampler = True, None  # the sampler's closure holds the Llama: a cycle
+                self._llama.close()
 
     def _keep_reply(self, generated: str) -> None:
         """Remember a reply as generated, so the next prompt repeats the very tokens the cache holds."""
@@ -359,7 +350,7 @@ class LlamaLlm(LanguageModel):
         import llama_cpp
         import numpy as np
 
-        with self._lock, self._cache.saved():
+        with self._using(self._lock), self._cache.saved():
             llama = self._llama
             try:
                 prompt = self._chat_prompt(messages)
@@ -399,14 +390,15 @@ class LlamaLlm(LanguageModel):
         if self._formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            llama = self._llama
-            template = llama.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise LlmError("llm-no-template", f"{self.name} carries no chat template")
-            piece = llama._model.token_get_text  # the special tokens' text, as llama-cpp-python reads it
-            self._formatter = Jinja2ChatFormatter(
-                template, eos_token=piece(llama.token_eos()), bos_token=piece(llama.token_bos())
-            )
+            with self._using(self._open):
+                llama = self._llama
+                template = llama.metadata.get("tokenizer.chat_template")
+                if not template:
+                    raise LlmError("llm-no-template", f"{self.name} carries no chat template")
+                piece = llama._model.token_get_text  # the special tokens' text, as llama-cpp-python reads it
+                self._formatter = Jinja2ChatFormatter(
+                    template, eos_token=piece(llama.token_eos()), bos_token=piece(llama.token_bos())
+                )
         return str(self._formatter(messages=messages).prompt)  # type: ignore[arg-type]
 
 

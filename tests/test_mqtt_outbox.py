@@ -36,6 +36,23 @@ def test_entries_stay_until_acknowledged_and_survive_a_restart(tmp_path):
     again.close()
 
 
+def test_a_forget_drops_queued_transcripts_and_replies_and_leaves_no_bytes(tmp_path):
+    """Undelivered speech is forgotten too: off the queue, out of outbox.db and its WAL."""
+    path = tmp_path / "outbox.db"
+    box = reopen(path)
+    box.add("a/event/transcript", b'{"text": "the safe code is CANARYZEBRA 4417"}')
+    box.add("a/event/reply", b'{"text": "Noted: CANARYZEBRA 4417."}')
+    box.add("a/event/intent", b'{"name": "timer"}')
+    assert box.flush(10)
+    assert box.drop_topics(frozenset({"a/event/transcript", "a/event/reply"})) == 2
+    assert box.flush(10)
+    assert [e.topic for e in box.unsent(set(), 10)] == ["a/event/intent"]
+    files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    assert files and not [p.name for p in files if b"CANARYZEBRA" in p.read_bytes()]
+    box.close()
+    assert [e.topic for e in reopen(path).unsent(set(), 10)] == ["a/event/intent"]
+
+
 def test_full_outbox_drops_the_oldest(tmp_path):
     box = reopen(tmp_path / "outbox.db", max_entries=10)
     for i in range(25):

@@ -20,6 +20,7 @@ from appliance.core.bus import Bus, Subscription
 from appliance.core.events import (
     ErrorRaised,
     Event,
+    Forgotten,
     MqttConnection,
     TurnFinished,
 )
@@ -294,6 +295,8 @@ class MqttBridge:
                 for event in batch:
                     if isinstance(event, TurnFinished):
                         self._record_latency(event)
+                    if isinstance(event, Forgotten):  # undelivered transcripts and replies are forgotten too
+                        self.outbox.drop_topics(frozenset(self.topics.event(n) for n in ("transcript", "reply")))
                     for pub in publications(self.topics, event):
                         if pub.retain and not pub.durable:
                             latest[pub.topic] = pub

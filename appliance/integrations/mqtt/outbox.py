@@ -142,6 +142,7 @@ class Outbox:
                 raise sqlite3.DatabaseError("malformed: quick_check failed")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # survives a crash of the daemon; see docs/mqtt.md
+            db.execute("PRAGMA secure_delete=ON")  # a delivered or forgotten transcript leaves no bytes behind
             db.execute(SCHEMA)
         except sqlite3.DatabaseError:
             db.close()
@@ -175,6 +176,20 @@ class Outbox:
         """The broker has it: forget the entry."""
         if self._pending.pop(entry_id, None) is not None:
             self._queue_op("del", entry_id)
+
+    def drop_topics(self, topics: frozenset[str]) -> int:
+        """Drop the queued entries on these topics and scrub the file ("forget"); how many went.
+
+        A forgotten conversation must not reach the broker later either, nor stay in
+        the database or its WAL: the entries are deleted with ``secure_delete`` and
+        the WAL is checkpointed and truncated behind them.
+        """
+        gone = [entry_id for entry_id, entry in self._pending.items() if entry.topic in topics]
+        for entry_id in gone:
+            del self._pending[entry_id]
+            self._queue_op("del", entry_id)
+        self._queue_op("scrub", None)
+        return len(gone)
 
     def _queue_op(self, op: str, arg: object) -> None:
         if self._writer is not None:  # memory-only: nothing would ever take them
@@ -234,6 +249,8 @@ class Outbox:
                 elif op == "del":
                     db.execute("DELETE FROM outbox WHERE id = ?", (arg,))
             db.execute("COMMIT")
+            if any(op == "scrub" for op, _ in batch):
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as err:
             if db.in_transaction:
                 db.execute("ROLLBACK")

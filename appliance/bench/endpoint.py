@@ -121,8 +121,8 @@ def run_clip(
     """
     messages: list[tuple[float, FrontEndMessage]] = []
     emit = lambda msg: messages.append((time.monotonic(), msg))  # noqa: E731
-    fe = FrontEnd(_NoSource, _NoWake(), speech, vad, emit, preroll_s=0.4, turn=turn)  # type: ignore[arg-type]
-    fe.confirm_ends = transcribe is not None
+    confirm = transcribe is not None
+    fe = FrontEnd(_NoSource, _NoWake(), speech, vad, emit, preroll_s=0.4, turn=turn, confirm_ends=confirm)  # type: ignore[arg-type]
     capture = fe.request_capture()
     started = time.monotonic()
     likely: CaptureEnded | None = None

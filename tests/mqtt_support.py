@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
-from appliance.integrations.mqtt.broker import BrokerTls
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from appliance.audio.sink import NullSink
 from appliance.audio.source import ArraySource
+from appliance.integrations.mqtt.broker import BrokerTls
 from appliance.runtime.app import Appliance
 from appliance.settings import Settings, settings_from_dict
 

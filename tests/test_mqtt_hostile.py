@@ -156,7 +156,6 @@ def test_a_paho_callback_that_raises_is_counted_and_paho_keeps_running():
     import asyncio
 
     from appliance.integrations.mqtt.client import MqttClient
-
     from appliance.settings import MqttSettings
 
     class Broken:

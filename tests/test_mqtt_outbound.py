@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
+from appliance.core.events import Forgotten, RetainedState
 from appliance.integrations.mqtt.outbound import health_payload, publications
 from appliance.integrations.mqtt.topics import Topics
-
-from appliance.core.events import Forgotten, RetainedState
 from appliance.skills.events import TimerAction, TimerEvent
 
 T = Topics.for_device("appliance", "kitchen", "homeassistant")

@@ -7,9 +7,9 @@ import sqlite3
 
 import paho.mqtt.client as mqtt
 import pytest
-from appliance.integrations.mqtt.broker import Mosquitto, free_port
 
 from appliance.core.events import ErrorRaised
+from appliance.integrations.mqtt.broker import Mosquitto, free_port
 
 from .fakes import until
 from .mqtt_support import ROOT, Probe, mqtt_settings, running

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from appliance.integrations.mqtt.broker import Mosquitto
 
 from .fakes import until

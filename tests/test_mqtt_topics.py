@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from appliance.core.errors import CommandError
 from appliance.integrations.mqtt.topics import (
     Topics,
     check_reply_topic,
@@ -12,8 +14,6 @@ from appliance.integrations.mqtt.topics import (
     decode_command,
     packet_size,
 )
-
-from appliance.core.errors import CommandError
 
 T = Topics.for_device("appliance", "kitchen", "homeassistant")
 

@@ -7,10 +7,10 @@ import random
 import time
 
 import pytest
-from appliance.integrations.mqtt.topics import Topics, decode_command
 
 from appliance.control import payload
 from appliance.core.errors import CommandError
+from appliance.integrations.mqtt.topics import Topics, decode_command
 
 T = Topics.for_device("appliance", "kitchen")
 CODES = {"bad-payload", "bad-json", "too-long"}

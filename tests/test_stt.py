@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from appliance.audio import FRAME_SAMPLES, SAMPLE_RATE
+from appliance.core.errors import ConfigError, ModelError
 from appliance.engines.stt.factory import load_stt
 from appliance.engines.stt.whisper import (
     FULL_FRAMES,
@@ -23,9 +26,6 @@ from appliance.engines.stt.whisper import (
     said_once,
     short_window_frames,
 )
-
-from appliance.audio import FRAME_SAMPLES, SAMPLE_RATE
-from appliance.core.errors import ConfigError, ModelError
 from appliance.models.registry import ModelRegistry
 from appliance.settings import SttSettings
 from tests.conftest import silence

@@ -95,6 +95,7 @@ def choose(model: ScoringModel, text: str, devices: list[HomeDevice]) -> ToolCal
     ranked = sorted(range(len(calls)), key=scores.__getitem__, reverse=True)
     lead = scores[ranked[0]] - scores[ranked[1]]
     if lead < MIN_MARGIN:
-        _LOGGER.info("The model is unsure about %r (%r leads by %.2f); asking", text, sentence(calls[ranked[0]]), lead)
+        _LOGGER.info("The model is unsure which device is meant (the first leads by %.2f); asking", lead)
+        _LOGGER.debug("Unsure about %r: %r leads", text, sentence(calls[ranked[0]]))  # what was said: DEBUG only
         return None
     return calls[ranked[0]]

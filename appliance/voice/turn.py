@@ -139,9 +139,8 @@ class Turn:
             await attempt.abandon()
             self.attempt = None
             r.endpoint_resumed += 1
-            _LOGGER.info(
-                "Turn %d: speech resumed after %r, before the reply; listening on", r.turn_id, attempt.transcript
-            )
+            _LOGGER.info("Turn %d: speech resumed before the reply; listening on", r.turn_id)
+            _LOGGER.debug("Turn %d resumed after %r", r.turn_id, attempt.transcript)  # what was said: DEBUG only
             self.ctx.set_stage(Stage.LISTENING, r.turn_id)
 
     async def _listen(self) -> ReplyAttempt | None:
@@ -190,7 +189,9 @@ class Turn:
         self._likely_end = None
         if unfinished(attempt.transcript):
             self.record.endpoint_reopened += 1
-            _LOGGER.info("Turn %d: %r does not end a request; listening on", self.record.turn_id, attempt.transcript)
+            n = len(attempt.transcript)
+            _LOGGER.info("Turn %d: its %d characters do not end a request; listening on", self.record.turn_id, n)
+            _LOGGER.debug("Turn %d so far: %r", self.record.turn_id, attempt.transcript)  # what was said: DEBUG only
             return None
         self._held = msg.capture_id  # confirmed with the front end once the reply is ready to play
         return self._commit_capture(msg)

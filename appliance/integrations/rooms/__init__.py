@@ -1,0 +1,1 @@
+"""Rooms: appliances in one home elect which of them answers a wake word heard in several rooms."""

@@ -175,11 +175,12 @@ def mqtt_settings(state_dir: Path, port: int, **mqtt_overrides: Any) -> Settings
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, engines: Any, registry: Any, samples: np.ndarray | None = None
+    settings: Settings, engines: Any, registry: Any, samples: np.ndarray | None = None, *, source: Any = None
 ) -> AsyncIterator[Appliance]:
-    """The real appliance (real engines) in this event loop, hearing ``samples`` then silence, until the block ends."""
+    """The real appliance (real engines) in this event loop, hearing ``samples`` (or ``source``) then silence,
+    until the block ends."""
     audio = np.zeros(1600, dtype=np.int16) if samples is None else samples
-    source = ArraySource(audio, realtime=True, tail_s=None)
+    source = source or ArraySource(audio, realtime=True, tail_s=None)
     app = Appliance(settings, engines, registry=registry, source_factory=lambda: source, sink=NullSink(), control=False)
     app.pipeline.earcon = False
     runner = asyncio.create_task(app.run())

@@ -239,6 +239,23 @@ class MqttConnection(Event):
 
 
 @dataclass(frozen=True)
+class ElectionDecided(Event):
+    """Appliances that heard one wake word elected the one that answers (``rooms``)."""
+
+    result: str
+    """``won`` (this appliance answers) or ``lost`` (another one does)."""
+    winner: str
+    """The answering appliance's device id."""
+    claims: tuple[dict[str, Any], ...]
+    """Every claim counted, this appliance's first (device_id, wake_word, score, level_dbfs, snr_db, area)."""
+    delay_ms: float
+    """From the end of the wake word to the decision, ms."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Claims not counted, by code (late, unknown peer, malformed, …)."""
+    name = "election"
+
+
+@dataclass(frozen=True)
 class RetainedState(Event):
     """A feature's state for the broker's retained ``state/<key>`` topic (timers, lists)."""
 

@@ -12,11 +12,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import asyncio
+
     import numpy as np
 
     from appliance.control.commands import Guard, Handler
     from appliance.settings import Settings
     from appliance.voice.conversation import MessageSource
+    from appliance.voice.messages import WakeHeard
     from appliance.voice.reply import IntentMatcher
     from appliance.voice.turn_record import TurnRecord
 
@@ -73,6 +76,11 @@ class Feature:
 
     def on_utterance(self, audio: np.ndarray) -> None:
         """Called on the event loop with a request's audio as its transcription starts; must return at once."""
+
+    def elect(self, wake: WakeHeard) -> asyncio.Future[bool] | None:
+        """Hold an election for a wake word other appliances may have heard (rooms): see
+        :class:`~appliance.voice.arbiter.WakeArbiter`; None to let this appliance answer alone."""
+        return None
 
     def on_turn_finished(self, record: TurnRecord) -> None:
         """Called on the event loop after every turn; must return at once."""

@@ -47,10 +47,11 @@ from appliance.runtime.liveness import (
     frontend_alive,
     loops_alive,
 )
-from appliance.runtime.ports import FeaturePorts
+from appliance.runtime.ports import FeatureArbiter, FeaturePorts
 from appliance.runtime.supervisor import Supervisor
 from appliance.runtime.systemd import Notifier, status_line, watchdog_interval
 from appliance.settings import Settings
+from appliance.voice.arbiter import WakeArbiter
 from appliance.voice.conversation import Conversation
 from appliance.voice.frontend import FrontEnd
 from appliance.voice.inbox import Inbox
@@ -102,13 +103,19 @@ class Appliance:
         self.supervisor = Supervisor()
         self.exit_code = 0
         self._stop = asyncio.Event()
+        self.features: list[Feature] = []
+        """Filled once every feature is built; the pipeline, the controller and MQTT read it from then on."""
         self.core = core = build_core(
-            settings, engines, registry=registry, bus=self.bus, sink=sink, source_factory=source_factory
+            settings,
+            engines,
+            registry=registry,
+            bus=self.bus,
+            sink=sink,
+            source_factory=source_factory,
+            arbiter=FeatureArbiter(self.features),
         )
         pipeline = core.pipeline
         swaps = build_swapper(core, engines)
-        self.features: list[Feature] = []
-        """Filled once every feature is built; the controller and the MQTT feature read it from then on."""
         self.controller = Controller(
             core,
             self.features,
@@ -345,6 +352,7 @@ def build_core(
     bus: Bus,
     sink: AudioSink,
     source_factory: Callable[[], AudioSource],
+    arbiter: WakeArbiter | None = None,
 ) -> Core:
     """The voice loop on the loaded engines: the inbox and the echo canceller first, then the front end
     posting into that inbox, the running conversation, and the pipeline taking from the inbox."""
@@ -381,6 +389,7 @@ def build_core(
         sink=sink,
         bus=bus,
         conversation=conversation,
+        arbiter=arbiter,
     )
     return Core(settings, bus, registry, frontend, engines.wake, engines.llm, conversation, pipeline, sink)
 

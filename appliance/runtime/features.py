@@ -63,6 +63,10 @@ def build_features(
             llm_models=_llm_choices(s, ports.registry),
         )
         out.append(mqtt)
+        if s.rooms.enabled:
+            from appliance.integrations.rooms.feature import RoomsFeature
+
+            out.append(RoomsFeature(s, bus, mqtt))
     if s.mqtt.devices:
         from appliance.home.feature import HomeFeature
 

@@ -8,6 +8,7 @@ The pipeline, the front end and the sink implement these protocols as they are.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from appliance.models.swap.swapper import ModelSwapper
     from appliance.settings import Settings
     from appliance.voice.conversation import Conversation
+    from appliance.voice.messages import WakeHeard
     from appliance.voice.reply import Synthesizer
     from appliance.voice.turn_record import TurnRecord
 
@@ -114,3 +116,22 @@ class FeaturePorts:
     features: Sequence[Feature]
     """Every feature built, filled once they all are (the MQTT feature's retained state reads them)."""
     profile: BoardProfile
+
+
+class FeatureArbiter:
+    """The pipeline's :class:`~appliance.voice.arbiter.WakeArbiter`: the first feature that holds an election.
+
+    It is given the appliance's feature list while that is still empty (the
+    pipeline is built first) and reads it from then on, as the controller does.
+    """
+
+    def __init__(self, features: Sequence[Feature]) -> None:
+        self._features = features
+
+    def elect(self, wake: WakeHeard) -> asyncio.Future[bool] | None:
+        """The first feature's election for ``wake``; None (answer alone) when no feature holds one."""
+        for feature in self._features:
+            decided = feature.elect(wake)
+            if decided is not None:
+                return decided
+        return None

@@ -27,6 +27,7 @@ from appliance.settings.features import (
     MetricsSettings,
     ModelSwapSettings,
     MqttSettings,
+    RoomsSettings,
     SkillsSettings,
     VisionSettings,
     listen_address,
@@ -67,6 +68,7 @@ __all__ = [
     "ModelSwapSettings",
     "MqttSettings",
     "PathSettings",
+    "RoomsSettings",
     "Settings",
     "SkillsSettings",
     "SttSettings",
@@ -105,6 +107,7 @@ class Settings:
     control: ControlSettings = field(default_factory=ControlSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    rooms: RoomsSettings = field(default_factory=RoomsSettings)
     skills: SkillsSettings = field(default_factory=SkillsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)

@@ -307,6 +307,15 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class RoomsSettings:
+    enabled: bool = setting(True, "Elect one answering appliance when several hear a wake word (needs mqtt.host).")
+    group: str = setting("", "Appliances that elect among themselves; empty = every one under the same base topic.")
+    window_ms: int = setting(80, "How long peers' claims are collected after the wake word.", unit="ms", min=0, max=300)
+    area: str = setting("", "The room this appliance stands in, sent with its claims (a Home Assistant area).")
+    trust: tuple[str, ...] = setting((), "Device ids whose claims count; empty = any peer heard for a while.")
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
 

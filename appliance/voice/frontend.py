@@ -22,6 +22,7 @@ import numpy as np
 from appliance.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from appliance.audio.buffer import SampleRing
 from appliance.audio.echo import EchoCanceller
+from appliance.audio.levels import wake_levels
 from appliance.audio.source import AudioSource
 from appliance.core.errors import AudioError
 from appliance.engines.smart_turn import TurnJudge, TurnModel
@@ -298,7 +299,8 @@ class FrontEnd:
         _LOGGER.info("Wake word %s (%.2f) at %.2f s", detection.model, detection.score, detection.at_s)
         capture_id = self.request_capture(after_wake=True)
         self._pending_capture = None
-        self.emit(WakeHeard(self.at_s, self.last_frame_mono, capture_id, detection))
+        level, snr = wake_levels(self._history.latest())  # 3 s once per wake: cheap enough on this thread
+        self.emit(WakeHeard(self.at_s, self.last_frame_mono, capture_id, detection, level, snr))
         self._begin_capture(capture_id, True)
 
     def _finish_confirmed(self, capture_id: int) -> None:

@@ -30,6 +30,10 @@ class WakeHeard(FrontEndMessage):
 
     capture_id: int
     detection: Detection
+    level_dbfs: float = -120.0
+    """Speech level over the wake word, dBFS (the loudest 80 ms of its last second)."""
+    snr_db: float = 0.0
+    """That level over the room's noise in the audio before it, dB."""
 
 
 @dataclass(frozen=True)

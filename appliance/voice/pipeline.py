@@ -36,6 +36,7 @@ from appliance.core.events import (
 from appliance.engines.llm.protocol import LanguageModel
 from appliance.engines.stt import SttEngine
 from appliance.settings import Settings
+from appliance.voice.arbiter import WakeArbiter
 from appliance.voice.conversation import MessageSource
 from appliance.voice.frontend import FrontEnd
 from appliance.voice.inbox import Inbox
@@ -81,6 +82,7 @@ class Pipeline:
         bus: Bus,
         conversation: MessageSource,
         intents: list[IntentMatcher] | None = None,
+        arbiter: WakeArbiter | None = None,
     ) -> None:
         self.settings = settings
         self.frontend = frontend
@@ -91,6 +93,8 @@ class Pipeline:
         self.bus = bus
         self.conversation = conversation
         self.intents = intents or []
+        self.arbiter = arbiter
+        """Asked whether this appliance answers a wake word other appliances heard too (None: always)."""
         self.stage = Stage.IDLE
         self.turn: Turn | None = None
         self.history: list[TurnRecord] = []
@@ -111,6 +115,7 @@ class Pipeline:
         self._turn_ids = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._elections: set[asyncio.Task[None]] = set()
         self._prefilling: threading.Event | None = None
         """Set to cancel the running prefill (a barge-in, or the turn ended before it finished)."""
 
@@ -153,12 +158,31 @@ class Pipeline:
         barge_in = self.turn is not None and self.stage in (Stage.THINKING, Stage.SPEAKING)
         self.bus.publish(WakeDetected(model=det.model, score=det.score, at_s=det.at_s, during_reply=barge_in))
         await self.interrupt()
-        if self.earcon and not barge_in:  # over a reply, its stopping is the cue; a chime would mask the words
+        election = None if barge_in or self.arbiter is None else self.arbiter.elect(msg)
+        if self.earcon and not barge_in and election is None:  # over a reply, its stopping is the cue
             self.sink.play(earcon(self.tts.sample_rate), self.tts.sample_rate)
         record = self._record(Source.VOICE)
         record.wake_model, record.wake_score = det.model, det.score
         record.wake_at_s, record.wake_mono = det.at_s, msg.mono
-        self._start(Turn(self._context(), record, msg.capture_id), "turn", lambda t: t.run_voice())
+        turn = Turn(self._context(), record, msg.capture_id)
+        self._start(turn, "turn", lambda t: t.run_voice())
+        if election is not None:  # the turn listens meanwhile: winning adds no latency
+            task = asyncio.create_task(self._settle(turn, election), name=f"election-{record.turn_id}")
+            self._elections.add(task)
+            task.add_done_callback(self._elections.discard)
+
+    async def _settle(self, turn: Turn, election: asyncio.Future[bool]) -> None:
+        """Once the election is decided: the winner sounds its earcon; a loser drops the turn silently."""
+        won = await election
+        if self.turn is not turn:
+            return
+        if won:
+            if self.earcon:
+                self.sink.play(earcon(self.tts.sample_rate), self.tts.sample_rate)
+            return
+        _LOGGER.info("Another appliance answers this wake word; listening for the next one")
+        turn.record.outcome = Outcome.YIELDED
+        await self.interrupt()
 
     def _start(self, turn: Turn, label: str, body: Callable[[Turn], Coroutine[Any, Any, None]]) -> None:
         self.turn = turn

@@ -26,6 +26,8 @@ class Outcome(StrEnum):
     INTERRUPTED = "interrupted"
     """Barge-in, ``stop``, or shutdown while it ran."""
     CANCELLED = "cancelled"
+    YIELDED = "yielded"
+    """Another appliance won the election for this wake word and answered it."""
     FAILED = "failed"
     NO_SPEECH = "no-speech"
 

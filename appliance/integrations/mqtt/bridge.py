@@ -76,6 +76,8 @@ class MqttBridge:
         self._inflight: dict[int, Any] = {}
         """outbox entry id -> paho's MQTTMessageInfo, until its PUBACK."""
         self._birth: asyncio.Task[None] | None = None
+        self._listeners: dict[str, Callable[[Inbound], None]] = {}
+        """Topics shared with other appliances (QoS 0) and who handles them, on the event loop."""
         self.router = CommandRouter(
             self.cfg,
             self.topics,
@@ -126,7 +128,16 @@ class MqttBridge:
     def _subscriptions(self) -> list[tuple[str, int]]:
         subs = [(self.topics.command_filter, 1), (self.topics.ha_status, 1)]
         subs += [(d.state_topic, 1) for d in self.cfg.devices if d.state_topic]
+        subs += [(topic, 0) for topic in self._listeners]
         return subs
+
+    def listen(self, topic: str, handler: Callable[[Inbound], None]) -> None:
+        """Hand every message on ``topic`` to ``handler`` on the event loop (subscribed at QoS 0 on connect)."""
+        self._listeners[topic] = handler
+
+    def publish_shared(self, topic: str, payload: bytes) -> bool:
+        """Publish at once at QoS 0, not retained, not through the outbox; False while disconnected."""
+        return self.connected and self._publish(topic, payload, qos=0) is not None
 
     # -- what paho reports (on the event loop) -------------------------------------------
     def on_connected(self, session_present: bool) -> None:
@@ -143,7 +154,10 @@ class MqttBridge:
 
     def on_message(self, msg: Inbound) -> None:
         name = self.topics.command_name(msg.topic)
-        if name is not None:
+        listener = self._listeners.get(msg.topic)
+        if listener is not None:
+            listener(msg)
+        elif name is not None:
             self.router.handle(msg, name)
         elif msg.topic == self.topics.ha_status:
             if msg.payload.strip().lower() == b"online" and self.cfg.discovery:

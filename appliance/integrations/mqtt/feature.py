@@ -12,6 +12,7 @@ from appliance.integrations.mqtt.discovery import DeviceInfo
 
 if TYPE_CHECKING:
     from appliance.core.bus import Bus
+    from appliance.integrations.mqtt.client import Inbound
     from appliance.integrations.mqtt.inbound import Execute
     from appliance.settings import Settings
 
@@ -45,6 +46,18 @@ class MqttFeature(Feature):
     def publish_device(self, topic: str, payload: str, retain: bool) -> bool:
         """Publish to a home device's command topic (home control)."""
         return self.bridge.publish_device(topic, payload, retain=retain)
+
+    def listen(self, topic: str, handler: Callable[[Inbound], None]) -> None:
+        """Messages on a topic shared with other appliances (rooms), to ``handler`` on the event loop."""
+        self.bridge.listen(topic, handler)
+
+    def publish_shared(self, topic: str, payload: bytes) -> bool:
+        """Publish on a shared topic at once (QoS 0); False while disconnected."""
+        return self.bridge.publish_shared(topic, payload)
+
+    @property
+    def connected(self) -> bool:
+        return self.bridge.connected
 
     @property
     def device_states(self) -> dict[str, str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 
 import paho.mqtt.client as mqtt
 import pytest
 
+from appliance.bench.rooms_relay import DelayRelay
 from appliance.core.events import ErrorRaised
 from appliance.integrations.mqtt.broker import Mosquitto, free_port
 
@@ -55,6 +57,28 @@ async def test_reconnects_after_a_broker_restart_and_loses_no_event(tmp_path, en
                 online = await probe.next(f"{ROOT}/availability", lambda m: m.payload == b"online", after=0)
                 assert online.payload == b"online"
     finally:
+        broker.stop()
+
+
+async def test_reconnects_after_a_backoff_longer_than_the_keepalive(tmp_path, engines, registry):
+    """paho stamps the last traffic before the backoff wait: a wait past the keepalive used to
+    close every new connection before its CONNACK, so the appliance never came back."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    relay = DelayRelay(broker.port, 0.05).start()  # the CONNACK is never back before paho's first look
+    settings = mqtt_settings(tmp_path / "state", relay.port, keepalive_s=5, reconnect_min_s=11.0, reconnect_max_s=11.0)
+    try:
+        async with running(settings, engines, registry) as app:
+            assert app.mqtt is not None
+            await until(lambda: app.mqtt.connected, what="connected")
+            broker.stop()
+            await until(lambda: not app.mqtt.connected, what="disconnect noticed")
+            broker = Mosquitto(tmp_path / "broker", port=broker.port).start()
+            # every wait (5.5-11 s, jittered) is over the 5 s keepalive
+            await until(lambda: app.mqtt.connected, timeout=60, what="reconnected")
+            await asyncio.sleep(6.0)  # past one keepalive on the new connection: still up
+            assert app.mqtt.connected
+    finally:
+        relay.stop()
         broker.stop()
 
 

@@ -231,6 +231,7 @@ class MqttClient:
                 self._failures, base_s=self.settings.reconnect_min_s, cap_s=self.settings.reconnect_max_s
             )
             self._stopping.wait(delay)
+            _restart_keepalive(client)
         if self._stopping.is_set():
             raise OSError("stopping")  # paho treats it as a failed attempt and sees the stop
 
@@ -322,3 +323,18 @@ def properties_length(properties: Properties | None) -> int:
     while prefix < len(packed) and packed[prefix - 1] & 0x80:
         prefix += 1
     return len(packed) - prefix
+
+
+def _restart_keepalive(client: mqtt.Client) -> None:
+    """Count keepalive from now, not from before the backoff wait.
+
+    paho stamps the last traffic just before ``on_pre_connect``; after a wait longer than the
+    keepalive its keepalive check would close the new connection before its CONNACK is read,
+    every time, and the appliance would never reconnect.  paho 2.x keeps those stamps in
+    private fields (``paho-mqtt<3`` is pinned); without them the stamps are left as they are.
+    """
+    lock = getattr(client, "_msgtime_mutex", None)
+    if lock is None or not hasattr(client, "_last_msg_out") or not hasattr(client, "_last_bytes_received"):
+        return
+    with lock:
+        client._last_msg_out = client._last_bytes_received = time.monotonic()

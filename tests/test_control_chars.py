@@ -6,7 +6,7 @@ from appliance.core.control_chars import strip_control_chars
 
 
 def test_c0_del_and_c1_go_and_breaks_become_spaces():
-    assert strip_control_chars("a\x1b[0mb\x07c\x00d\x7fe\x9bf") == "a[0mbcdef"
+    assert strip_control_chars("a\x1b[0mb\x07c\x00d\x7fe\x9bf") == "abcdef"
     assert strip_control_chars("one\ntwo\tthree\r\nfour\x85five\u2028six") == "one two three  four five six"
 
 

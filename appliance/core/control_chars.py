@@ -5,10 +5,17 @@ would reach the voice (Piper fails the turn on a NUL), Home Assistant's sensors 
 retained ``state/reply``) and terminals reading the log.  Text in, text out: the
 C0 and C1 controls and DEL (Unicode category Cc) are removed, except that a tab, a
 line or paragraph break becomes a space, so the words either side stay apart and
-sentence ends stay sentence ends.
+sentence ends stay sentence ends.  A terminal escape sequence (ESC ``[`` parameters and a
+final letter, as in ``ESC[31m``) goes as a whole, so no ``[31m`` is left to be read out.
 """
 
 from __future__ import annotations
+
+import re
+
+_ESCAPE_SEQUENCE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+"""ECMA-48 control sequences as terminals see them: ESC ``[``, parameters, intermediates, a final byte.
+(A lone C1 CSI is far likelier stray than meant: it goes as one control character.)"""
 
 _SPACE_LIKE = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85"
 """Controls that separate words or lines (Python's ``str.isspace``): each becomes one space."""
@@ -21,4 +28,6 @@ _TABLE.update({0x2028: " ", 0x2029: " "})  # line and paragraph separators: brea
 
 def strip_control_chars(text: str) -> str:
     """``text`` without control characters (C0, DEL, C1); tabs and line breaks become spaces."""
+    if "\x1b" in text:
+        text = _ESCAPE_SEQUENCE.sub("", text)
     return text.translate(_TABLE)

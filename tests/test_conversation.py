@@ -35,7 +35,7 @@ def test_a_face_only_sighting_tells_both_prompts_someone_is_there(tmp_path: Path
     )
     for prompt in (conversation.messages("Who is here?"), memory.messages("Who is here?")):
         assert prompt[0] == {"role": "system", "content": "Be brief."}
-        assert '"Someone is in the room."' in prompt[-1]["content"]
+        assert prompt[-1]["content"].split("\n")[-3] == "Someone is in the room."
         assert "Nobody" not in prompt[-1]["content"]
     assert memory.context is context and conversation.context is context
 
@@ -48,7 +48,7 @@ def test_the_history_is_plain_pairs_so_each_prompt_extends_the_last() -> None:
     second = conversation.messages("And you?", now=1.0)
     assert second[:2] == [*first[:1], {"role": "user", "content": "Hi"}]
     assert second[2] == {"role": "assistant", "content": "Hello!"}
-    assert second[-1]["content"] == '(Notes, not from the user: "Someone is in the room.")\n\nAnd you?'
+    assert second[-1]["content"] == "Someone is in the room.\n\nAnd you?"
     assert conversation.prefix_messages(now=1.0) == second[:-1]
 
 

@@ -13,8 +13,9 @@ with it: at one fixed evening SmolLM2-135M scored 80.7 %, at three others
 
 Two scores come out: ``percent`` is what a household hears, the skills first
 (a sum, a unit conversion, the time: answered exactly without the LLM, as the
-daemon orders them) and the LLM for the rest; ``llm_percent`` is the LLM alone
-on every item, the figure that compares models.
+daemon orders them) and the LLM for the rest, through the reply check as the
+daemon speaks it (``reply_check`` counts what it rewrote); ``llm_percent`` is
+the LLM alone on every item, unchecked, the figure that compares models.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from appliance.memory.context import ContextInput, build_messages
 from appliance.memory.retrieval import Hit
 from appliance.voice.conversation import Exchange
 from appliance.voice.reply import Intent, IntentMatcher
+from appliance.voice.reply_checker import ReplyChecker, checked_reply
 
 MAX_TOKENS = 60
 """Longer than any right answer needs; the cap keeps a rambling reply from costing the whole run."""
@@ -130,16 +132,34 @@ def measure_quality(
         moments = moments[:1]  # without the day in the notes every moment asks the same prompts
     start = time.monotonic()
     asked = [(now, item) for now in moments for item in ITEMS]
+    moment = [moments[0]]
+    checker = ReplyChecker(lambda: moment[0])  # every LLM reply the daemon would speak, checked at the item's moment
+    checked_right = [0, 0]  # LLM replies heard that were right before the check, and after it
+
+    def generate(messages: list[dict[str, str]]) -> str:
+        return "".join(llm.stream(messages, threading.Event())).strip()
+
+    def written(raw: str) -> Callable[[list[dict[str, str]]], str]:
+        """The first try is the answer already written; a second one (without the notes) is generated."""
+        given = iter([raw])
+        return lambda messages: next(given, None) or generate(messages)
+
     try:
         for i, (now, item) in enumerate(asked, 1):
+            moment[0] = now
             messages = item_messages(item, settings.llm.system_prompt, llm.count_tokens, now, day_note=day_note)
-            answer = "".join(llm.stream(messages, threading.Event())).strip()
+            answer = generate(messages)
             llm_right[item.category].append(is_right(item, answer))
             skill = skill_answer(intents, item.question) if not item.history else None
             if skill is None and settings.memory.answer_facts:  # as the daemon does, before the LLM
                 skill = fact_answer(item.question, item_hits(item, now.timestamp()))
             if skill is not None:
                 answer, by_skills = skill, by_skills + 1
+            else:
+                raw, chunk = answer, settings.tts.first_chunk_chars
+                answer = checked_reply(checker, item.question, messages, written(raw), chunk)
+                checked_right[0] += is_right(item, raw)
+                checked_right[1] += is_right(item, answer)
             ok = is_right(item, answer)
             right[item.category].append(ok)
             if not ok:
@@ -161,6 +181,11 @@ def measure_quality(
         **_scores(right),
         "percent_per_moment": per_moment,
         "answered_by_skills": by_skills,
+        "reply_check": {
+            **checker.counts.as_dict(),
+            "llm_right_before": checked_right[0],
+            "llm_right_after": checked_right[1],
+        },
         "llm": _scores(llm_right),
         "misses": misses,
     }

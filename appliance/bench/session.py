@@ -124,6 +124,10 @@ class PacedWriter(threading.Thread):
 
 
 _LOADED = re.compile(r"Loaded (?P<name>[\w-]+) in [\d.]+ s \((?P<mb>[+-]?[\d.]+) MB resident\)")
+_REPLY_CHECK = re.compile(
+    r"Reply check: (?:(?P<passed>passed)|\w+(?P<gave_up>, and \w+ without)|\w+(?P<trimmed> after \d+ pieces)|.)"
+)
+"""The reply check's log lines (``appliance.voice.reply_checker``): one per LLM reply, and how it ended."""
 
 
 class Daemon:
@@ -149,6 +153,8 @@ class Daemon:
         self.ready = threading.Event()
         self.log_tail: list[str] = []
         self.loaded_mb: dict[str, float] = {}
+        self.reply_checks = {"checked": 0, "rewritten": 0, "gave_up": 0, "trimmed": 0}
+        """What the reply check did to the session's LLM replies, from its log lines."""
         """Resident memory each engine's load added, from the daemon's own "Loaded" lines."""
         self.peak_mb = 0.0
         """The daemon's VmHWM over the whole session, read just before it is stopped."""
@@ -181,11 +187,24 @@ class Daemon:
                     self.ready.set()
                 if (loaded := _LOADED.search(line)) is not None:
                     self.loaded_mb[loaded["name"]] = float(loaded["mb"])
+                if (check := _REPLY_CHECK.search(line)) is not None:
+                    self._count_check(check)
                 if (llm := parse_llm(line)) is not None:
                     last_llm = llm
                 if (turn := parse_turn(line)) is not None:
                     self.turns.put((turn, last_llm))
                     last_llm = None
+
+    def _count_check(self, check: re.Match[str]) -> None:
+        counts = self.reply_checks
+        counts["checked"] += 1
+        if check["gave_up"]:
+            counts["rewritten"] += 1
+            counts["gave_up"] += 1
+        elif check["trimmed"]:
+            counts["trimmed"] += 1
+        elif not check["passed"]:
+            counts["rewritten"] += 1
 
     def stop(self) -> None:
         self.writer.stopped.set()
@@ -296,7 +315,7 @@ def run_session(
         result.first_audio, result.spoke_over = reply_onset(
             daemon.arrivals, pcm, result.speech_start + SPOKE_OVER_AFTER_S, result.speech_end, rate
         )
-    return results, {"peak_mb": daemon.peak_mb, "loaded_mb": daemon.loaded_mb}
+    return results, {"peak_mb": daemon.peak_mb, "loaded_mb": daemon.loaded_mb, "reply_check": daemon.reply_checks}
 
 
 def _one_turn(
@@ -371,6 +390,7 @@ def measure_session(
     log(f"session: {len(requests)} turns ({sum(r.human for r in requests)} human recordings), one daemon")
     load_before = os.getloadavg()
     results, memory = run_session(engines.tts, requests, settings.state_dir / "models", log)
+    reply_check = memory.pop("reply_check")
     rows = [_row(r) for r in results]
     log("session: the Home-Assistant-style chain on the same requests")
     ha_stt = load_stt(replace(settings.stt, short_window=False), registry)
@@ -392,6 +412,7 @@ def measure_session(
         "end_of_speech_to_first_audio_s": ours,
         **summary,
         "daemon_memory_mb": memory,
+        "reply_check": reply_check,
         "llm_model": settings.llm.model,
         "per_turn": rows,
         "ha_style_chain": {"end_of_speech_to_first_audio_s": theirs, "per_request": ha_rows},

@@ -265,6 +265,7 @@ class Controller:
                 "reply": last.reply,
                 "outcome": last.outcome.value,
                 "llm_backend": last.marks.llm_backend,
+                "reply_check": last.marks.reply_check or None,
                 "timings": last.timings(),
             },
             "models": {
@@ -276,6 +277,7 @@ class Controller:
             "vision": {"enabled": False},
             "memory": None,
             "mqtt": None,
+            "reply_check": core.pipeline.reply_checker.counts.as_dict(),
             "last_errors": list(self.last_errors),
             "memory_mb": memory_mb(),  # peak resident set (VmHWM), MB = 10^6 bytes
             "threads": threading.active_count(),

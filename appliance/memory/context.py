@@ -8,11 +8,11 @@ relevance, and older exchanges by recency, each kept only if it fits.
 
 Layout (see :mod:`appliance.voice.conversation`): the fixed system prompt, the
 running conversation as plain request/reply pairs, then the new user message:
-what changes every turn (time, the context providers' facts, emotion,
-memories) as quoted notes, and the request.  The prompt so far is then a
+what changes every turn (the day, the context providers' facts, emotion,
+memories) as notes one a line, and the request.  The prompt so far is then a
 prefix of the next one, so the LLM's KV cache keeps it and a turn evaluates
 only its own notes and request; and a remembered "ignore your instructions"
-stays a quoted note, never a system instruction.
+stays a line of the user's message, never a system instruction.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from appliance.engines.emotion import Emotion
 from appliance.engines.llm.local import Message
 from appliance.memory.retrieval import Hit
-from appliance.voice.conversation import Exchange, quoted, user_turn
+from appliance.voice.conversation import PAST_TURN, Exchange, note, user_turn
 
 MESSAGE_OVERHEAD = 5
 """Tokens a chat template adds around each message (``<|im_start|>role\\n … <|im_end|>\\n``)."""
@@ -56,6 +56,7 @@ class ContextInput:
 
 
 def time_of_day(now: dt.datetime) -> str:
+    """The day's note: a date, not a sentence to read out ("Monday 7 December 2026, morning.")."""
     part = "night"
     if 5 <= now.hour < 12:
         part = "morning"
@@ -65,7 +66,7 @@ def time_of_day(now: dt.datetime) -> str:
         part = "evening"
     # No clock time: the skills tell the time exactly, and with "19:42" in the notes SmolLM2-135M
     # answered "how many months are in a year?" with "19.42", and at some minutes switched to French.
-    return f"It is {now:%A} {part}, {now.day} {now:%B %Y}."
+    return f"{now:%A} {now.day} {now:%B %Y}, {part}."
 
 
 def age_words(seconds: float) -> str:
@@ -79,12 +80,16 @@ def age_words(seconds: float) -> str:
 
 
 def memory_line(hit: Hit, now: float) -> str:
-    """One note for a retrieved memory, its text quoted."""
+    """One note for a retrieved memory: a fact as it was said, a past turn as what was asked (its reply is
+    left out: the model gave old replies as new answers), an event with its age.  (Facts in quotes were
+    recalled better, 15 of 16 against 13 of 16, but read out with the notes around them more: 32 of 76
+    probe replies failed the reply check against 21.)"""
     text = hit.text if len(hit.text) <= MAX_ITEM_CHARS else hit.text[: MAX_ITEM_CHARS - 1] + "…"
     if hit.kind == "fact":
-        return f"Remembered: {quoted(text)}"
-    what = "you talked" if hit.kind == "turn" else "happened"
-    return f"Remembered ({age_words(now - hit.ts)}, {what}): {quoted(text)}"
+        return note(text)
+    if hit.kind == "turn":
+        return f"{age_words(now - hit.ts)} {PAST_TURN}{note(text.split(' — ')[0])}"
+    return f"{age_words(now - hit.ts)}: {note(text)}"
 
 
 def emotion_line(emotion: Emotion | None) -> str:
@@ -102,7 +107,7 @@ def situation_notes(now: dt.datetime | None, facts: Sequence[str], emotion: Emot
     """The notes about the moment, in order: the day (unless ``now`` is None), the context providers'
     facts, the speaker's mood."""
     day = time_of_day(now) if now is not None else ""
-    return [n for n in (day, *map(quoted, facts), emotion_line(emotion)) if n]
+    return [n for n in (day, *map(note, facts), emotion_line(emotion)) if n]
 
 
 def build_messages(

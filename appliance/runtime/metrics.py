@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from appliance.core.bus import Bus
 from appliance.core.errors import ConfigError
@@ -191,7 +191,26 @@ class _StatusCollector:
         rows = GaugeMetricFamily("appliance_memory_rows", "Memories stored (rows with an embedding).")
         rows.add_metric([], float(memory.get("vectors", 0)))
         yield rows
+        yield from _reply_checks(status)
         yield from _loop_health(status)
+
+
+def _reply_checks(status: Mapping[str, Any]) -> Iterable[Metric]:
+    """The reply check's counts (``status``'s ``reply_check``): LLM replies checked, rewritten without the notes,
+    given up on ("Sorry, I didn't catch that."), trimmed; and the failed pieces by rule."""
+    checks = status.get("reply_check") or {}
+    replies = CounterMetricFamily(
+        "appliance_reply_checks", "LLM replies checked before they were spoken, by outcome.", labels=["outcome"]
+    )
+    for outcome in ("checked", "rewritten", "gave_up", "trimmed"):
+        replies.add_metric([outcome], float(checks.get(outcome, 0)))
+    yield replies
+    failed = CounterMetricFamily(
+        "appliance_reply_check_failures", "Reply pieces that failed the check, by rule.", labels=["reason"]
+    )
+    for reason, count in (checks.get("reasons") or {}).items():
+        failed.add_metric([reason], float(count))
+    yield failed
 
 
 def _loop_health(status: Mapping[str, Any]) -> Iterable[Metric]:

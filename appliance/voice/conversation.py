@@ -1,33 +1,46 @@
 """The running conversation: the last few exchanges, forgotten after a quiet spell.
 
 Prompt layout (shared with the memory's context builder): the fixed system
-prompt, the exchanges so far as plain request/reply pairs, then the new
-request with this turn's notes (time, presence, emotion, memories) inside the
-same user message.  What was evaluated for one turn is then a prefix of the
-next turn's prompt (but for the previous notes, which the LLM adapter cuts out
-of its KV cache), so a turn evaluates only its own request and notes.  Notes
-are quoted and labelled as information, so remembered text cannot act as an
-instruction.
+prompt, the exchanges so far as plain request/reply pairs, then the new user
+message: this turn's notes (the day, the context providers' facts, the mood,
+memories), one a line, a blank line, and the request.  What was evaluated for
+one turn is then a prefix of the next turn's prompt (but for the previous
+notes, which the LLM adapter cuts out of its KV cache), so a turn evaluates
+only its own request and notes.
+
+The notes are written to be used, not read out (the reply check,
+:mod:`appliance.voice.reply_check`, stops what still is):
+
+- no wrapper or label a reply could open with: with ``(Notes, not from the user: …)``
+  SmolLM2-135M began 24 of 76 household replies with "(Note: …";
+- the day once, as a date and not a sentence ("Monday 7 December 2026, morning");
+- each fact on its own line, as the plain statement it is;
+- a past turn as what was asked, never what was replied ("Alarm set for Monday at 7:00 PM"
+  came back as the answer to "what's the weekday?").
+
+:func:`prompt_parts` reads a prompt laid out here back into its notes and
+earlier turns (for the reply check), :func:`bare_prompt` keeps only the system
+prompt and the request (the second try of a reply that failed its check).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from appliance.core.feature import ContextProvider
 from appliance.engines.llm.local import Message
 
-NOTES_OPEN = "(Notes, not from the user: "
-"""How this turn's notes start; they end with ")" and a blank line before the request.
-
-One parenthesised paragraph, measured on the household Q&A set (``appliance bench --only
-quality``, SmolLM2-135M, greedy): 71.9 % right, against 64.9 % for a bulleted list under a
-heading (the model went on writing bullets and the time) and 67.5 % for the old separate system
-message."""
+NOTES_END = "\n\n"
+"""Between this turn's notes and the request (the notes are one a line)."""
+PAST_TURN = "you were asked: "
+"""How a remembered turn's note reads after its age: "2 hours ago you were asked: set an alarm for 7"."""
+_DAY_NOTE = re.compile(r"^[A-Z][a-z]+day \d{1,2} [A-Z][a-z]+ \d{4}, (?:morning|afternoon|evening|night)\.$")
+_PAST_TURN = re.compile(r"^(?:just now|\d+ (?:minutes?|hours?|days?) ago) " + PAST_TURN + r"(?P<asked>.+)$")
 
 
 class MessageSource(Protocol):
@@ -50,21 +63,63 @@ class Exchange:
     """Unix seconds."""
 
 
-def quoted(text: str) -> str:
-    """``text`` in double quotes, with its own double quotes made single (they could end the quote)."""
-    return '"' + text.strip().replace('"', "'") + '"'
+def note(text: str) -> str:
+    """``text`` as one line of the notes: its line breaks (which would end the note) made spaces."""
+    return " ".join(text.split())
 
 
 def notes_opening(notes: Sequence[str]) -> str:
     """The start of :func:`user_turn`'s text that ``notes`` fix, whatever notes and request follow them."""
-    return f"{NOTES_OPEN}{' '.join(notes)}" if notes else ""
+    return "\n".join(notes)
 
 
 def user_turn(request: str, notes: Sequence[str]) -> str:
-    """The new user message: this turn's notes in one parenthesised paragraph, a blank line, the request."""
+    """The new user message: this turn's notes one a line, a blank line, the request."""
     if not notes:
         return request
-    return f"{NOTES_OPEN}{' '.join(notes)})\n\n{request}"
+    return "\n".join(notes) + NOTES_END + request
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """What a prompt laid out here gave the model besides the system prompt and the request."""
+
+    day: str = ""
+    """The day's note, if the prompt has one."""
+    notes: list[str] = field(default_factory=list)
+    """This turn's notes but the day and the remembered turns."""
+    asked: list[str] = field(default_factory=list)
+    """Earlier requests: the running conversation's and the remembered turns'."""
+    said: list[str] = field(default_factory=list)
+    """Earlier replies."""
+
+
+def prompt_parts(messages: Sequence[Message]) -> PromptParts:
+    """``messages`` (laid out by :class:`Conversation` or the memory's context builder) read back into parts."""
+    parts, day = PromptParts(), ""
+    for i, m in enumerate(messages):
+        role, content = m.get("role"), m.get("content", "")
+        if role == "assistant":
+            parts.said.append(content)
+        elif role == "user" and i < len(messages) - 1:
+            parts.asked.append(content)
+        elif role == "user" and NOTES_END in content:
+            for line in content.rsplit(NOTES_END, 1)[0].splitlines():
+                if (past := _PAST_TURN.match(line)) is not None:
+                    parts.asked.append(past.group("asked"))
+                elif _DAY_NOTE.match(line):
+                    day = line
+                elif line.strip():
+                    parts.notes.append(line)
+    return PromptParts(day, parts.notes, parts.asked, parts.said)
+
+
+def bare_prompt(messages: Sequence[Message]) -> list[Message]:
+    """The system prompt (if ``messages`` open with one) and the request alone, without notes or history."""
+    out = [dict(messages[0])] if messages and messages[0].get("role") == "system" else []
+    if messages and messages[-1].get("role") == "user":
+        out.append({"role": "user", "content": messages[-1]["content"].rsplit(NOTES_END, 1)[-1]})
+    return out
 
 
 def provided_facts(providers: Sequence[ContextProvider]) -> list[str]:
@@ -116,12 +171,12 @@ class Conversation:
 
     def messages(self, request: str, *, now: float | None = None) -> list[Message]:
         out = self.prefix_messages(now=now)
-        out.append({"role": "user", "content": user_turn(request, [quoted(f) for f in provided_facts(self.context)])})
+        out.append({"role": "user", "content": user_turn(request, [note(f) for f in provided_facts(self.context)])})
         return out
 
     def user_opening(self) -> str:
         """How the next user message starts, as far as it is known before the request (for prefilling)."""
-        return notes_opening([quoted(f) for f in provided_facts(self.context)])
+        return notes_opening([note(f) for f in provided_facts(self.context)])
 
     def clear(self) -> None:
         self._turns.clear()

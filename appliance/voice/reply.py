@@ -22,6 +22,7 @@ its own: it holds at most what the voice synthesized within that deadline.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -36,8 +37,13 @@ from appliance.core.chunker import SentenceChunker, plain_text
 from appliance.core.control_chars import strip_control_chars
 from appliance.core.errors import ApplianceError
 from appliance.engines.llm.protocol import GenerationStats, Message
+from appliance.voice.reply_check import ReplyCheck
+from appliance.voice.reply_checker import DIDNT_CATCH, ReplyChecker
 
 _LOGGER = logging.getLogger(__name__)
+_MATCHING = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="intents")
+"""One thread matches requests, one at a time: off the event loop (the semantic layer runs a model), and
+never two at once, so the matchers need no locks of their own."""
 
 SENTENCES_AHEAD = 4
 """Written sentences waiting for the voice; a writer further ahead waits (and so does the model)."""
@@ -106,6 +112,8 @@ class Marks:
     """Who generated the reply: "local" or "server" (the LAN server); None when no LLM did."""
     llm_cut: bool = False
     """The reply reached ``reply_max_s`` while being written: it ends after the last sentence given to the voice."""
+    reply_check: str = ""
+    """What the reply check did to the LLM's reply: "passed", "rewritten", "gave-up" or "trimmed" ("": no check)."""
 
 
 class ReplyAttempt:
@@ -122,8 +130,11 @@ class ReplyAttempt:
         hold_chars: int = 0,
         recall: Callable[[str], str | None] | None = None,
         reply_max_s: float | None = None,
+        checker: ReplyChecker | None = None,
     ) -> None:
         self._llm = llm
+        self._checker = checker
+        """Checks each piece of an LLM reply before it is spoken (:mod:`appliance.voice.reply_check`)."""
         self._tts = tts
         self._messages_for = messages_for
         self._intents = intents
@@ -161,6 +172,10 @@ class ReplyAttempt:
     def reply_text(self) -> str:
         return " ".join(p.strip() for p in self.reply_parts if p.strip())
 
+    def _match(self, text: str) -> Intent | None:
+        """The first matcher's intent (on the matching thread: the semantic layer embeds the text)."""
+        return next((i for m in self._intents if (i := m.match(text)) is not None), None)
+
     def start(self, transcribe: Callable[[], Awaitable[str]] | None = None, text: str = "") -> None:
         """Begin: from audio (``transcribe``) or from known text."""
         self._task = asyncio.create_task(self._run(transcribe, text), name="reply-attempt")
@@ -178,7 +193,7 @@ class ReplyAttempt:
                 self.transcript = strip_control_chars(text).strip()
             if not self.transcript:
                 return
-            self.intent = next((i for m in self._intents if (i := m.match(self.transcript)) is not None), None)
+            self.intent = await asyncio.get_running_loop().run_in_executor(_MATCHING, self._match, self.transcript)
             if self.intent is not None:
                 if not self.intent.speculative:
                     await self.committed.wait()  # this one acts on the world: only once committed
@@ -229,18 +244,61 @@ class ReplyAttempt:
             await speaker
 
     async def _write(self, sentences: asyncio.Queue[str | None]) -> None:
-        """The LLM's reply, cleaned and cut into sentences, into ``sentences`` (waiting while it is full)."""
-        chunker = SentenceChunker(self._first_chunk_chars, hold_chars=self._hold_chars)
+        """The LLM's reply, cleaned, cut into sentences and checked, into ``sentences`` (waiting while it is full).
+
+        A reply whose first piece fails its check is generated again without the notes (the system
+        prompt and the request alone); if that fails too, the reply is :data:`DIDNT_CATCH`.  A later
+        piece that fails ends the reply before it: what was given to the voice stands.
+        """
         # Building the context may search the memory: keep it off the event loop.
         messages = await asyncio.to_thread(self._messages_for, self.transcript)
-        async for piece in self._llm.stream_reply(messages, self.llm_stop, self.llm_may_run):
-            if self.marks.llm_first_token is None:
-                self.marks.llm_first_token = time.monotonic()
-            for sentence in chunker.push(strip_control_chars(piece)):
-                await sentences.put(sentence)
+        if self._checker is None:
+            await self._stream(messages, None, sentences)
+            return
+        checker = self._checker
+        failed = await self._stream(messages, checker.begin(self.transcript, messages), sentences)
+        if failed is None or failed[1]:
+            self.marks.reply_check = checker.record(failed, retried=False)
+            return
+        if self.cancel.is_set() or self.marks.llm_cut:
+            return
+        self.llm_stop = threading.Event()  # the first generation was stopped; this one starts afresh
+        bare = checker.without_notes(messages)
+        again = await self._stream(bare, checker.begin(self.transcript, bare), sentences)
+        self.marks.reply_check = checker.record(failed, retried=True, again=again)
+        if again is not None and not again[1] and not (self.cancel.is_set() or self.marks.llm_cut):
+            await sentences.put(DIDNT_CATCH)
+
+    async def _stream(
+        self, messages: list[Message], check: ReplyCheck | None, sentences: asyncio.Queue[str | None]
+    ) -> tuple[str, int] | None:
+        """One generation into ``sentences``; (reason, pieces given before it) of the first piece that fails
+        ``check`` (the model is stopped there), or None."""
+        chunker = SentenceChunker(self._first_chunk_chars, hold_chars=self._hold_chars)
+        stream = self._llm.stream_reply(messages, self.llm_stop, self.llm_may_run)
+        given, before = 0, ""
+        try:
+            async for piece in stream:
+                if self.marks.llm_first_token is None:
+                    self.marks.llm_first_token = time.monotonic()
+                for sentence in chunker.push(strip_control_chars(piece)):
+                    if check is not None and (why := check.check(sentence, before)) is not None:
+                        self.llm_stop.set()
+                        _LOGGER.debug("Failed the reply check (%s): %r", why, sentence)  # what was said: DEBUG only
+                        return why, given
+                    before, given = sentence, given + 1
+                    await sentences.put(sentence)
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()  # the model's thread stops now, not when the generator is collected
         rest = chunker.flush()
+        if rest and check is not None and (why := check.check(rest, before)) is not None:
+            _LOGGER.debug("Failed the reply check (%s): %r", why, rest)  # what was said: DEBUG only
+            return why, given
         if rest:
             await sentences.put(rest)
+        return None
 
     def _cut(self, by: str) -> None:
         """End the reply at its deadline: stop the LLM; what is said so far is the reply."""

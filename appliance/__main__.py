@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         "session",
         "echo",
         "endpoint",
+        "understanding",
+        "rooms",
+        "wyoming",
     )
     bench.add_argument("--skip", action="append", default=[], choices=sections)
     bench.add_argument("--only", action="append", default=[], choices=sections, help="run just these sections")
@@ -155,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-recordings", type=int, default=4, help="conversations run with memory off, then on (0 = none)"
     )
     bench.add_argument("--session-turns", type=int, default=10, help="turns of the one-daemon session (at least 10)")
+    bench.add_argument("--set", type=Path, help="understanding: score this labelled set instead (same format)")
+    bench.add_argument("--verbose", action="store_true", help="understanding: list every failure")
+    bench.add_argument("--rooms-trials", type=int, default=50, help="rooms: trials with nothing in the way")
+    bench.add_argument(
+        "--rooms-short-trials", type=int, default=20, help="rooms: trials per other condition (delay, clock, broker)"
+    )
+    bench.add_argument("--rooms-window-ms", type=int, help="rooms: every daemon's rooms.window_ms (default: as set)")
     return parser
 
 

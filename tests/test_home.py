@@ -139,6 +139,9 @@ def test_the_model_is_only_asked_about_mentioned_devices_with_a_wish():
     assert not gate("how old is the kitchen light")  # a question
     assert not gate("the kitchen is a mess")  # no wish for a change
     assert not gate("it is too dark in here")  # no configured device or area
+    assert not gate("what's the best way to light the kitchen stove")  # a question, contracted
+    assert not gate("my mum said the kitchen lights at her place need changing")  # someone else's words
+    assert not gate("so yesterday we sat in the kitchen and talked about the lights and the holidays for hours")
     assert [d.name for d in directory.mentioned("I need some light in the kitchen")] == ["kitchen light"]
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from appliance.home.feature import HomeFeature
 from appliance.runtime.app import Appliance
 
 from .conftest import conversation
@@ -117,19 +118,73 @@ async def test_unknown_devices_and_plain_questions_switch_nothing(tmp_path, mosq
         which = await ha.ask("ask", b'{"text": "Switch the light off.", "speak": false}', timeout=60)
         assert which["result"]["reply"] == "Which one do you mean: the kitchen light or the living room lamp?"
         chat = await ha.ask("ask", b'{"text": "How old is the kitchen light?", "speak": false}', timeout=60)
-        assert chat["result"]["intent"] is None and chat["result"]["reply"]  # conversation, not a switch
+        # conversation (or, from the semantic layer, a question back), never a switch
+        assert not str(chat["result"]["intent"]).startswith("home") and chat["result"]["reply"], chat
         assert device_messages(ha) == []
 
 
 async def test_device_state_topics_are_followed(tmp_path, mosquitto, engines, registry):
     async with connected_home(tmp_path, mosquitto, engines, registry) as (ha, app):
+        home = app.feature(HomeFeature)
+        assert home is not None
         # Retained, as devices publish their state: "connected" is the CONNACK, and a live message
         # sent before the appliance's SUBACK would be lost (seen once under load).
         ha.send("home/kitchen/light/state", b"ON", retain=True)
         try:
-            await until(lambda: app.mqtt is not None and "home/kitchen/light/state" in app.mqtt.device_states)
+            await until(lambda: home.control.states.power(home.devices[0]) is not None)
             listing = await ha.ask("home.devices")
         finally:
             ha.send("home/kitchen/light/state", b"", retain=True)  # clear it for the tests after this one
-        states = {d["name"]: d["state"] for d in listing["result"]["devices"]}
-        assert states == {"kitchen light": "ON", "bedroom fan": None, "living room lamp": None}
+        states = {d["name"]: (d["state"], d["on"]) for d in listing["result"]["devices"]}
+        assert states == {"kitchen light": ("ON", True), "bedroom fan": (None, None), "living room lamp": (None, None)}
+
+
+DESK_LAMP = {  # as Zigbee2MQTT exposes a dimmable bulb: one JSON state topic, JSON commands, 0-254
+    "name": "desk lamp",
+    "area": "study",
+    "command_topic": "z2m/desk_lamp/set",
+    "payload_on": '{"state": "ON"}',
+    "payload_off": '{"state": "OFF"}',
+    "state_topic": "z2m/desk_lamp",
+    "brightness_command_topic": "z2m/desk_lamp/set",
+    "brightness_payload": '{"brightness": {brightness}}',
+    "brightness_scale": 254,
+    "brightness_state_topic": "z2m/desk_lamp",
+}
+
+
+async def test_brightness_and_state_questions_go_through_the_broker(tmp_path, mosquitto, engines, registry):
+    settings = mqtt_settings(tmp_path / "state", mosquitto.port, devices=[DESK_LAMP])
+    with Probe(mosquitto.port) as bulb:
+        bulb.publish("z2m/desk_lamp", b'{"state": "ON", "brightness": 127, "linkquality": 80}', retain=True)
+        try:
+            async with running(settings, engines, registry) as app:
+                home = app.feature(HomeFeature)
+                assert home is not None
+                await until(lambda: home.control.states.brightness(home.devices[0]) == 50, what="retained state")
+
+                state = await bulb.ask("ask", b'{"text": "Is the desk lamp on?", "speak": false}', timeout=60)
+                assert state["result"]["intent"] == "home.state", state
+                assert state["result"]["reply"] == "The desk lamp is on, at 50 percent."
+
+                start = bulb.mark()
+                dim = await bulb.ask(
+                    "ask", b'{"text": "Dim the desk lamp to thirty percent.", "speak": false}', timeout=60
+                )
+                assert dim["result"]["intent"] == "home.brightness", dim
+                assert dim["result"]["reply"] == "I set the desk lamp to 30 percent."
+                command = await bulb.next("z2m/desk_lamp/set", after=start)
+                assert command.json() == {"brightness": 76} and not command.retain  # 30 % of 254
+
+                # the bulb reports its new level; "brighter" starts from what it said
+                bulb.publish("z2m/desk_lamp", b'{"state": "ON", "brightness": 76}', retain=True)
+                await until(lambda: home.control.states.brightness(home.devices[0]) == 30, what="new state")
+                start = bulb.mark()
+                up = await bulb.ask("ask", b'{"text": "Make the desk lamp brighter.", "speak": false}', timeout=60)
+                assert up["result"]["reply"] == "I turned the desk lamp up to 50 percent.", up
+                assert (await bulb.next("z2m/desk_lamp/set", after=start)).json() == {"brightness": 127}
+                assert [m.topic for m in bulb.messages[start:] if m.topic.startswith("z2m/desk_lamp/")] == [
+                    "z2m/desk_lamp/set"
+                ]  # exactly one command
+        finally:
+            bulb.publish("z2m/desk_lamp", b"", retain=True)  # clear it for the tests after this one

@@ -23,9 +23,18 @@ Each section is its own module; this one loads the engines once and runs the sec
   (``appliance/bench/mqtt.py``; starts its own Mosquitto).
 - quality: the labelled household Q&A set scored with the LLM
   (``appliance/bench/quality.py``).
+- understanding: the labelled everyday requests (``tests/data/understanding_en.tsv``, or ``--set``)
+  through a turn's matcher chain: intent and value accuracy per intent, the share left to the LLM,
+  recognition time p50/p99, and with 300 devices in 50 areas (``appliance/bench/understanding.py``).
 - endpoint: semantic end of turn (smart-turn) vs the fixed ``vad.end_silence_s`` on real
   recordings with and without pauses inserted mid-clause: endpoint delay, cut-offs, the
   model's latency and RSS (``appliance/bench/endpoint.py``).
+- rooms: three ``appliance run`` daemons on a private Mosquitto hear one wake word at different
+  levels and noise: exactly one answers, the best placed, end of wake word -> decision, double
+  actions, with 20 ms of broker delay, a clock 5 s off, the broker stopped; against Home
+  Assistant's first-wins rule (``appliance/bench/rooms.py``).
+- wyoming: the Wyoming port against wyoming-faster-whisper and wyoming-piper in their own venv, in the
+  same run: transcribe time and TTS time to first audio as ratios (``appliance/bench/wyoming.py``).
 - session: one ``appliance run`` daemon fed in real time from outside, a
   ten turns (--session-turns) of one conversation with memory on, first audio timed on its
   output stream, against the HA-style chain (``appliance/bench/session.py``).
@@ -86,6 +95,8 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         from appliance.bench.endpoint import bench_endpoint
 
         return {"machine": machine, "endpoint": await asyncio.to_thread(bench_endpoint, settings, registry)}
+    if set(args.only or []) == {"rooms"}:  # its own daemons; the bench itself needs only the Piper voice
+        return {"machine": machine, "rooms": await _rooms(settings, registry, args)}
     log("loading engines")
     engines = await asyncio.to_thread(load_engines, settings, registry)
     report: dict[str, Any] = {"machine": machine, "settings": _settings_summary(settings), "load_s": engines.load_s}
@@ -97,6 +108,12 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
             report |= await section(run)
     if "session" in (args.only or []):  # five minutes of real time: only when asked for
         report |= await _session(run)
+    if "wyoming" in (args.only or []):  # needs the Wyoming peers' own venv: only when asked for
+        from appliance.bench.wyoming import bench_wyoming
+
+        report["wyoming"] = await bench_wyoming(settings, engines, registry)
+    if "rooms" in (args.only or []):  # three daemons, about a quarter of an hour: only when asked for
+        report["rooms"] = await _rooms(settings, registry, args)
     return report
 
 
@@ -211,11 +228,33 @@ async def _quality(run: Run) -> dict[str, Any]:
     return {"quality": await asyncio.to_thread(measure_quality, run.settings, run.engines, log)}
 
 
+async def _understanding(run: Run) -> dict[str, Any]:
+    from appliance.bench.understanding import measure_understanding
+
+    set_path, verbose = getattr(run.args, "set", None), getattr(run.args, "verbose", False)
+    return {
+        "understanding": await measure_understanding(
+            run.settings, run.engines, run.registry, log, set_path=set_path, verbose=verbose
+        )
+    }
+
+
 async def _session(run: Run) -> dict[str, Any]:
     from appliance.bench.session import measure_session
 
     turns = getattr(run.args, "session_turns", 10)
     return {"session": await asyncio.to_thread(measure_session, run.settings, run.engines, run.registry, log, turns)}
+
+
+async def _rooms(settings: Settings, registry: ModelRegistry, args: argparse.Namespace) -> dict[str, Any]:
+    from appliance.bench.rooms import bench_rooms
+
+    options = {
+        "trials": getattr(args, "rooms_trials", 50),
+        "short_trials": getattr(args, "rooms_short_trials", 20),
+        "window_ms": getattr(args, "rooms_window_ms", None),
+    }
+    return await asyncio.to_thread(bench_rooms, settings, registry, log, **options)
 
 
 SECTIONS: tuple[tuple[str, Section], ...] = (
@@ -231,5 +270,6 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("echo", _echo),
     ("endpoint", _endpoint),
     ("quality", _quality),
+    ("understanding", _understanding),
 )
 """Every section run unless skipped; ``session`` (five minutes of real time) runs only when asked for."""

@@ -1,28 +1,41 @@
-"""Home control as an intent matcher for the pipeline: the fast local path first, the LLM's tool call second.
+"""Home control as an intent matcher: sentence requests, the fast local path, the LLM's tool call last.
 
 ``match`` runs on every request and must stay cheap (no model, no I/O): it
 returns an :class:`~appliance.voice.reply.Intent` whose action runs only once the
-request is committed, so a speculative transcript never switches anything.
+request is committed, so a speculative transcript never switches anything.  An
+action is claimed in words only after its publication went out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from appliance.core.events import Event, IntentExecuted
-from appliance.home.devices import DeviceDirectory
-from appliance.home.phrases import SwitchRequest, parse_switch
+from appliance.home import speech
+from appliance.home.dimming import parse_brightness
+from appliance.home.phrases import bare_switch, parse_state, parse_switch
+from appliance.home.request import HomeRequest
+from appliance.home.resolve import Resolver, Target
+from appliance.home.states import DeviceStates
 from appliance.home.tools import ScoringModel, choose, worth_asking
 from appliance.settings import HomeDevice
 from appliance.voice.reply import Intent
 
 Publisher = Callable[[str, str, bool], bool]
 """(topic, payload, retain) -> whether it went out."""
+Action = Callable[[], Awaitable[str | None]]
 
 
 class HomeControl:
-    """Turns "turn on the kitchen light" into an MQTT publication and a spoken confirmation."""
+    """Turns "turn on the kitchen light", "dim the kitchen to 30 percent", "is the porch light on?" into
+    MQTT publications (or a look at the devices' reported states) and a spoken answer.
+
+    Two ways in: :meth:`handle` takes a :class:`HomeRequest` built by the sentence matcher
+    (``appliance.understanding``); :meth:`match` is the pipeline's own matcher (the fast
+    "turn on X" grammar, then the LLM's tool call).  :meth:`vocabulary` gives the names and
+    areas for the sentence matcher's slot lists.
+    """
 
     def __init__(
         self,
@@ -31,19 +44,46 @@ class HomeControl:
         publish: Publisher,
         report: Callable[[Event], None],
         model: ScoringModel | None = None,
+        here: str = "",
     ) -> None:
-        self.directory = DeviceDirectory(devices)
+        """``here``: the appliance's own area (``rooms.area``), for "in here" and "this room"."""
+        self.resolver = Resolver(devices, here=here)
+        self.directory = self.resolver.directory
+        self.states = DeviceStates(devices)
+        """Fed by the feature from the devices' state topics."""
         self._publish = publish
         self._report = report
         self._model = model
 
+    def vocabulary(self) -> tuple[list[str], list[str]]:
+        """(every device name and alias, every area and floor), as configured: the slot lists' values.
+
+        The names include aliases ("ceiling light"); the areas include floors ("downstairs")
+        and the appliance's own area.  Each list keeps configuration order, without repeats.
+        """
+        return self.resolver.names(), self.resolver.areas()
+
     def match(self, text: str) -> Intent | None:
         """An intent for ``text``, or None to let the LLM answer it as conversation."""
-        request = parse_switch(text)
-        if request is not None:
-            intent = self._fast(text, request)
-            if intent is not None:
-                return intent
+        asked = _question_or_brightness(text)
+        if asked is not None:
+            target = self.resolver.resolve(asked)
+            if not target.unknown:  # one that names no device ("is the party on?"): conversation
+                return self._intent(asked, target, text, "local")
+        switch = parse_switch(text)
+        if switch is not None:
+            request = HomeRequest(
+                "on" if switch.action == "on" else "off",
+                switch.target or None,
+                switch.area or None,
+                every=switch.everything,
+            )
+            target = self.resolver.resolve(request)
+            if target.devices or switch.explicit:  # a bare "the party is on" that names no device: conversation
+                return self._intent(request, target, text, "local")
+        action = bare_switch(text)
+        if action is not None:  # "turn on": asked back, never guessed
+            return Intent(f"home.{action}", f"What should I turn {action}?", data={"error": "devices"})
         if self._model is not None:
             mentioned = self.directory.mentioned(text)
             if worth_asking(text, mentioned):
@@ -55,63 +95,159 @@ class HomeControl:
                 )
         return None
 
-    def _fast(self, text: str, request: SwitchRequest) -> Intent | None:
-        found = self.directory.resolve(request)
-        if found.devices:
-            names = [d.name for d in found.devices]
-            action = self._switch_later(text, found.devices, request.action, "local")
-            return Intent("home_switch", "", action, data={"devices": names, "action": request.action})
-        if not request.explicit:  # "the party is on": not a device after all
-            return None
-        if found.ambiguous:
-            return Intent("home_ambiguous", f"Which one do you mean: {_names(found.ambiguous, 'or')}?")
-        return Intent("home_unknown", f"I don't know a device called {request.spoken_target}.")
+    def handle(self, request: HomeRequest, text: str) -> Intent | None:
+        """The intent that carries out ``request`` (from a matched sentence), or None when no device is configured.
 
-    def _switch_later(
-        self, text: str, devices: list[HomeDevice], action: str, via: str
-    ) -> Callable[[], Awaitable[str | None]]:
+        Intent names and data follow the shared contract: ``home.on``/``home.off`` (devices, area),
+        ``home.brightness`` (devices, brightness or step), ``home.state`` (devices),
+        ``home.ambiguous`` and ``home.unknown`` (said back, nothing done).  Resolving is cheap;
+        the publication happens in the intent's action, once the request is committed.
+        """
+        if not self.resolver.devices:
+            return None
+        return self._intent(request, self.resolver.resolve(request), text, "local")
+
+    def _intent(self, request: HomeRequest, target: Target, text: str, via: str) -> Intent:
+        if target.unknown:
+            return Intent("home.unknown", target.unknown)
+        if target.ambiguous:
+            return Intent("home.ambiguous", speech.which(target.ambiguous))
+        devices = list(target.devices)
+        data: dict[str, object] = {"devices": "|".join(sorted(d.name for d in devices))}
+        if request.action == "state":
+            return Intent(
+                "home.state",
+                speech.states_said(devices, self.states, target.area),
+                self._tell(devices, target),
+                data,
+                pure=True,
+            )
+        if request.action == "brightness":
+            return self._brightness(request, devices, target.area, text, via, data)
+        data["area"] = target.area
+        action = self._switch_later(text, devices, request.action, via, target.area)
+        return Intent(f"home.{request.action}", "", action, data)
+
+    def _brightness(
+        self, request: HomeRequest, devices: list[HomeDevice], area: str, text: str, via: str, data: dict[str, object]
+    ) -> Intent:
+        if request.brightness is not None:
+            data["brightness"] = max(0, min(100, request.brightness))
+        elif request.brightness_step:
+            data["step"] = request.brightness_step
+        else:
+            return Intent(
+                "home.brightness",
+                "How bright should it be? Say a level, like 50 percent.",
+                data=data | {"error": "brightness"},
+            )
+        able = [d for d in devices if d.dimmable]
+        if not able:
+            return Intent("home.brightness", speech.not_dimmable(devices), data=data)
+        unable = [d for d in devices if not d.dimmable]
+
+        async def act() -> str:
+            said = self.set_brightness(text, able, request.brightness, request.brightness_step, via, area)
+            return said + (" " + speech.not_dimmable(unable) if unable else "")
+
+        return Intent("home.brightness", "", act, data)
+
+    def _tell(self, devices: list[HomeDevice], target: Target) -> Action:
+        async def tell() -> str:
+            return speech.states_said(devices, self.states, target.area)
+
+        return tell
+
+    def _switch_later(self, text: str, devices: list[HomeDevice], action: str, via: str, area: str = "") -> Action:
         async def act() -> str | None:
-            return self.switch(text, devices, action, via)
+            return self.switch(text, devices, action, via, area)
 
         return act
 
-    def _ask_model(self, text: str, mentioned: list[HomeDevice]) -> Callable[[], Awaitable[str | None]]:
+    def _ask_model(self, text: str, mentioned: list[HomeDevice]) -> Action:
         assert self._model is not None
         model = self._model
 
         async def act() -> str | None:
             call = await asyncio.to_thread(choose, model, text, mentioned)
             if call is None:  # the model was unsure: ask rather than guess
-                return f"Sorry, I'm not sure whether you want {_names(mentioned, 'or')} on or off."
+                return f"Sorry, I'm not sure whether you want {speech.names(mentioned, 'or')} on or off."
             return self.switch(text, [call.device], call.action, "llm")
 
         return act
 
-    def switch(self, text: str, devices: list[HomeDevice], action: str, via: str) -> str:
+    def switch(self, text: str, devices: Sequence[HomeDevice], action: str, via: str, area: str = "") -> str:
         """Publish each device's payload; the sentence that says what was done."""
         done = []
         for device in devices:
             payload = device.payload_on if action == "on" else device.payload_off
-            if self._publish(device.command_topic, payload, device.retain):
+            if self._send(text, device, "switch", action, device.command_topic, payload, via):
+                self.states.commanded(device, on=action == "on")
                 done.append(device)
-                self._report(
-                    IntentExecuted(
-                        intent="switch",
-                        device=device.name,
-                        action=action,
-                        topic=device.command_topic,
-                        payload=payload,
-                        via=via,
-                        text=text,
-                    )
-                )
-        if not done:
-            return f"I can't reach the home network right now, so I did not switch {_names(devices, 'or')}."
-        missed = [d for d in devices if d not in done]
-        said = f"I turned {action} {_names(done, 'and')}."
-        return said + (f" I could not reach {_names(missed, 'or')}." if missed else "")
+        return speech.switched(action, done, [d for d in devices if d not in done], area)
+
+    def set_brightness(
+        self, text: str, devices: Sequence[HomeDevice], level: int | None, step: int | None, via: str, area: str = ""
+    ) -> str:
+        """Publish each dimmable device's brightness (0 = its off payload); what was done, in words."""
+        done: list[tuple[HomeDevice, int]] = []
+        missed, unknown = [], []
+        for device in devices:
+            percent = self._target_level(device, level, step)
+            if percent is None:
+                unknown.append(device)
+                continue
+            if percent == 0:
+                topic, payload = device.command_topic, device.payload_off
+            else:
+                topic, payload = device.brightness_command_topic, device.brightness_command(device.to_scale(percent))
+            if self._send(text, device, "brightness", str(percent), topic, payload, via):
+                self.states.commanded(device, on=percent > 0, brightness=percent or None)
+                done.append((device, percent))
+            else:
+                missed.append(device)
+        if unknown and not done and not missed:
+            return speech.level_unknown(unknown)
+        said = speech.brightness_set(done, None if level is not None else step, missed, area)
+        return said + (" " + speech.level_unknown(unknown) if unknown else "")
+
+    def _target_level(self, device: HomeDevice, level: int | None, step: int | None) -> int | None:
+        if level is not None:
+            return max(0, min(100, level))
+        base = self.states.base_for_step(device)
+        if base is None or step is None:
+            return None
+        if base == 0 and step < 0:
+            return 0
+        return max(1, min(100, base + step))
+
+    def _send(
+        self, text: str, device: HomeDevice, intent: str, action: str, topic: str, payload: str, via: str
+    ) -> bool:
+        if not self._publish(topic, payload, device.retain):
+            return False
+        self._report(
+            IntentExecuted(
+                intent=intent, device=device.name, action=action, topic=topic, payload=payload, via=via, text=text
+            )
+        )
+        return True
 
 
-def _names(devices: list[HomeDevice], conjunction: str) -> str:
-    names = [f"the {d.name}" for d in devices]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {conjunction} {names[-1]}"
+def _question_or_brightness(text: str) -> HomeRequest | None:
+    """The fast grammar's state question or brightness request in ``text``."""
+    question = parse_state(text)
+    if question is not None:
+        return HomeRequest("state", question.target or None, question.area or None, every=question.everything)
+    dim = parse_brightness(text)
+    if dim is None:
+        return None
+    step = dim.step
+    return HomeRequest(
+        "brightness",
+        dim.target or None,
+        dim.area or None,
+        brightness=dim.level,
+        brightness_step=step,
+        every=dim.everything,
+    )

@@ -1,4 +1,4 @@
-"""Home control as a feature: the switching intent and the ``home.devices`` command."""
+"""Home control as a feature: the home intents, the devices' state topics and the ``home.devices`` command."""
 
 from __future__ import annotations
 
@@ -12,23 +12,32 @@ if TYPE_CHECKING:
     from appliance.control.commands import Handler
     from appliance.core.bus import Bus
     from appliance.home.tools import ScoringModel
+    from appliance.integrations.mqtt.client import Inbound
     from appliance.integrations.mqtt.feature import MqttFeature
     from appliance.settings import Settings
     from appliance.voice.reply import IntentMatcher
 
 
 class HomeFeature(Feature):
-    """Configured ``[[mqtt.devices]]``, switched by voice through the MQTT feature."""
+    """Configured ``[[mqtt.devices]]``, switched, dimmed and asked about by voice through the MQTT feature."""
 
     name = "home"
 
     def __init__(self, settings: Settings, bus: Bus, mqtt: MqttFeature | None, model: ScoringModel | None) -> None:
         self.devices = settings.mqtt.devices
         self.mqtt = mqtt
-        self.control = HomeControl(self.devices, publish=self._publish, report=bus.publish, model=model)
+        self.control = HomeControl(
+            self.devices, publish=self._publish, report=bus.publish, model=model, here=settings.rooms.area
+        )
+        if mqtt is not None:  # retained states arrive on every (re)connect
+            for topic in self.control.states.topics():
+                mqtt.listen(topic, self._on_state)
 
     def _publish(self, topic: str, payload: str, retain: bool) -> bool:
         return self.mqtt is not None and self.mqtt.publish_device(topic, payload, retain)
+
+    def _on_state(self, message: Inbound) -> None:
+        self.control.states.receive(message.topic, message.payload)
 
     def intents(self) -> Sequence[IntentMatcher]:
         return (self.control,)
@@ -37,10 +46,17 @@ class HomeFeature(Feature):
         return {"home.devices": self._devices}
 
     async def _devices(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        states = self.mqtt.device_states if self.mqtt is not None else {}
+        states = self.control.states
         return {
             "devices": [
-                {"name": d.name, "area": d.area, "kind": d.kind, "state": states.get(d.state_topic)}
+                {
+                    "name": d.name,
+                    "area": d.area,
+                    "kind": d.kind,
+                    "state": states.raw(d),
+                    "on": states.power(d),
+                    "brightness": states.brightness(d) if d.dimmable else None,
+                }
                 for d in self.devices
             ]
         }

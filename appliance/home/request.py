@@ -15,6 +15,8 @@ from typing import Literal
 HomeAction = Literal["on", "off", "brightness", "state"]
 HERE = "here"
 """The ``area`` of "in here", "this room": the appliance's own ``rooms.area``."""
+STEP = 20
+"""Percent points of a relative brightness change said without a number ("brighter", "dim the lights a bit")."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ requests SmolLM2-135M acts on the clear ones and never wrongly
 Small models cannot tell "not about a device" reliably (measured: they pick a
 device for "how old is the kitchen light"), so :func:`worth_asking` decides
 that first, in plain code: the request must mention a configured device or
-area, must not be a question, and must carry a word that asks for a change.
+area, must not be a question, advice, a story in the past or made-up content,
+and must carry a word that asks for a change other than the device's own name
+("the lights flickered" asks for nothing) or a state described ("the lights are on").
 """
 
 from __future__ import annotations
@@ -24,21 +26,37 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from appliance.engines.llm.local import Message
-from appliance.home.phrases import normalize
+from appliance.home.phrases import CLAIMS, GERUNDS, normalize, past_tense
 from appliance.settings import HomeDevice
 
 _LOGGER = logging.getLogger(__name__)
 
 QUESTION_WORDS = frozenset(
     {"what", "who", "whom", "whose", "when", "where", "why", "which", "how", "is", "are", "was", "were"}
+    | {"what's", "who's", "when's", "where's", "why's", "how's", "whats", "hows", "wheres"}
     | {"do", "does", "did", "has", "have", "tell", "explain", "describe"}
+    | {"should", "shall", "let's", "lets", "isn't", "aren't", "wasn't", "weren't", "translate"}
 )
+REPORTED = frozenset({"said", "says", "told", "tells", "heard", "read", "saw", "watched"})
+"""Someone else's words or a story ("my mum said the lights in London are amazing"): conversation."""
+MADE_UP = frozenset({"poem", "story", "stories", "song", "songs", "lyrics", "joke", "plan", "recipe", "ideas", "mean"})
+"""Content to make up, or words about words ("make up a story about the lamp"): conversation."""
+ADVICE = frozenset({"tips", "advice", "idea", "picture", "draw", "paint"})
+"""Asking for advice or a picture ("kitchen lights on a budget: any tips?"): conversation."""
+HABITS = frozenset({"always", "never", "usually", "often", "sometimes", "yesterday", "ago", "last"})
+"""How things tend to be, or were ("the tenant always left the lights on"): conversation."""
+MODALS = frozenset({"can", "could", "will", "would"})
+"""Open a polite request ("could you …") or, with another subject, a question ("can a lamp …")."""
+STATES = frozenset({"is", "are", "was", "were", "'s", "be"})
+"""Before "on" or "off", a state described ("the lights are on"), not a wish for a change."""
+MAX_WORDS = 16
+"""A longer request is a story or a chat, not a wish for one device to change."""
 CHANGE_WORDS = frozenset(
-    {"dark", "darker", "darken", "dim", "bright", "brighter", "brighten", "light", "lights", "see", "lit"}
+    {"dark", "darker", "darken", "dim", "bright", "brighter", "brighten", "light", "lights", "see", "lit", "pitch"}
     | {"hot", "warm", "warmer", "cold", "colder", "cool", "cooler", "freezing", "chilly", "stuffy", "air"}
     | {"noisy", "noise", "loud", "quiet", "sleep", "bed", "bedtime", "leaving", "power", "wasting", "going"}
     | {"start", "stop", "kill", "running", "run", "on", "off", "up", "down", "need", "want", "enough", "more"}
-    | {"less", "cut", "rid", "done", "make", "get", "keep", "no"}
+    | {"less", "cut", "rid", "done", "get", "keep", "no"}
 )
 """Words that ask for something to change (the gate in front of the model)."""
 PHRASING = ("The user wants the ", " switched ")
@@ -63,11 +81,33 @@ class ToolCall:
 
 
 def worth_asking(text: str, mentioned: list[HomeDevice]) -> bool:
-    """Whether the model should be asked to pick a switch call at all."""
+    """Whether the model should be asked to pick a switch call at all.
+
+    Said as a wish, not as talk: not a question, advice or a suggestion, not someone else's words, no story
+    told in the past ("we turned the lights off and left"), nothing made up; naming a device or a room of
+    this home (its name, an alias or its area, not only a kind of thing: "lamps are cosy"); and a word
+    asking for a change besides the device's own name ("the lights flickered" names a light, it asks
+    nothing) and besides a state described ("the lights are on").
+    """
     words = normalize(text).split()
-    if not mentioned or not words or words[0] in QUESTION_WORDS:
+    if not mentioned or not words or words[0] in QUESTION_WORDS or len(words) > MAX_WORDS:
         return False
-    return any(w in CHANGE_WORDS for w in words)
+    if words[0] in MODALS and words[1:2] not in (["you"], ["we"], ["i"]):  # "can a lamp start a fire": a question
+        return False
+    if words[0] in GERUNDS and CLAIMS & set(words):  # "turning the lights off saves money": said about it
+        return False
+    if (REPORTED | MADE_UP | ADVICE | HABITS) & set(words) or any(map(past_tense, words)):
+        return False
+    said = f" {' '.join(words)} "
+    if not any(f" {normalize(n)} " in said for d in mentioned for n in (d.name, *d.aliases, d.area) if n.strip()):
+        return False  # "lamps with warm bulbs feel cosy": a kind of thing, not a device or a room of this home
+    named = {w.removesuffix("s") for d in mentioned for n in (d.name, *d.aliases) for w in normalize(n).split()}
+    return any(
+        w in CHANGE_WORDS
+        and w.removesuffix("s") not in named
+        and not (w in ("on", "off") and i and words[i - 1] in STATES)
+        for i, w in enumerate(words)
+    )
 
 
 def sentence(call: ToolCall) -> str:

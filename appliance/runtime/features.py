@@ -18,9 +18,13 @@ from appliance.engines.llm.router import LlmServerFeature
 if TYPE_CHECKING:
     from appliance.control.api import ControlApi
     from appliance.engines.loader import Engines
+    from appliance.integrations.mqtt.feature import MqttFeature
+    from appliance.integrations.rooms.sharing import RoomTimers
     from appliance.models.registry import ModelRegistry
     from appliance.runtime.ports import Announcer, FeaturePorts, Playback, TurnHistory
     from appliance.settings import Settings
+    from appliance.skills.feature import SkillsFeature
+    from appliance.skills.voice import PeerPort
     from appliance.vision.camera import FrameSource
 
 
@@ -31,42 +35,29 @@ def build_features(
     frame_source_factory: Callable[[], FrameSource] | None,
     metrics: bool = False,
 ) -> list[Feature]:
-    """Skills, memory, MQTT, home control, vision, the board, model swaps, the LLM server and metrics, as configured."""
+    """Skills, memory, MQTT, home control, vision, the board, model swaps, the LLM server, metrics, Wyoming."""
     s, bus, engines = ports.settings, ports.bus, ports.engines
     out: list[Feature] = []
+    mqtt = _mqtt(ports) if s.mqtt.enabled else None  # built first: the skills reach the other rooms through it
+    room_timers = _room_timers(s, mqtt) if mqtt is not None and s.rooms.enabled else None
+    skills = None
     if s.skills.enabled:  # first: a timer or the time never reaches home control or the LLM
         device = ControlDevice(ports.control, ports.playback, ports.turns)
-        out.append(build_skills(s, announcer=ports.announcer, device=device, publish=bus.publish))
+        skills = build_skills(s, announcer=ports.announcer, device=device, publish=bus.publish, peers=room_timers)
+        out.append(skills)
     if s.memory.enabled and engines.embedder is not None:
         from appliance.memory.feature import MemoryFeature
 
         memory = MemoryFeature(s, engines, bus, ports.registry, ports.conversation)
         memory.on_forgotten.append(ports.turns.forget_texts)
         out.append(memory)
-    mqtt = None
-    if s.mqtt.enabled:
-        from appliance.integrations.mqtt.feature import MqttFeature
-
-        features = ports.features
-
-        def retained() -> dict[str, str]:
-            return {k: v for feature in features for k, v in feature.retained().items()}
-
-        from appliance.models.swap.feature import for_remote
-
-        mqtt = MqttFeature(
-            s,
-            bus,
-            execute=for_remote(ports.commands.execute),  # one code for every model a swap refuses
-            snapshot=ports.control.status,
-            retained=retained,
-            llm_models=_llm_choices(s, ports.registry),
-        )
+    if mqtt is not None:
         out.append(mqtt)
-        if s.rooms.enabled:
+        if room_timers is not None:
             from appliance.integrations.rooms.feature import RoomsFeature
 
-            out.append(RoomsFeature(s, bus, mqtt))
+            local = skills.skills if skills is not None else None
+            out.append(RoomsFeature(s, bus, mqtt, timers=room_timers, local=local, speaker=ports.announcer))
     if s.mqtt.devices:
         from appliance.home.feature import HomeFeature
 
@@ -86,7 +77,80 @@ def build_features(
     out.append(LlmServerFeature(lambda: engines.llm))
     if metrics and s.metrics.listen:
         out.append(_metrics(ports))
+    if s.wyoming.enabled:
+        from appliance.integrations.wyoming.feature import WyomingFeature
+
+        control = ports.control
+        out.append(
+            WyomingFeature(
+                ports.current_settings, engines, ports.registry.resolve, ask=lambda text: control.ask(text, speak=False)
+            )
+        )
+    if s.understanding.sentences:  # tried first: maintained sentences, acting through the features above
+        out.insert(0, _understanding(s, out))
+    if s.understanding.semantic:  # tried last, before the LLM: the intents above build what it places
+        out.append(_semantic(s, engines, out))
     return out
+
+
+def _semantic(settings: Settings, engines: Engines, features: list[Feature]) -> Feature:
+    """The semantic layer on the memory's embedder (off without it); docs/understanding.md "Semantic layer"."""
+    from appliance.home.devices import DeviceDirectory
+    from appliance.understanding.semantic import SemanticFeature, SemanticIntents
+
+    before = list(features)
+    semantic = SemanticIntents(
+        engines.embedder,
+        rules=lambda: [m for f in before for m in f.intents()],
+        devices=DeviceDirectory(settings.mqtt.devices),
+        cache_dir=settings.state_dir,
+    )
+    return SemanticFeature(semantic, settings.understanding.language)
+
+
+def _understanding(settings: Settings, features: list[Feature]) -> Feature:
+    """Home Assistant's sentences, acting through the skills' and home control's own actions (docs/understanding.md)."""
+    from appliance.home.feature import HomeFeature
+    from appliance.skills.feature import SkillsFeature
+    from appliance.understanding.feature import UnderstandingFeature
+
+    skills = next((f.voice for f in features if isinstance(f, SkillsFeature)), None)
+    home = next((f.control for f in features if isinstance(f, HomeFeature)), None)
+    broadcast = None
+    if settings.mqtt.enabled and settings.rooms.enabled:
+        from appliance.integrations.rooms.feature import RoomsFeature
+
+        broadcast = next((f.broadcast for f in features if isinstance(f, RoomsFeature)), None)
+    return UnderstandingFeature(settings, skills=skills, home=home, broadcast=broadcast)
+
+
+def _mqtt(ports: FeaturePorts) -> MqttFeature:
+    """State, events and commands over the broker; Home Assistant discovery."""
+    from appliance.integrations.mqtt.feature import MqttFeature
+    from appliance.models.swap.feature import for_remote
+
+    s, features = ports.settings, ports.features
+
+    def retained() -> dict[str, str]:
+        return {k: v for feature in features for k, v in feature.retained().items()}
+
+    return MqttFeature(
+        s,
+        ports.bus,
+        execute=for_remote(ports.commands.execute),  # one code for every model a swap refuses
+        snapshot=ports.control.status,
+        retained=retained,
+        llm_models=_llm_choices(s, ports.registry),
+    )
+
+
+def _room_timers(settings: Settings, mqtt: MqttFeature) -> RoomTimers:
+    """The other rooms' timers: the skills list and cancel them, the rooms feature keeps them current."""
+    from appliance.integrations.rooms.sharing import RoomTimers
+    from appliance.integrations.rooms.wire import GroupTopics
+
+    topics = GroupTopics.of(settings.mqtt.base_topic, settings.rooms.group)
+    return RoomTimers(settings.device_id, topics, mqtt)
 
 
 class ControlDevice:
@@ -115,8 +179,13 @@ class ControlDevice:
 
 
 def build_skills(
-    settings: Settings, *, announcer: Announcer, device: ControlDevice, publish: Callable[[Any], None]
-) -> Feature:
+    settings: Settings,
+    *,
+    announcer: Announcer,
+    device: ControlDevice,
+    publish: Callable[[Any], None],
+    peers: PeerPort | None = None,
+) -> SkillsFeature:
     """Timers, alarms, reminders, clock, sums, units, lists: rings and speaks through the pipeline."""
     from appliance.skills.feature import SkillsFeature
     from appliance.skills.sound import alarm_tone
@@ -130,7 +199,9 @@ def build_skills(
     async def announce(text: str) -> None:
         await announcer.say(text)
 
-    return SkillsFeature(s.skills, s.state_dir, ring=ring, announce=announce, publish=publish, device=device)
+    return SkillsFeature(
+        s.skills, s.state_dir, ring=ring, announce=announce, publish=publish, device=device, peers=peers
+    )
 
 
 def _metrics(ports: FeaturePorts) -> Feature:

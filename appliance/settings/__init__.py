@@ -29,7 +29,9 @@ from appliance.settings.features import (
     MqttSettings,
     RoomsSettings,
     SkillsSettings,
+    UnderstandingSettings,
     VisionSettings,
+    WyomingSettings,
     listen_address,
 )
 from appliance.settings.spec import setting
@@ -73,10 +75,12 @@ __all__ = [
     "SkillsSettings",
     "SttSettings",
     "TtsSettings",
+    "UnderstandingSettings",
     "VadSettings",
     "VisionSettings",
     "WakeSettings",
     "WakeTuning",
+    "WyomingSettings",
     "as_dict",
     "describe_defaults",
     "listen_address",
@@ -109,9 +113,11 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     skills: SkillsSettings = field(default_factory=SkillsSettings)
+    understanding: UnderstandingSettings = field(default_factory=UnderstandingSettings)
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     models: ModelSwapSettings = field(default_factory=ModelSwapSettings)
+    wyoming: WyomingSettings = field(default_factory=WyomingSettings)
 
     # -- derived values -------------------------------------------------
     @property

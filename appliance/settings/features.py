@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.settings.home import HomeDevice
 from appliance.settings.spec import setting
 
 
@@ -199,29 +200,6 @@ class HardwareSettings:
 
 
 @dataclass(frozen=True)
-class HomeDevice:
-    """One switchable thing in the house, reachable over MQTT (``[[mqtt.devices]]``)."""
-
-    name: str = setting("", "What people call it: 'kitchen light'. Required.")
-    command_topic: str = setting("", "Topic its on/off payloads go to. Required; no wildcards.")
-    aliases: tuple[str, ...] = setting((), "Other names: ['ceiling light', 'big light'].")
-    area: str = setting("", "Room it is in: 'kitchen' ('turn on the light in the kitchen').")
-    kind: str = setting("light", "What it is.", choices=("light", "switch", "fan", "outlet", "heater", "other"))
-    payload_on: str = setting("ON", "Payload that switches it on.")
-    payload_off: str = setting("OFF", "Payload that switches it off.")
-    state_topic: str = setting("", "Optional topic it reports its state on (same payloads).")
-    retain: bool = setting(False, "Publish its commands retained.")
-
-    def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise ValueError("name is required")
-        for key in ("command_topic", "state_topic"):
-            topic = getattr(self, key)
-            if (key == "command_topic" and not topic) or any(ch in topic for ch in "#+\0"):
-                raise ValueError(f"{key} = {topic!r} is not allowed: a topic without wildcards is required")
-
-
-@dataclass(frozen=True)
 class MqttSettings:
     host: str = setting("", "Broker host name or address; empty = MQTT off (the appliance runs without it).")
     port: int = setting(0, "Broker port; 0 = 1883, or 8883 with TLS.", min=0, max=65535)
@@ -298,7 +276,9 @@ class MqttSettings:
         max=268_435_455,
     )
     devices: tuple[HomeDevice, ...] = setting(
-        (), "Home devices for voice control, as [[mqtt.devices]] tables (name, command_topic, area, aliases, …)."
+        (),
+        "Home devices for voice control, as [[mqtt.devices]] tables (name, command_topic, area, floor, aliases, "
+        "state_topic, brightness_command_topic, brightness_payload, …; every key in docs/home.md).",
     )
 
     @property
@@ -310,9 +290,51 @@ class MqttSettings:
 class RoomsSettings:
     enabled: bool = setting(True, "Elect one answering appliance when several hear a wake word (needs mqtt.host).")
     group: str = setting("", "Appliances that elect among themselves; empty = every one under the same base topic.")
-    window_ms: int = setting(80, "How long peers' claims are collected after the wake word.", unit="ms", min=0, max=300)
+    window_ms: int = setting(
+        150,
+        "Longest wait for peers' claims after the wake word (sooner once every known peer claimed).",
+        unit="ms",
+        min=0,
+        max=300,
+    )
     area: str = setting("", "The room this appliance stands in, sent with its claims (a Home Assistant area).")
     trust: tuple[str, ...] = setting((), "Device ids whose claims count; empty = any peer heard for a while.")
+
+
+@dataclass(frozen=True)
+class UnderstandingSettings:
+    sentences: bool = setting(
+        True, "Match requests against Home Assistant's maintained sentences before the appliance's own rules."
+    )
+    language: str = setting(
+        "en", "Language of the sentences (home-assistant-intents' code: en, de, fr, …); English is complete."
+    )
+    semantic: bool = setting(
+        True, "Place requests no sentence or rule matched by the memory's embedder (off without the memory)."
+    )
+
+    def __post_init__(self) -> None:
+        from home_assistant_intents import get_languages  # a list of codes: cheap, no sentences loaded
+
+        if self.language not in get_languages():
+            available = ", ".join(get_languages())
+            raise ValueError(f"language = {self.language!r} is not available; available: {available}")
+
+
+@dataclass(frozen=True)
+class WyomingSettings:
+    enabled: bool = setting(False, "Serve STT, TTS, the wake word and the conversation over Wyoming (docs/wyoming.md).")
+    host: str = setting("127.0.0.1", "Bind address; 0.0.0.0 = all. Wyoming has no authentication: trusted LAN only.")
+    port: int = setting(10700, "Wyoming TCP port; 0 = any free port.", min=0, max=65535)
+    announce: bool = setting(True, "Announce _wyoming._tcp over zeroconf when bound to a LAN address.")
+    max_clients: int = setting(8, "Connections at once; one more is closed as it is accepted.", min=1, max=256)
+    max_audio_s: float = setting(30.0, "Audio one transcription may send.", unit="s", min=1.0, max=300.0)
+    max_text_chars: int = setting(4000, "Characters one synthesize or handle request may carry.", min=100, max=100_000)
+    idle_timeout_s: float = setting(60.0, "Silent (or half-sent) connections close.", unit="s", min=1.0, max=3600.0)
+
+    def __post_init__(self) -> None:
+        if not self.host or any(ch.isspace() for ch in self.host):
+            raise ValueError(f"host = {self.host!r} is not allowed: expected an address, e.g. 127.0.0.1 or 0.0.0.0")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Ports, all injected by the composition root:
 - ``publish(event)``: the bus (``TimerEvent``);
 - ``state_changed()``: called on the event loop after any change to timers, alarms, reminders or lists
   (republish the retained ``…/state/timers`` and ``…/state/lists`` from :meth:`timers_state` / :meth:`lists_state`);
-- ``device``: a :class:`.voice.DevicePort` for volume, stop and "repeat that".
+- ``device``: a :class:`.voice.DevicePort` for volume, stop and "repeat that";
+- ``peers``: a :class:`.voice.PeerPort`, the other rooms' timers (``rooms``), or None.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from appliance.skills.schedule import (
 )
 from appliance.skills.settings import SkillsSettings
 from appliance.skills.store import FILENAME, SkillStore
-from appliance.skills.voice import DevicePort, SkillContext
+from appliance.skills.voice import DevicePort, PeerPort, SkillContext
 from appliance.voice.reply import IntentMatcher
 
 _LOGGER = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class SkillsFeature(Feature):
         publish: Callable[[Event], None] | None = None,
         state_changed: Callable[[], None] | None = None,
         device: DevicePort | None = None,
+        peers: PeerPort | None = None,
         now: Callable[[], float] = time.time,
         tz: dt.tzinfo | None = None,
     ) -> None:
@@ -102,7 +104,7 @@ class SkillsFeature(Feature):
             SkillStore(state_dir / FILENAME), tz=tz or zone(settings.timezone), now=now,
             clock_24h=settings.clock_24h, on_event=self._on_event, on_change=self._on_change,
         )  # fmt: skip
-        self.voice = SkillContext(self.skills, settings, device, self.stop_ringing)
+        self.voice = SkillContext(self.skills, settings, device, self.stop_ringing, peers)
         self._intents = SkillIntents(self.voice)
 
     # -- thread-safe callbacks from the engine ----------------------------------------

@@ -76,13 +76,12 @@ _PROPER = {*WEEKDAYS, *MONTHS, "christmas", "halloween", "new", "year's", "years
 
 def match_clock(ctx: SkillContext, s: str) -> Intent | None:
     """Time, date, day of the week, the date of a named day, days until a date."""
-    h24 = ctx.settings.clock_24h
     if _TIME.match(s):
-        return Intent("clock.time", "", _answer(lambda: time_answer(ctx.now(), clock_24h=h24)), pure=True)
+        return clock_time(ctx)
     if _DATE.match(s):
-        return Intent("clock.date", "", _answer(lambda: date_answer(ctx.now())), pure=True)
+        return clock_date(ctx)
     if _WEEKDAY.match(s):
-        return Intent("clock.weekday", "", _answer(lambda: weekday_answer(ctx.now())), pure=True)
+        return clock_weekday(ctx)
     for pattern, name in ((_UNTIL, "clock.days_until"), (_DATE_OF, "clock.date_of")):
         m = pattern.match(s)
         if m is None:
@@ -98,6 +97,23 @@ def match_clock(ctx: SkillContext, s: str) -> Intent | None:
         data: dict[str, object] = {"date": found.date.isoformat()}
         return Intent(name, "", _about_day(ctx, answer, shown, found.date), data, pure=True)
     return None
+
+
+def clock_time(ctx: SkillContext) -> Intent:
+    """The time now (worked out when answered: the clock moves between match and commit)."""
+    return Intent(
+        "clock.time", "", _answer(lambda: time_answer(ctx.now(), clock_24h=ctx.settings.clock_24h)), pure=True
+    )
+
+
+def clock_date(ctx: SkillContext) -> Intent:
+    """Today's date."""
+    return Intent("clock.date", "", _answer(lambda: date_answer(ctx.now())), pure=True)
+
+
+def clock_weekday(ctx: SkillContext) -> Intent:
+    """Today's day of the week."""
+    return Intent("clock.weekday", "", _answer(lambda: weekday_answer(ctx.now())), pure=True)
 
 
 def _about_day(
@@ -149,44 +165,61 @@ def _list_of(m: re.Match[str]) -> str:
 def match_list(ctx: SkillContext, s: str) -> Intent | None:
     """Shopping and to-do lists: add several, remove, read, clear."""
     if m := _ADD.match(s):
-        items, name = split_items(m["items"] or m["bare"]), _list_of(m)
-
-        def add() -> str:
-            added = ctx.skills.list_add(name, items)
-            if not added:
-                return f"{_join(items)} {'is' if len(items) == 1 else 'are'} already on your {name} list."
-            return f"Added {_join(added)} to your {name} list."
-
-        return acting("list.add", "Okay.", add, {"list": name, "items": items})
+        return list_add(ctx, _list_of(m), split_items(m["items"] or m["bare"]))
     if m := _REMOVE.match(s):
-        items, name = split_items(m["items"]), _list_of(m)
-
-        def remove() -> str:
-            gone = ctx.skills.list_remove(name, items)
-            if not gone:
-                return f"{_join(items)} {'is' if len(items) == 1 else 'are'}n't on your {name} list."
-            return f"Removed {_join(gone)} from your {name} list."
-
-        return acting("list.remove", "Okay.", remove, {"list": name, "items": items})
+        return list_remove(ctx, _list_of(m), split_items(m["items"]))
     if m := (_SHOW.match(s) or _SHOW_PLAIN.match(s)):
-        name = _list_of(m)
-
-        def show() -> str:
-            items = ctx.skills.list_show(name)
-            if not items:
-                return f"Your {name} list is empty."
-            return f"Your {name} list has {len(items)} thing{'s' if len(items) != 1 else ''}: {_join(items)}."
-
-        return acting("list.show", "Let me check.", show, {"list": name})
+        return list_show(ctx, _list_of(m))
     if m := _CLEAR.match(s):
-        name = _list_of(m)
-
-        def clear() -> str:
-            count = ctx.skills.list_clear(name)
-            return f"Cleared your {name} list." if count else f"Your {name} list was already empty."
-
-        return acting("list.clear", "Okay.", clear, {"list": name})
+        return list_clear(ctx, _list_of(m))
     return None
+
+
+# -- the list actions: called by these rules and by appliance.understanding --------------------------------------
+def list_add(ctx: SkillContext, name: str, items: list[str]) -> Intent:
+    """Add ``items`` to the list ``name`` ("shopping" or "to-do")."""
+
+    def add() -> str:
+        added = ctx.skills.list_add(name, items)
+        if not added:
+            return f"{_join(items)} {'is' if len(items) == 1 else 'are'} already on your {name} list."
+        return f"Added {_join(added)} to your {name} list."
+
+    return acting("list.add", "Okay.", add, {"list": name, "items": items})
+
+
+def list_remove(ctx: SkillContext, name: str, items: list[str]) -> Intent:
+    """Take ``items`` off the list ``name``."""
+
+    def remove() -> str:
+        gone = ctx.skills.list_remove(name, items)
+        if not gone:
+            return f"{_join(items)} {'is' if len(items) == 1 else 'are'}n't on your {name} list."
+        return f"Removed {_join(gone)} from your {name} list."
+
+    return acting("list.remove", "Okay.", remove, {"list": name, "items": items})
+
+
+def list_show(ctx: SkillContext, name: str) -> Intent:
+    """Read the list ``name``."""
+
+    def show() -> str:
+        items = ctx.skills.list_show(name)
+        if not items:
+            return f"Your {name} list is empty."
+        return f"Your {name} list has {len(items)} thing{'s' if len(items) != 1 else ''}: {_join(items)}."
+
+    return acting("list.show", "Let me check.", show, {"list": name})
+
+
+def list_clear(ctx: SkillContext, name: str) -> Intent:
+    """Empty the list ``name``."""
+
+    def clear() -> str:
+        count = ctx.skills.list_clear(name)
+        return f"Cleared your {name} list." if count else f"Your {name} list was already empty."
+
+    return acting("list.clear", "Okay.", clear, {"list": name})
 
 
 def _join(items: list[str]) -> str:
@@ -232,28 +265,15 @@ def match_device(ctx: SkillContext, s: str) -> Intent | None:
     step = ctx.settings.volume_step
     device = ctx.device
     if _UP.match(s) or _DOWN.match(s):
-        delta = step if _UP.match(s) else -step
-        name = "device.volume_up" if delta > 0 else "device.volume_down"
-        return Intent(name, "Okay.", _volume(ctx, lambda current: current + delta), {"delta": delta})
+        return volume_step(ctx, step if _UP.match(s) else -step)
     if m := _SET_VOLUME.match(s):
         found = parse_number(words(m["n"]), 0)
         if found is None or found[1] != len(words(m["n"])):
             return saying("device.volume_set", "I didn't catch the volume.", {"error": "volume"})
         value = found[0] if m["pct"] or found[0] > 10 else found[0] * 10  # "volume 5": a 0–10 scale
-        if not 0 <= value <= 100:
-            return saying("device.volume_set", "The volume goes from 0 to 100 percent.", {"error": "range"})
-        level = round(value)
-        return Intent("device.volume_set", "Okay.", _volume(ctx, lambda current: level), {"level": level})
+        return volume_set(ctx, value)
     if _STOP.match(s) or _NEVER_MIND.match(s):
-        name = "device.stop" if _STOP.match(s) else "device.cancel"
-
-        async def stop() -> str | None:
-            await ctx.stop_ringing()
-            if device is not None:
-                await device.stop()
-            return ""
-
-        return Intent(name, "", stop)
+        return device_stop(ctx, "device.stop" if _STOP.match(s) else "device.cancel")
     if _REPEAT.match(s):
 
         async def repeat() -> str | None:
@@ -264,6 +284,34 @@ def match_device(ctx: SkillContext, s: str) -> Intent | None:
     if _HELP.match(s):
         return saying("help", HELP)
     return None
+
+
+# -- the device actions: called by these rules and by appliance.understanding ------------------------------------
+def volume_set(ctx: SkillContext, value: float) -> Intent:
+    """Set the playback volume to ``value`` percent (refused in words outside 0–100)."""
+    if not 0 <= value <= 100:
+        return saying("device.volume_set", "The volume goes from 0 to 100 percent.", {"error": "range"})
+    level = round(value)
+    return Intent("device.volume_set", "Okay.", _volume(ctx, lambda current: level), {"level": level})
+
+
+def volume_step(ctx: SkillContext, delta: int) -> Intent:
+    """Raise (``delta`` > 0) or lower the volume by ``delta`` percent points; data["delta"] is positive."""
+    name = "device.volume_up" if delta > 0 else "device.volume_down"
+    return Intent(name, "Okay.", _volume(ctx, lambda current: current + delta), {"delta": abs(delta)})
+
+
+def device_stop(ctx: SkillContext, name: str = "device.stop") -> Intent:
+    """Silence what rings and drop what is playing (``device.stop``, ``device.cancel``, ``media.pause``)."""
+    device = ctx.device
+
+    async def stop() -> str | None:
+        await ctx.stop_ringing()
+        if device is not None:
+            await device.stop()
+        return ""
+
+    return Intent(name, "", stop)
 
 
 def _volume(ctx: SkillContext, change: Callable[[int], int]) -> Callable[[], Awaitable[str | None]]:

@@ -28,8 +28,10 @@ from appliance.skills.voice import (
     NOT_WHEN,
     SkillContext,
     acting,
+    or_peer_timer,
     refusal,
     saying,
+    with_peer_timers,
 )
 from appliance.skills.when import scan
 from appliance.voice.reply import Intent
@@ -38,6 +40,7 @@ _CANCEL = re.compile(r"\b(?:cancel|stop|delete|remove|clear|turn off|switch off|
 _TIMER = re.compile(r"\btimers?\b")
 _ALARM = re.compile(r"\balarms?\b")
 _REMINDER = re.compile(r"\breminders?\b")
+_TAKE_OFF = re.compile(r"^(?:take|remove|knock|subtract|shave)\b.*\b(?:off|from)\b")
 _EVERY = re.compile(r"\b(?:all|every|both)\b|\b(?:timers|alarms|reminders)\b")
 _START = re.compile(
     r"\b(?:set|start|create|make|begin|put|new|add|need|want|give me)\b"
@@ -59,23 +62,23 @@ _DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
 def match_timer(ctx: SkillContext, s: str) -> Intent | None:
     """Timers: start, cancel, pause, resume, add time, how long is left, list."""
     if re.match(r"^how (?:long|much time|much longer|many minutes) (?:is |are )?(?:left|remaining|to go)$", s):
-        return acting("timer.remaining", "Let me check.", lambda: _remaining(ctx, ""), {"name": ""})
+        return timer_remaining(ctx, "")
     if not _TIMER.search(s) and not re.match(r"^(?:count ?down|countdown)\b", s):
         return None
     tokens = s.split()
     name = name_before(tokens, "timer")
+    if _TAKE_OFF.search(s) and (span := find_duration(tokens)) is not None:  # before "remove" reads as cancel
+        return timer_add(ctx, -abs(span.value), name)
     if _CANCEL.search(s):
-        every = bool(_EVERY.search(s))
-        work = lambda: _cancel(ctx, Kind.TIMER, name, every)  # noqa: E731
-        return _cancelling(ctx, "timer.cancel", Kind.TIMER, work, {"name": name, "every": every})
+        return timer_cancel(ctx, name, every=bool(_EVERY.search(s)))
     if re.search(r"\b(?:pause|hold|freeze|suspend)\b", s):
-        return acting("timer.pause", "Paused.", lambda: f"Paused {ctx.skills.pause(name or None).label}.")
+        return timer_pause(ctx, name)
     if re.search(r"\b(?:resume|continue|unpause|restart|carry on)\b|\bstart .*again\b", s):
-        return acting("timer.resume", "Resumed.", lambda: f"Resumed {ctx.skills.resume(name or None).label}.")
+        return timer_resume(ctx, name)
     if re.search(
         r"\bhow (?:much time|long|many (?:minutes|seconds|hours))\b|\btime (?:is )?(?:left|remaining)\b", s
     ) or (re.search(r"\b(?:check|status of)\b", s)):
-        return acting("timer.remaining", "Let me check.", lambda: _remaining(ctx, name), {"name": name})
+        return timer_remaining(ctx, name)
     span = find_duration(tokens)
     duration_first = span is not None and "timer" in tokens[span.end :]
     if (re.search(r"^(?:add|put|extend|give)\b", s) and (duration_first or span is None)) or re.search(
@@ -83,16 +86,9 @@ def match_timer(ctx: SkillContext, s: str) -> Intent | None:
     ):
         if span is None:
             return saying("timer.add", NOT_HOW_LONG, {"error": "duration"})
-        seconds = span.value
-
-        def add() -> str:
-            timer = ctx.skills.add_time(seconds, name or None)
-            left = spoken_duration(timer.remaining(ctx.skills.now()))
-            return f"Added {spoken_duration(seconds)} to {timer.label}; {left} left."
-
-        return acting("timer.add", "Okay.", add, {"duration_s": seconds, "name": name})
+        return timer_add(ctx, span.value, name)
     if asks_for_list(s, "timer") and span is None:
-        return acting("timers.list", "Let me check.", lambda: _list_kind(ctx, Kind.TIMER))
+        return timers_list(ctx)
     if span is None and not _START.search(s) and not s.startswith(("count", "countdown")):
         return None
     return _start_timer(ctx, s, tokens)
@@ -103,8 +99,13 @@ def _start_timer(ctx: SkillContext, s: str, tokens: list[str]) -> Intent:
     if span is None:
         return saying("timer.start", NOT_HOW_LONG, {"error": "duration"})
     rest = tokens[: span.start] + tokens[span.end :]
-    name = name_before(rest, "timer")
-    seconds = span.value
+    return timer_start(ctx, span.value, name_before(rest, "timer"))
+
+
+# -- the timer actions: one builder per request, called by these rules and by appliance.understanding ------------
+def timer_start(ctx: SkillContext, seconds: float, name: str = "") -> Intent:
+    """Start a timer of ``seconds`` (refused in words when out of range)."""
+    seconds = _whole(seconds)
     try:
         check_timer_length(seconds)
     except SkillError as err:
@@ -116,6 +117,53 @@ def _start_timer(ctx: SkillContext, s: str, tokens: list[str]) -> Intent:
         return f"{what[:1].upper()}{what[1:]} set for {spoken_duration(timer.duration_s)}."
 
     return acting("timer.start", "Timer set.", start, {"duration_s": seconds, "name": name})
+
+
+def timer_cancel(ctx: SkillContext, name: str = "", *, every: bool = False) -> Intent:
+    """Cancel the timer called ``name`` (the only one when ''), or all of them; silences one ringing."""
+    work = lambda: _cancel(ctx, Kind.TIMER, name, every)  # noqa: E731
+    intent = _cancelling(ctx, "timer.cancel", Kind.TIMER, work, {"name": name, "every": every})
+    return or_peer_timer(ctx, intent, name, every=every)
+
+
+def timer_pause(ctx: SkillContext, name: str = "") -> Intent:
+    """Pause one timer."""
+    return acting("timer.pause", "Paused.", lambda: f"Paused {ctx.skills.pause(name or None).label}.", {"name": name})
+
+
+def timer_resume(ctx: SkillContext, name: str = "") -> Intent:
+    """Resume one paused timer."""
+    work = lambda: f"Resumed {ctx.skills.resume(name or None).label}."  # noqa: E731
+    return acting("timer.resume", "Resumed.", work, {"name": name})
+
+
+def timer_add(ctx: SkillContext, seconds: float, name: str = "") -> Intent:
+    """Add ``seconds`` to a timer (``timer.add``), or take them off when negative (``timer.remove``)."""
+    seconds = _whole(seconds)
+    intent_name, said = ("timer.add", "Added {} to") if seconds >= 0 else ("timer.remove", "Took {} off")
+
+    def change() -> str:
+        timer = ctx.skills.add_time(seconds, name or None)
+        left = spoken_duration(timer.remaining(ctx.skills.now()))
+        return f"{said.format(spoken_duration(abs(seconds)))} {timer.label}; {left} left."
+
+    return acting(intent_name, "Okay.", change, {"duration_s": abs(seconds), "name": name})
+
+
+def timer_remaining(ctx: SkillContext, name: str = "") -> Intent:
+    """How long is left on one timer (or each)."""
+    work = lambda: with_peer_timers(ctx, _remaining(ctx, name), name)  # noqa: E731
+    return acting("timer.remaining", "Let me check.", work, {"name": name})
+
+
+def timers_list(ctx: SkillContext) -> Intent:
+    """Which timers are running."""
+    return acting("timers.list", "Let me check.", lambda: with_peer_timers(ctx, _list_kind(ctx, Kind.TIMER)))
+
+
+def _whole(seconds: float) -> float:
+    """Whole seconds as an int (what labels and logs show); a fraction is kept for the range check."""
+    return int(seconds) if float(seconds).is_integer() else seconds
 
 
 def _remaining(ctx: SkillContext, name: str) -> str:

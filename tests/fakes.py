@@ -418,3 +418,53 @@ class ScriptedLlmServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+class FakeMqtt:
+    """The MQTT feature's shared-topic side (rooms), recording what goes out; on a :class:`FakeBroker`,
+    what one member publishes reaches every connected member (itself too), on the next loop turn."""
+
+    def __init__(self, connected: bool = True, broker: FakeBroker | None = None) -> None:
+        self.connected = connected
+        self.sent: list[tuple[str, dict]] = []
+        self.handlers: dict[str, object] = {}
+        self.broker = broker
+        if broker is not None:
+            broker.members.append(self)
+
+    def listen(self, topic: str, handler) -> None:
+        self.handlers[topic] = handler
+
+    def publish_shared(self, topic: str, payload: bytes) -> bool:
+        import json
+
+        self.sent.append((topic, json.loads(payload)))
+        if self.connected and self.broker is not None:
+            self.broker.route(topic, payload)
+        return self.connected
+
+    def deliver(self, topic: str, payload, received: float | None = None) -> None:
+        """A message on ``topic`` arrives now (or at monotonic ``received``)."""
+        import json
+
+        from appliance.integrations.mqtt.client import Inbound
+
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.handlers[topic](Inbound(topic, data, False, time.monotonic() if received is None else received))
+
+
+class FakeBroker:
+    """Routes FakeMqtt publications to every connected member listening on the topic; ``drop`` loses them."""
+
+    def __init__(self) -> None:
+        self.members: list[FakeMqtt] = []
+        self.drop: set[str] = set()
+        """Topics whose messages are lost on the way."""
+
+    def route(self, topic: str, payload: bytes) -> None:
+        if topic in self.drop:
+            return
+        loop = asyncio.get_running_loop()
+        for member in self.members:
+            if member.connected and topic in member.handlers:
+                loop.call_soon(member.deliver, topic, payload)

@@ -321,3 +321,54 @@ def test_the_order_claims_arrive_in_does_not_change_the_winner() -> None:
             assert rooms.receive(peer, T0 + 0.005 * n)
         winners.add(election.winner(T0 + 0.08).device_id)
     assert winners == {min(peers, key=rank_key).device_id}
+
+
+# --- deciding before the window ends (the wake detectors fire on 80 ms frames)
+
+
+def test_once_every_known_peer_has_claimed_the_result_is_ready() -> None:
+    rooms = Rooms("kitchen", window_s=0.15)
+    for peer in ("hall", "loft"):
+        rooms.heard(peer, T0 - 10.0)
+    election = rooms.start(claim("kitchen", snr=30.0), T0)
+    assert election.expected == {"hall", "loft"} and rooms.current is election
+    assert rooms.receive(claim("hall", snr=10.0), T0 + 0.01)
+    assert not election.ready(T0 + 0.01)
+    assert rooms.receive(claim("loft", snr=12.0), T0 + 0.12)  # a frame later, 20 ms each way
+    assert election.ready(T0 + 0.12)
+    record = election.record(T0 + 0.12)
+    assert (record["result"], record["delay_ms"]) == ("won", 120.0)
+    assert election.settled and not election.offer(claim("attic", snr=60.0), T0 + 0.13)
+
+
+def test_a_better_claim_makes_us_lose_at_once() -> None:
+    rooms = Rooms("kitchen", window_s=0.15)
+    for peer in ("hall", "loft"):
+        rooms.heard(peer, T0 - 10.0)
+    election = rooms.start(claim("kitchen", snr=10.0), T0)
+    assert not election.ready(T0)
+    assert rooms.receive(claim("hall", snr=30.0), T0 + 0.002)
+    assert election.ready(T0 + 0.002) and election.record(T0 + 0.002)["result"] == "lost"
+
+
+def test_a_lone_appliance_or_an_election_without_peers_expects_nobody() -> None:
+    assert Rooms("kitchen").start(claim("kitchen"), T0).expected == frozenset()
+    election = Election(claim("kitchen"), T0)
+    assert not election.ready(T0 + 0.01) and election.ready(T0 + 0.08)
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.02])
+def test_rooms_a_frame_apart_agree_when_deciding_as_soon_as_ready(delay_s: float) -> None:
+    """Kitchen fires a frame (80 ms) before hall, which hears it more clearly: with a window that covers a
+    frame and the round trip, both name hall, kitchen as soon as hall's claim is in, hall at once."""
+    kitchen, hall = Rooms("kitchen", window_s=0.15), Rooms("hall", window_s=0.15)
+    kitchen.heard("hall", T0 - 10.0)
+    hall.heard("kitchen", T0 - 10.0)
+    mine = kitchen.start(claim("kitchen", snr=12.0), T0)
+    assert hall.receive(claim("kitchen", snr=12.0), T0 + delay_s)  # held: hall has not fired yet
+    theirs = hall.start(claim("hall", snr=30.0), T0 + 0.08)
+    assert theirs.ready(T0 + 0.08) and theirs.record(T0 + 0.08)["result"] == "won"
+    arrives = T0 + 0.08 + 2 * delay_s
+    assert not mine.ready(arrives - 0.001)
+    assert kitchen.receive(claim("hall", snr=30.0), arrives)
+    assert mine.ready(arrives) and mine.record(arrives)["winner"] == "hall"

@@ -20,7 +20,6 @@ from appliance.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from appliance.audio.levels import wake_levels
 from appliance.core.bus import Bus
 from appliance.core.events import ElectionDecided, Stage
-from appliance.integrations.mqtt.client import Inbound
 from appliance.integrations.rooms.feature import RoomsFeature, group_root
 from appliance.settings import RoomsSettings, Settings, settings_from_dict
 from appliance.voice.conversation import Conversation
@@ -30,28 +29,8 @@ from appliance.voice.pipeline import Pipeline
 from appliance.voice.turn_record import Outcome
 
 from .conftest import conversation
-from .fakes import FakeFrontEnd, FakeLlm, FakeStt, FakeTts, RecordingSink, until, wake
+from .fakes import FakeFrontEnd, FakeLlm, FakeMqtt, FakeStt, FakeTts, RecordingSink, until, wake
 from .mqtt_support import Probe, mqtt_settings, running
-
-
-class FakeMqtt:
-    """The MQTT feature's shared-topic side, recording what goes out."""
-
-    def __init__(self, connected: bool = True) -> None:
-        self.connected = connected
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-        self.handlers: dict[str, Any] = {}
-
-    def listen(self, topic: str, handler: Any) -> None:
-        self.handlers[topic] = handler
-
-    def publish_shared(self, topic: str, payload: bytes) -> bool:
-        self.sent.append((topic, json.loads(payload)))
-        return self.connected
-
-    def deliver(self, topic: str, payload: Any, received: float | None = None) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.handlers[topic](Inbound(topic, data, False, time.monotonic() if received is None else received))
 
 
 def rooms_feature(mqtt: FakeMqtt, bus: Bus | None = None, **rooms: Any) -> RoomsFeature:
@@ -77,8 +56,15 @@ def test_topics_are_shared_by_the_group() -> None:
     assert group_root("appliance", "up/#") == "appliance/rooms/up__"
     mqtt = FakeMqtt()
     feature = rooms_feature(mqtt, group="upstairs")
-    assert set(mqtt.handlers) == {"appliance/rooms/upstairs/claim", "appliance/rooms/upstairs/hello"}
-    assert feature.status() == {"state": "alone (no peers)", "group": "upstairs", "peers": []}
+    leaves = {"claim", "hello", "cancel", "cancelled", "broadcast"}
+    assert set(mqtt.handlers) == {f"appliance/rooms/upstairs/{leaf}" for leaf in leaves}
+    assert feature.status() == {
+        "state": "alone (no peers)",
+        "group": "upstairs",
+        "peers": [],
+        "timers": [],
+        "broadcasts": {"sent": 0, "received": 0},
+    }
 
 
 async def test_alone_answers_at_once_but_still_claims() -> None:
@@ -121,9 +107,26 @@ async def test_a_clearer_peer_wins_and_the_decision_is_published() -> None:
         event = await asyncio.wait_for(events.get(), 2)
     assert (event.result, event.winner) == ("lost", "hall")
     assert [c["device_id"] for c in event.claims] == ["kitchen", "hall"]
+    # a clearer claim settles it at once: whatever else arrives, this one has lost
+    assert event.delay_ms < 40.0
+    assert feature.status()["last"]["result"] == "lost"
+    assert feature.status()["refused"] == {"claim-malformed": 1}  # counted after the decision, too
+
+
+async def test_the_window_closes_on_its_own_when_a_known_peer_stays_silent() -> None:
+    mqtt, bus = FakeMqtt(), Bus()
+    bus.bind(asyncio.get_running_loop())
+    feature = rooms_feature(mqtt, bus, window_ms=50)
+    known_peer(feature, mqtt, "hall")
+    with bus.subscribe(ElectionDecided, maxsize=4, name="test") as events:
+        decided = feature.elect(heard(snr_db=10.0))
+        assert decided is not None
+        mqtt.deliver(feature.claim_topic, b"{not json")
+        assert await asyncio.wait_for(decided, 2) is True
+        event = await asyncio.wait_for(events.get(), 2)
+    assert (event.result, event.winner) == ("won", "kitchen")
     assert 40.0 <= event.delay_ms < 150.0
     assert event.refused == {"claim-malformed": 1}
-    assert feature.status()["last"]["result"] == "lost"
 
 
 async def test_our_clearer_claim_wins() -> None:

@@ -34,6 +34,7 @@ REMOTE_DEFAULT: tuple[str, ...] = (
     "alarm.*",
     "reminder.*",
     "list.*",
+    "broadcast",
 )
 """What MQTT may run without an opt-in."""
 

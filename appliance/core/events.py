@@ -215,10 +215,10 @@ class IntentExecuted(Event):
     """A home-control request carried out (fast local matcher or the LLM's tool call)."""
 
     intent: str
-    """``switch`` (on/off)."""
+    """``switch`` (on/off) or ``brightness``."""
     device: str
     action: str
-    """``on`` or ``off``."""
+    """``on`` or ``off``; for ``brightness`` the percent set ("30")."""
     topic: str
     payload: str
     via: str
@@ -253,6 +253,26 @@ class ElectionDecided(Event):
     refused: dict[str, int] = field(default_factory=dict)
     """Claims not counted, by code (late, unknown peer, malformed, …)."""
     name = "election"
+
+
+@dataclass(frozen=True)
+class BroadcastRelayed(Event):
+    """A message for the other rooms, sent from here or received here (``rooms``)."""
+
+    direction: str
+    """``sent`` (this appliance broadcast it) or ``received`` (another one did)."""
+    id: str
+    """The broadcast's id (repeats of it are dropped)."""
+    sender: str
+    """The sending appliance's device id."""
+    text: str
+    area: str
+    """The area it was meant for; empty for every room."""
+    spoken: bool
+    """Whether this appliance speaks it (its area matches, and it was not asked for it by voice here)."""
+    reached: bool = True
+    """For ``sent``: whether it went out to the broker (false with the broker down)."""
+    name = "broadcast"
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ class Announcer(Protocol):
         """The running voice (its sample rate is the alarm tone's)."""
         ...
 
-    async def say(self, text: str) -> TurnRecord:
-        """Speak ``text`` verbatim, as a turn."""
+    async def say(self, text: str, *, chime: bool = False) -> TurnRecord:
+        """Speak ``text`` verbatim, as a turn after any running one; ``chime`` sounds the earcon first."""
         ...
 
     async def alert(self, text: str, sound: np.ndarray, *, ring_s: float) -> TurnRecord:

@@ -53,6 +53,7 @@ from appliance.voice.reply import (
     ReplyAttempt,
     Synthesizer,
 )
+from appliance.voice.reply_checker import ReplyChecker, zone_clock
 from appliance.voice.speech import Speech
 from appliance.voice.turn import Turn, TurnContext
 from appliance.voice.turn_record import Outcome, Source, TurnRecord
@@ -118,6 +119,8 @@ class Pipeline:
         self._elections: set[asyncio.Task[None]] = set()
         self._prefilling: threading.Event | None = None
         """Set to cancel the running prefill (a barge-in, or the turn ended before it finished)."""
+        self.reply_checker = ReplyChecker(zone_clock(settings.skills.timezone))
+        """Checks every LLM reply before it is spoken; its counts are ``status``'s ``reply_check``."""
 
     # -- the inbox ----------------------------------------------------------------
     def post(self, msg: FrontEndMessage) -> None:
@@ -242,6 +245,7 @@ class Pipeline:
             hold_chars=self.hold_chars,
             recall=getattr(self.conversation, "answer", None),
             reply_max_s=self.settings.llm.reply_max_s,
+            checker=self.reply_checker,
         )
 
     def set_stage(self, stage: Stage, turn_id: int = 0) -> None:
@@ -328,19 +332,21 @@ class Pipeline:
         """A text request answered like a spoken one (intents, then the LLM)."""
         return await self._text_turn("ask", lambda t: t.run_text(text, speak))
 
-    async def say(self, text: str) -> TurnRecord:
-        """Speak ``text`` verbatim."""
+    async def say(self, text: str, *, chime: bool = False) -> TurnRecord:
+        """Speak ``text`` verbatim, after any reply in progress; ``chime`` sounds the earcon first (a broadcast)."""
 
         async def body(turn: Turn) -> None:
             turn.record.reply = text
-            await self._say(turn, text)
+            await self._say(turn, text, chime=chime)
 
         return await self._text_turn("say", body)
 
-    async def _say(self, turn: Turn, text: str) -> None:
+    async def _say(self, turn: Turn, text: str, *, chime: bool = False) -> None:
         try:
             self.set_stage(Stage.SPEAKING, turn.record.turn_id)
             speech = self._speech("could not say it")
+            if chime:
+                speech.play(earcon(self.tts.sample_rate))
             await speech.say(self.tts, text)
             turn.record.first_audio_mono = speech.first_audio_mono
             await speech.heard()

@@ -38,6 +38,8 @@ class DeviceInfo:
     """Whether timers and alarms run (adds next alarm, active timers and the timer event)."""
     llm_models: tuple[str, ...] = ()
     """Installed LLMs for the model select; empty (no select) unless ``models.use`` is allowed over MQTT."""
+    rooms: bool = False
+    """Whether several appliances share the broker (``rooms``: adds the Broadcast notify entity)."""
 
 
 def discovery_payload(
@@ -91,7 +93,8 @@ def _entity(info: DeviceInfo, platform: str, key: str, name: str, **options: Any
 
 def _controls(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
     t = topics
-    return {
+    rooms = {"broadcast": _broadcast(topics, info)} if info.rooms else {}
+    return rooms | {
         "mute": _entity(
             info, "switch", "mute", "Mute", cmd_t=t.command("mute"), stat_t=t.state("mute"), ic="mdi:microphone-off"
         ),
@@ -136,6 +139,19 @@ def _controls(topics: Topics, info: DeviceInfo) -> dict[str, dict[str, Any]]:
             info, "button", "restart", "Restart", cmd_t=t.command("restart"), dev_cla="restart", ent_cat="config"
         ),
     }
+
+
+def _broadcast(topics: Topics, info: DeviceInfo) -> dict[str, Any]:
+    """``notify.send_message`` speaks the message in every room (``broadcast``), this one included."""
+    return _entity(
+        info,
+        "notify",
+        "broadcast",
+        "Broadcast",
+        cmd_t=topics.command("broadcast"),
+        cmd_tpl='{"text": {{ value | tojson }}}',
+        ic="mdi:bullhorn",
+    )
 
 
 def _model_select(topics: Topics, info: DeviceInfo) -> dict[str, Any]:

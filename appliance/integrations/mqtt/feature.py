@@ -40,6 +40,7 @@ class MqttFeature(Feature):
             presence=camera,
             skills=settings.skills.enabled,
             llm_models=llm_models,
+            rooms=settings.rooms.enabled,
         )
         self.bridge = MqttBridge(settings, bus=bus, execute=execute, snapshot=snapshot, info=info, retained=retained)
 

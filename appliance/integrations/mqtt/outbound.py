@@ -21,6 +21,7 @@ from typing import Any
 from appliance.control.payload import scrub
 from appliance.core.control_chars import strip_control_chars
 from appliance.core.events import (
+    BroadcastRelayed,
     ElectionDecided,
     ErrorRaised,
     Event,
@@ -100,7 +101,7 @@ def publications(topics: Topics, event: Event) -> list[Publication]:
         return [Publication(t.state(key), b"", retain=True) for key in keys]
     if isinstance(event, RetainedState):
         return [Publication(t.state(event.key), event.payload.encode(), retain=True)]
-    if isinstance(event, ElectionDecided):  # not durable: it matters now, not after an outage
+    if isinstance(event, (ElectionDecided, BroadcastRelayed)):  # not durable: it matters now, not after an outage
         return [Publication(t.event(event.name), event_json(event))]
     if isinstance(event, PresenceChanged):  # from vision, when it runs
         return [Publication(t.state("presence"), onoff(event.present), retain=True)]

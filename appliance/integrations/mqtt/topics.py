@@ -40,6 +40,7 @@ PLAIN_ARGUMENT = {
     "volume": "level",
     "wake_word": "models",
     "sensitivity": "value",
+    "broadcast": "text",
 }
 """Which argument a plain (non-object) payload fills, per command."""
 

@@ -8,8 +8,10 @@ Timing uses only each appliance's own monotonic clock: ``started`` is the local 
 wake word and a peer's claim is timed by when it was *received* here, never by a timestamp
 it carries, so clocks that disagree by seconds change nothing.  With the broker up to 20 ms
 away each way, a peer's claim arrives ~40 ms plus the rooms' detection skew after our own
-detection; for a skew up to 40 ms that is inside the 80 ms default window, so the decision
-is made ~80 ms after the end of the wake word, within the 150 ms budget.  A claim received
+detection.  Wake detectors fire on whole 80 ms frames, so rooms hearing one wake word may fire
+a frame apart: the window is 150 ms at most, and an election is decided as soon as it is
+:meth:`Election.ready` (every known peer has claimed, or a clearer claim arrived), so most
+decisions come well before the window ends.  A claim received
 before our own detection (the peer was quicker) is held and counts if it came at most
 ``early_s`` before ``started``.
 
@@ -175,7 +177,15 @@ class RateLimit:
 class Election:
     """One local wake word's election: our claim, the peers' claims received in time, the winner."""
 
-    def __init__(self, own: Claim, started: float, *, window_s: float = WINDOW_S, early_s: float | None = None) -> None:
+    def __init__(
+        self,
+        own: Claim,
+        started: float,
+        *,
+        window_s: float = WINDOW_S,
+        early_s: float | None = None,
+        expected: frozenset[str] = frozenset(),
+    ) -> None:
         self.own = own
         self.started = started
         """Local monotonic seconds at the end of our wake word."""
@@ -183,7 +193,10 @@ class Election:
         self.early_s = window_s if early_s is None else early_s
         self.refused: Counter[str] = Counter()
         self.settled = False
-        """True once the winner was read after the window: later claims change nothing."""
+        """True once the winner was read after the window (or recorded when :meth:`ready`): later claims change
+        nothing."""
+        self.expected = expected
+        """The peers known when it started: once each of them has claimed, no other claim can count."""
         self._claims: dict[str, Claim] = {own.device_id: own}
 
     @property
@@ -209,6 +222,22 @@ class Election:
         """True once the window has passed."""
         return now >= self.deadline
 
+    def ready(self, now: float) -> bool:
+        """True once our result cannot change, so a caller may decide before the window ends.
+
+        That is when the window has passed; when a peer's claim outranks ours (we lose whatever
+        else comes; the winner named is the best so far); or when every expected peer has
+        claimed.  Wake detectors fire on whole 80 ms frames, so rooms that hear one wake word
+        differently fire a frame or two apart: a window long enough for that skew plus the
+        broker's round trip then costs nothing when every room heard the wake word.
+        """
+        if self.decided(now):
+            return True
+        own = rank_key(self.own)
+        if any(rank_key(claim) < own for claim in self._claims.values()):
+            return True
+        return bool(self.expected) and self.expected <= self._claims.keys()
+
     def winner(self, now: float) -> Claim:
         """The best claim by :func:`rank_key`: final once :meth:`decided`, the best so far before."""
         if self.decided(now):
@@ -221,6 +250,7 @@ class Election:
 
     def record(self, now: float) -> dict[str, Any]:
         """The decision as the ``event/election`` payload (JSON-ready); our own claim comes first."""
+        self.settled = self.settled or self.ready(now)
         best = self.winner(now)
         return {
             "result": "won" if best.device_id == self.own.device_id else "lost",
@@ -284,14 +314,23 @@ class Rooms:
 
     def start(self, own: Claim, started: float, *, alone: bool = False) -> Election:
         """Our wake word ended at ``started``: open its election (decided at once when alone)."""
-        alone = alone or not any(self.peers.known(peer, started) for peer in self.peers.peers(started))
-        election = Election(own, started, window_s=0.0 if alone else self.window_s, early_s=self.early_s)
+        known = frozenset(peer for peer in self.peers.peers(started) if self.peers.known(peer, started))
+        alone = alone or not known
+        window = 0.0 if alone else self.window_s
+        election = Election(
+            own, started, window_s=window, early_s=self.early_s, expected=frozenset() if alone else known
+        )
         for claim, received in self._held:
             if not alone and received >= started - election.early_s:
                 election.offer(claim, received)
         self._held.clear()
         self._current = election
         return election
+
+    @property
+    def current(self) -> Election | None:
+        """The latest election, settled or not (asked :meth:`Election.ready` as claims arrive)."""
+        return self._current
 
     def _refuse(self, code: str, now: float) -> bool:
         self.refused[code] += 1

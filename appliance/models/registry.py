@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import urllib.request
 import zipfile
 from collections.abc import Iterable
@@ -151,7 +152,7 @@ class ModelRegistry:
                 f"install it with: {spec.install_command}",
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".partial")
+        tmp = _private_tmp(target)
         digest = hashlib.sha256()
         with Progress(f"joining {spec.name}", file.size, enabled=self.show_progress) as bar, open(tmp, "wb") as out:
             for src in sources:
@@ -178,7 +179,7 @@ class ModelRegistry:
         if source is None:
             return  # reported as missing by the caller
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".partial")
+        tmp = _private_tmp(target)
         cmd = [sys.executable, "-m", "appliance.vision.export", str(source), str(tmp)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -200,7 +201,7 @@ class ModelRegistry:
         if src is None:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".partial")
+        tmp = _private_tmp(target)
         shutil.copyfile(src, tmp)
         os.replace(tmp, target)
 
@@ -372,3 +373,10 @@ class ModelRegistry:
 def _single_child(folder: Path) -> Path:
     children = [c for c in folder.iterdir() if not c.name.startswith(".")]
     return children[0] if len(children) == 1 and children[0].is_dir() else folder
+
+
+def _private_tmp(target: Path) -> Path:
+    """A temporary name next to ``target`` that no other process or thread preparing the same model
+    uses: daemons sharing one models dir (the rooms bench's three) may join or copy it at once, and
+    the last ``os.replace`` of identical, verified bytes wins."""
+    return target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.partial")

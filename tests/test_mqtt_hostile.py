@@ -58,6 +58,7 @@ async def test_hostile_payloads_get_coded_answers_and_status_keeps_answering(tmp
             ha.send(f"{ROOT}/cmd/status", json.dumps({"reply_to": True, "id": "\ud800"}, ensure_ascii=True))
             refused = await ha.next(f"{ROOT}/cmd/status/reply", after=start)
             assert refused.json()["error"]["code"] == "bad-payload"
+            assert "id" not in refused.json()  # an id that cannot be echoed is left out, the refusal still goes
             ha.send(f"{ROOT}/cmd/volume", json.dumps({"level": 3, "reply_to": "home/kitchen/light/set"}))
             error = await ha.next(f"{ROOT}/event/error", lambda m: m.json()["code"] == "bad-reply-topic", after=start)
             assert "replies go only to" in error.json()["message"]

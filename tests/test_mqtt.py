@@ -7,6 +7,7 @@ silence; a paho "probe" plays Home Assistant.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 
@@ -14,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from appliance.core.events import ErrorRaised, Reply
+from appliance.settings import WyomingSettings
 
 from .fakes import until
 from .mqtt_support import DEVICE, ROOT, Probe, in_thread, mqtt_settings, running
@@ -45,6 +47,17 @@ async def test_announces_itself_with_retained_state_and_discovery(tmp_path, mosq
             assert health["uptime_s"] >= 0 and health["memory_mb"] > 0 and "stt_s" in health["latency"]
             assert health["llm_server"] == {"url": None, "state": "off"}  # no llm.server_url: local only
         assert app.status()["mqtt"]["connected"] is True
+
+
+async def test_health_shows_the_integrations_that_are_on(tmp_path, mosquitto, engines, registry):
+    settings = mqtt_settings(tmp_path / "state", mosquitto.port)
+    settings = dataclasses.replace(settings, wyoming=WyomingSettings(enabled=True, port=0, announce=False))
+    async with running(settings, engines, registry) as app:
+        await until(lambda: app.mqtt is not None and app.mqtt.connected, what="connected")
+        with Probe(mosquitto.port) as ha:
+            health = (await ha.next(f"{ROOT}/state/health")).json()
+        assert health["integrations"] == {"wyoming": {"clients": 0}}  # off ones are absent, never a credential
+        assert app.status()["wyoming"]["clients"] == 0
 
 
 # (command, payload, ok, what the answer or error must contain)

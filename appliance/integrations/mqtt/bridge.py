@@ -31,6 +31,7 @@ from appliance.integrations.mqtt.limits import birth_delay
 from appliance.integrations.mqtt.outbound import (
     Publication,
     health_payload,
+    integrations_summary,
     onoff,
     publications,
     text_state,
@@ -338,7 +339,13 @@ class MqttBridge:
             self._publish(self.topics.state("health"), self._health_payload(self._snapshot()), retain=True)
 
     def _health_payload(self, snapshot: dict[str, Any]) -> bytes:
-        return health_payload(snapshot["uptime_s"], self.latency, len(self.outbox), snapshot.get("llm_server"))
+        return health_payload(
+            snapshot["uptime_s"],
+            self.latency,
+            len(self.outbox),
+            snapshot.get("llm_server"),
+            integrations_summary(snapshot),
+        )
 
     async def _health(self) -> None:
         while True:

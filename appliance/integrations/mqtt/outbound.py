@@ -134,10 +134,31 @@ def text_state(topics: Topics, key: str, text: str, attributes: dict[str, Any], 
     ]
 
 
+INTEGRATIONS = ("home_assistant", "esphome", "wyoming")
+"""The ``status`` sections whose summary ``state/health`` carries, when that integration is on."""
+SUMMARY_KEYS = ("connection", "entities", "exposed", "clients", "pipeline", "last_error")
+"""What each integration's summary keeps: its connection, what it knows and who is connected, never a credential."""
+
+
+def integrations_summary(snapshot: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Home Assistant's connection and entities, the satellite's and Wyoming's clients, from ``status``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in INTEGRATIONS:
+        part = snapshot.get(name)
+        if isinstance(part, Mapping):
+            out[name] = {key: part[key] for key in SUMMARY_KEYS if key in part}
+    return out
+
+
 def health_payload(
-    uptime_s: float, latency: dict[str, float | None], outbox: int, llm_server: Mapping[str, Any] | None = None
+    uptime_s: float,
+    latency: dict[str, float | None],
+    outbox: int,
+    llm_server: Mapping[str, Any] | None = None,
+    integrations: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The ``state/health`` JSON: uptime, CPU temperature where readable, memory, last latencies, LAN LLM server."""
+    """The ``state/health`` JSON: uptime, CPU temperature where readable, memory, last latencies, LAN LLM server,
+    and the integrations that are on (Home Assistant, the ESPHome satellite, Wyoming)."""
     payload: dict[str, Any] = {
         "uptime_s": round(uptime_s, 1),
         "cpu_temp_c": cpu_temperature(),
@@ -149,6 +170,8 @@ def health_payload(
     }
     if llm_server is not None:  # status's llm_server: url (no credentials), state, last error, retry
         payload["llm_server"] = dict(llm_server)
+    if integrations:
+        payload["integrations"] = dict(integrations)
     return encode(payload)
 
 

@@ -132,3 +132,16 @@ def mosquitto(tmp_path: Path):
     broker = Mosquitto(tmp_path / "broker").start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def home_assistant(tmp_path_factory: pytest.TempPathFactory):
+    """A real Home Assistant core with a small home, started once per session (tests/ha_support.py)."""
+    from .ha_support import HomeAssistant, HomeAssistantError
+
+    try:
+        ha = HomeAssistant.start(tmp_path_factory.mktemp("home-assistant"))
+    except HomeAssistantError as err:
+        pytest.fail(str(err), pytrace=False)
+    yield ha
+    ha.stop()

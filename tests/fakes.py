@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from appliance.control.api import TurnResult
 from appliance.engines.llm.protocol import GenerationStats, LanguageModel
 from appliance.engines.stt import SttResult
 from appliance.engines.wake import Detection
-from appliance.settings import LlmSettings
+from appliance.settings import LlmSettings, Settings
 from appliance.voice.messages import (
     CaptureEnded,
     CaptureTimedOut,
@@ -24,6 +25,11 @@ from appliance.voice.messages import (
     SpeechResumed,
     WakeHeard,
 )
+
+if TYPE_CHECKING:
+    from appliance.engines.loader import Engines
+    from appliance.models.registry import ModelRegistry
+    from appliance.runtime.app import Appliance
 
 
 class FakeStt:
@@ -349,6 +355,33 @@ def engines_with_fakes(registry, llm=None):
         tts=FakeTts(),
         load_s={},
     )
+
+
+def quiet_appliance(settings: Settings, engines: Engines, registry: ModelRegistry, **options: Any) -> Appliance:
+    """An in-process appliance hearing a quiet room (a second of silence, repeated), playing to nowhere,
+    without a control socket; ``options`` go to :class:`~appliance.runtime.app.Appliance`."""
+    from appliance.audio.sink import NullSink
+    from appliance.audio.source import ArraySource
+    from appliance.runtime.app import Appliance
+
+    quiet = np.zeros(16000, dtype=np.int16)
+    return Appliance(
+        settings,
+        engines,
+        registry=registry,
+        source_factory=lambda: ArraySource(quiet, realtime=True, tail_s=None),
+        sink=NullSink(),
+        control=False,
+        **options,
+    )
+
+
+async def started(app: Appliance, timeout: float = 30.0) -> asyncio.Task:
+    """Run ``app`` on a task and wait until it says it is ready."""
+    ready = asyncio.Event()
+    task = asyncio.create_task(app.run(on_ready=ready.set))
+    await asyncio.wait_for(ready.wait(), timeout)
+    return task
 
 
 def sse_chunk(text: str | None = None, finish: str | None = None) -> str:

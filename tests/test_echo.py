@@ -71,6 +71,18 @@ def test_a_reply_through_the_room_comes_out_20_db_quieter(reply):
     assert canceller.near_end_frames == 0  # its own voice never counts as someone talking over it
 
 
+def test_the_simulated_room_is_the_same_every_run(reply):
+    """Same reply, same room, same noise: the same microphone signal (no dither seeded from the clock)."""
+    first, second = (
+        SimulatedLoop(room_response(2), echo_gain=echo_gain(reply, 6.0), canceller=None).run(
+            *reply, silence(2.0), lambda frame, heard: None
+        )[0]
+        for _ in range(2)
+    )
+    assert dbfs(first) > SPEECH_DBFS  # the reply's echo is in it
+    assert np.array_equal(first, second)
+
+
 def test_silence_costs_nothing():
     canceller = EchoCanceller()
     frame = np.zeros(1280, dtype=np.int16)

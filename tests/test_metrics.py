@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.audio.sink import NullSink
-from appliance.audio.source import ArraySource
 from appliance.core.errors import ConfigError
 from appliance.core.events import ErrorRaised
+from appliance.engines.llm.protocol import LanguageModel
+from appliance.models.registry import ModelRegistry
 from appliance.runtime.app import Appliance
 from appliance.runtime.metrics import MetricsFeature
 from appliance.settings import (
@@ -24,7 +25,7 @@ from appliance.settings import (
     Settings,
     settings_from_dict,
 )
-from tests.fakes import began, ended, engines_with_fakes, post_all, until, wake
+from tests.fakes import began, ended, engines_with_fakes, post_all, quiet_appliance, until, wake
 from tests.test_pipeline import make
 
 LOOPBACK_ANY_PORT = MetricsSettings(listen="127.0.0.1:0")
@@ -80,28 +81,30 @@ async def test_voice_turns_fill_the_stage_histograms():
         await metrics.stop()
 
 
-@pytest.mark.integration
-async def test_the_running_appliance_serves_its_metrics(registry, tmp_path: Path):
-    engines = engines_with_fakes(registry)
-    settings = Settings(paths=PathSettings(state_dir=str(tmp_path)), metrics=LOOPBACK_ANY_PORT)
-    quiet = np.zeros(16000, dtype=np.int16)
-    app = Appliance(
-        settings,
-        engines,
-        registry=registry,
-        source_factory=lambda: ArraySource(quiet, realtime=True, tail_s=None),
-        sink=NullSink(),
-        control=False,
-        metrics=True,
-    )
+@asynccontextmanager
+async def serving_metrics(
+    registry: ModelRegistry, state_dir: Path, llm: LanguageModel | None = None
+) -> AsyncIterator[tuple[Appliance, int]]:
+    """A running in-process appliance (fake engines but ``llm``) serving its metrics; yields it and the port."""
+    settings = Settings(paths=PathSettings(state_dir=str(state_dir)), metrics=LOOPBACK_ANY_PORT)
+    app = quiet_appliance(settings, engines_with_fakes(registry, llm=llm), registry, metrics=True)
     runner = asyncio.create_task(app.run())
     try:
         feature = app.feature(MetricsFeature)
         assert feature is not None
         await until(lambda: feature.port != 0, timeout=20, what="metrics served")
+        yield app, feature.port
+    finally:
+        app.stop()
+        await asyncio.wait_for(runner, 20)
+
+
+@pytest.mark.integration
+async def test_the_running_appliance_serves_its_metrics(registry, tmp_path: Path):
+    async with serving_metrics(registry, tmp_path) as (app, port):
         for _ in range(2):
             await asyncio.wait_for(app.commands.execute("ask", {"text": "Tell me a joke."}), 20)  # the LLM answers
-        families = await scrape(feature.port)
+        families = await scrape(port)
         assert value(families["appliance_turns"], "appliance_turns_total", outcome="answered") == 2
         stages = families["appliance_stage_seconds"]
         assert value(stages, "appliance_stage_seconds_count", stage="llm_first_token") == 2
@@ -110,10 +113,7 @@ async def test_the_running_appliance_serves_its_metrics(registry, tmp_path: Path
         assert value(info, "appliance_model_info", role="llm", name="smollm2-135m", sha256=sha) == 1
         assert value(families["appliance_memory_rows"], "appliance_memory_rows") >= 0
         assert value(families["appliance_mqtt_outbox"], "appliance_mqtt_outbox") == 0
-        assert app.status()["metrics"]["port"] == feature.port
-    finally:
-        app.stop()
-        await asyncio.wait_for(runner, 20)
+        assert app.status()["metrics"]["port"] == port
 
 
 async def test_an_address_that_cannot_be_bound_is_a_configuration_error():

@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.audio.sink import NullSink
-from appliance.audio.source import ArraySource
 from appliance.core.errors import CommandError
 from appliance.core.events import ModelSwapped
 from appliance.engines.llm.local import LlamaLlm
@@ -34,7 +32,8 @@ from appliance.settings import (
     PathSettings,
     Settings,
 )
-from tests.fakes import engines_with_fakes, until
+from tests.daemon_support import daemon_env, start_daemon, wait_until_up
+from tests.fakes import engines_with_fakes, quiet_appliance, started, until
 
 # -- checks ---------------------------------------------------------------------------
 
@@ -141,27 +140,11 @@ def make_app(registry, tmp_path: Path, default_gguf: Path):
         settings = settings or Settings(paths=PathSettings(state_dir=str(tmp_path / "state")))
         settings = ModelState.for_settings(settings).effective(settings)  # as the daemon does
         engines = engines_with_fakes(registry, llm=LlamaLlm(registry.resolve(settings.llm.model), settings.llm))
-        quiet = np.zeros(16000, dtype=np.int16)
-        app = Appliance(
-            settings,
-            engines,
-            registry=registry,
-            source_factory=lambda: ArraySource(quiet, realtime=True, tail_s=None),
-            sink=NullSink(),
-            control=False,
-            config_path=config_path,
-        )
+        app = quiet_appliance(settings, engines, registry, config_path=config_path)
         made.append(app)
         return app
 
     return make
-
-
-async def _started(app: Appliance) -> asyncio.Task:
-    ready = asyncio.Event()
-    task = asyncio.create_task(app.run(on_ready=ready.set))
-    await asyncio.wait_for(ready.wait(), 30)
-    return task
 
 
 async def _stopped(app: Appliance, task: asyncio.Task) -> None:
@@ -183,7 +166,7 @@ async def test_a_corrupt_gguf_is_refused_and_the_old_model_keeps_answering(make_
     with default_gguf.open("rb") as f:
         broken.write_bytes(f.read(4096))  # a GGUF header, then nothing: an interrupted copy
     app = make_app()
-    task = await _started(app)
+    task = await started(app)
     try:
         llm = app.pipeline.llm
         with pytest.raises(CommandError) as err:
@@ -210,7 +193,7 @@ async def test_a_second_gguf_is_swapped_in_during_a_conversation_rolled_back_and
     second = tmp_path / "smollm2-copy.gguf"
     shutil.copy(default_gguf, second)
     app = make_app()
-    task = await _started(app)
+    task = await started(app)
     outcomes: list[str] = []
     try:
         stop_talking = asyncio.Event()
@@ -247,7 +230,7 @@ async def test_a_second_gguf_is_swapped_in_during_a_conversation_rolled_back_and
 
     restarted = make_app()  # the same config, a new process's worth of engines
     assert restarted.settings.llm.model == str(second)
-    task = await _started(restarted)
+    task = await started(restarted)
     try:
         assert restarted.status()["model_swap"]["llm"]["name"] == "smollm2-copy"
         assert (await _ask(restarted))["outcome"] == "answered"
@@ -263,7 +246,7 @@ async def test_reload_with_a_changed_model_swaps_it(make_app, tmp_path, default_
     config = tmp_path / "appliance.toml"
     config.write_text(f'[paths]\nstate_dir = "{state}"\n')
     app = make_app(Settings(paths=PathSettings(state_dir=str(state))), config_path=config)
-    task = await _started(app)
+    task = await started(app)
     try:
         config.write_text(f'[paths]\nstate_dir = "{state}"\n[llm]\nmodel = "{second}"\n')
         report = (await asyncio.wait_for(app.commands.execute("reload"), 120))["reloaded"]
@@ -283,7 +266,7 @@ async def test_a_slow_or_oversized_model_is_refused(make_app, tmp_path, default_
     state = tmp_path / "state"
     strict = ModelSwapSettings(probe_max_s=0.1, memory_margin_mb=0)
     app = make_app(Settings(paths=PathSettings(state_dir=str(state)), models=strict))
-    task = await _started(app)
+    task = await started(app)
     try:
         first = asyncio.create_task(_use(app, "llm", str(default_gguf)))
         await until(lambda: app.controller.models.busy, timeout=10, what="swap started")  # type: ignore[union-attr]
@@ -336,75 +319,48 @@ async def test_every_role_swaps_with_its_real_engine_while_turns_run(registry, t
 # -- the real daemon ---------------------------------------------------------------------------
 
 
-def _private_state(shared: Path, state: Path) -> None:
-    """A state dir of its own (selected.json must not land in the shared one) over the shared joined models."""
-    (state / "models").mkdir(parents=True)
-    for entry in (shared / "models").iterdir():
-        if entry.is_dir():
-            (state / "models" / entry.name).symlink_to(entry)
-        elif entry.name == "verified.json":
-            shutil.copy(entry, state / "models" / entry.name)
-
-
 @pytest.mark.integration
 def test_the_daemon_swaps_over_the_socket_and_keeps_the_model_after_a_restart(registry, tmp_path, default_gguf):
     import json
-    import os
     import subprocess
     import sys
     import time
 
     from appliance.control.local_socket import ControlClient
 
-    state, runtime = tmp_path / "state", tmp_path / "run"
-    _private_state(registry.state_dir, state)
     second = tmp_path / "daemon-copy.gguf"
     shutil.copy(default_gguf, second)
-    env = {**os.environ, "APPLIANCE_PATHS_STATE_DIR": str(state), "APPLIANCE_PATHS_RUNTIME_DIR": str(runtime)}
-    env.pop("INVOCATION_ID", None)  # not under systemd: `restart` re-executes the daemon itself
-    env["APPLIANCE_MEMORY_ENABLED"] = "false"
+    env = daemon_env(registry.state_dir, tmp_path)
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "appliance", *args], env=env, capture_output=True, text=True, timeout=300
         )
 
-    def up(client: ControlClient) -> None:
-        deadline = time.monotonic() + 180
-        while not client.available():
-            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "daemon did not come up"
-            time.sleep(0.2)
-
-    with open(tmp_path / "daemon.log", "w") as log:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "run", "--output", str(tmp_path / "out.wav")],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        client = ControlClient(runtime / "control.sock", timeout=300)
-        try:
-            up(client)
-            used = cli("models", "use", "llm", str(second))
-            assert used.returncode == 0 and "smollm2-135m -> daemon-copy" in used.stdout, used.stderr
-            wrong = cli("models", "use", "tts", str(second))
-            assert wrong.returncode == 1 and "[model-wrong-kind]" in wrong.stderr
-            assert client.call("ask", {"text": "Say hi.", "speak": False})["outcome"] == "answered"
-            client.call("restart")
-            deadline = time.monotonic() + 30
-            while client.available():  # the old daemon's socket goes with the re-exec (models load for seconds)
-                assert time.monotonic() < deadline, "the daemon did not restart"
-                time.sleep(0.05)
-            up(client)
-            status = json.loads(cli("status", "--json").stdout)
-            assert status["model_swap"]["llm"]["name"] == "daemon-copy" and status["models"]["llm"] == str(second)
-            assert client.call("ask", {"text": "Say hi.", "speak": False})["outcome"] == "answered"
-            history = cli("models", "history")
-            assert "daemon-copy" in history.stdout and history.returncode == 0
-        finally:
-            daemon.terminate()
-            daemon.wait(timeout=30)
+    daemon = start_daemon(env, tmp_path)
+    client = ControlClient(tmp_path / "run" / "control.sock", timeout=300)
+    log = tmp_path / "daemon.log"
+    try:
+        wait_until_up(daemon, client, log)
+        used = cli("models", "use", "llm", str(second))
+        assert used.returncode == 0 and "smollm2-135m -> daemon-copy" in used.stdout, used.stderr
+        wrong = cli("models", "use", "tts", str(second))
+        assert wrong.returncode == 1 and "[model-wrong-kind]" in wrong.stderr
+        assert client.call("ask", {"text": "Say hi.", "speak": False})["outcome"] == "answered"
+        client.call("restart")
+        deadline = time.monotonic() + 30
+        while client.available():  # the old daemon's socket goes with the re-exec (models load for seconds)
+            assert time.monotonic() < deadline, "the daemon did not restart"
+            time.sleep(0.05)
+        wait_until_up(daemon, client, log)
+        status = json.loads(cli("status", "--json").stdout)
+        assert status["model_swap"]["llm"]["name"] == "daemon-copy" and status["models"]["llm"] == str(second)
+        assert client.call("ask", {"text": "Say hi.", "speak": False})["outcome"] == "answered"
+        history = cli("models", "history")
+        assert "daemon-copy" in history.stdout and history.returncode == 0
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
 
 
 # -- probes -------------------------------------------------------------------------------------

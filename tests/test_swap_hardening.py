@@ -15,11 +15,8 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from appliance.audio.sink import NullSink
-from appliance.audio.source import ArraySource
 from appliance.core.errors import CommandError, ControlError
 from appliance.core.procstat import tune_malloc
 from appliance.engines.llm.local import LlamaLlm
@@ -29,7 +26,8 @@ from appliance.models.swap.swapper import TEMPLATE_MAX_S
 from appliance.models.swap.template import render_in_child
 from appliance.runtime.app import Appliance
 from appliance.settings import LlmSettings, ModelSwapSettings, PathSettings, Settings
-from tests.fakes import engines_with_fakes
+from tests.daemon_support import daemon_env, start_daemon, wait_until_up
+from tests.fakes import engines_with_fakes, quiet_appliance, started
 from tests.gguf_edit import write_edited
 
 PROBE_MAX_S = 15.0
@@ -190,26 +188,11 @@ def app_with(registry, tmp_path: Path, default_gguf: Path):
             models=models or ModelSwapSettings(),
         )
         engines = engines_with_fakes(registry, llm=LlamaLlm(default_gguf, settings.llm))
-        quiet = np.zeros(16000, dtype=np.int16)
-        app = Appliance(
-            settings,
-            engines,
-            registry=registry,
-            source_factory=lambda: ArraySource(quiet, realtime=True, tail_s=None),
-            sink=NullSink(),
-            control=False,
-        )
+        app = quiet_appliance(settings, engines, registry)
         made.append(app)
         return app
 
     return make
-
-
-async def _running(app: Appliance) -> asyncio.Task:
-    ready = asyncio.Event()
-    task = asyncio.create_task(app.run(on_ready=ready.set))
-    await asyncio.wait_for(ready.wait(), 30)
-    return task
 
 
 async def _use(app: Appliance, model: Path | str, timeout: float = 60) -> dict:
@@ -220,7 +203,7 @@ async def _use(app: Appliance, model: Path | str, timeout: float = 60) -> dict:
 @pytest.mark.integration
 async def test_fifty_alternating_swaps_keep_one_models_memory(app_with, hostile):
     app = app_with()
-    task = await _running(app)
+    task = await started(app)
     try:
         rss = []
         for i in range(50):
@@ -241,7 +224,7 @@ async def test_fifty_alternating_swaps_keep_one_models_memory(app_with, hostile)
 @pytest.mark.integration
 async def test_hostile_models_are_refused_within_their_deadlines_and_the_next_swap_works(app_with, hostile):
     app = app_with(ModelSwapSettings(probe_max_s=PROBE_MAX_S))
-    task = await _running(app)
+    task = await started(app)
     try:
         for name, code, limit_s in [
             ("fifo", "model-not-regular", 1.0),
@@ -292,39 +275,18 @@ async def test_mqtt_gets_one_code_for_every_unusable_model(tmp_path, mosquitto, 
 
 @pytest.mark.integration
 def test_the_daemon_keeps_its_memory_refuses_a_fifo_and_stops_on_sigterm(registry, tmp_path, hostile):
-    import subprocess
-    import sys
-
     from appliance.control.local_socket import ControlClient
 
-    state, runtime = tmp_path / "state", tmp_path / "run"
-    (state / "models").mkdir(parents=True)
-    for entry in (registry.state_dir / "models").iterdir():
-        if entry.is_dir():
-            (state / "models" / entry.name).symlink_to(entry)
-        elif entry.name == "verified.json":
-            shutil.copy(entry, state / "models" / entry.name)
-    env = {**os.environ, "APPLIANCE_PATHS_STATE_DIR": str(state), "APPLIANCE_PATHS_RUNTIME_DIR": str(runtime)}
-    env.pop("INVOCATION_ID", None)
-    env.update(
-        APPLIANCE_MEMORY_ENABLED="false",
+    env = daemon_env(
+        registry.state_dir,
+        tmp_path,
         APPLIANCE_MODELS_PROBE_MAX_S=str(PROBE_MAX_S),
         APPLIANCE_LLM_N_THREADS=str(THREADS),
     )
-    with open(tmp_path / "daemon.log", "w") as log:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "run", "--output", str(tmp_path / "out.wav")],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-    client = ControlClient(runtime / "control.sock", timeout=120)
+    daemon = start_daemon(env, tmp_path)
+    client = ControlClient(tmp_path / "run" / "control.sock", timeout=120)
     try:
-        deadline = time.monotonic() + 180
-        while not client.available():
-            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "daemon did not come up"
-            time.sleep(0.2)
+        wait_until_up(daemon, client, tmp_path / "daemon.log")
         pid = str(daemon.pid)
         rss = []
         for i in range(20):

@@ -45,17 +45,21 @@ def room_response(
 
 class _SpeakerPath:
     """The physical path's rate conversion to 16 kHz: soxr "LQ", steady blocks (emerging 12 ms late, early
-    enough for a 30 ms path) and not the canceller's own quick cubic, so the reference is never the echo's twin."""
+    enough for a 30 ms path) and not the canceller's own quick cubic, so the reference is never the echo's twin.
+
+    In float32, as sound in the air is: soxr dithers a 16-bit stream's output with noise seeded from the
+    clock, and that ±1 LSB of the echo was enough to decide whether a wake word over it was heard."""
 
     def __init__(self, rate: int) -> None:
         import soxr
 
         self._stream = None
         if rate != SAMPLE_RATE:
-            self._stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="int16", quality="LQ")
+            self._stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="LQ")
 
     def process(self, samples: np.ndarray) -> np.ndarray:
-        return samples if self._stream is None else self._stream.resample_chunk(samples)
+        wet = samples.astype(np.float32)
+        return wet if self._stream is None else self._stream.resample_chunk(wet)
 
 
 def dbfs(samples: np.ndarray) -> float:

@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from appliance.core.events import Event, IntentExecuted
 from appliance.home import speech
+from appliance.home.assistant import READ, SWITCHED, Assistant, HaDevice
 from appliance.home.dimming import parse_brightness
 from appliance.home.phrases import bare_switch, parse_state, parse_switch
+from appliance.home.remote import RemoteHome
 from appliance.home.request import HomeRequest
 from appliance.home.resolve import Resolver, Target
 from appliance.home.states import DeviceStates
@@ -45,15 +47,33 @@ class HomeControl:
         report: Callable[[Event], None],
         model: ScoringModel | None = None,
         here: str = "",
+        assistant: Assistant | None = None,
     ) -> None:
-        """``here``: the appliance's own area (``rooms.area``), for "in here" and "this room"."""
+        """``here``: the appliance's own area (``rooms.area``), for "in here" and "this room";
+        ``assistant``: the link to Home Assistant, whose entities join through :meth:`set_remote`."""
+        self.configured = list(devices)
+        self.here = here
         self.resolver = Resolver(devices, here=here)
         self.directory = self.resolver.directory
         self.states = DeviceStates(devices)
         """Fed by the feature from the devices' state topics."""
+        self.remote = RemoteHome(assistant, report) if assistant is not None else None
+        self.remote_devices: list[HaDevice] = []
+        self.on_devices: list[Callable[[list[HomeDevice]], None]] = []
+        """Called with every device (configured and Home Assistant's) whenever Home Assistant's change."""
         self._publish = publish
         self._report = report
         self._model = model
+
+    def set_remote(self, devices: Sequence[HaDevice]) -> None:
+        """Home Assistant's entities as they are now: resolved beside the configured devices from the next request."""
+        self.remote_devices = list(devices)
+        everything = [*self.configured, *devices]
+        resolver = Resolver(everything, here=self.here)
+        self.directory = resolver.directory  # the matching thread may read these: each is swapped whole
+        self.resolver = resolver
+        for listener in self.on_devices:
+            listener(everything)
 
     def vocabulary(self) -> tuple[list[str], list[str]]:
         """(every device name and alias, every area and floor), as configured: the slot lists' values.
@@ -85,7 +105,7 @@ class HomeControl:
         if action is not None:  # "turn on": asked back, never guessed
             return Intent(f"home.{action}", f"What should I turn {action}?", data={"error": "devices"})
         if self._model is not None:
-            mentioned = self.directory.mentioned(text)
+            mentioned = [d for d in self.directory.mentioned(text) if _switched(d)]  # never a lock by a guess
             if worth_asking(text, mentioned):
                 return Intent(
                     "home_llm",
@@ -103,21 +123,28 @@ class HomeControl:
         ``home.ambiguous`` and ``home.unknown`` (said back, nothing done).  Resolving is cheap;
         the publication happens in the intent's action, once the request is committed.
         """
-        if not self.resolver.devices:
+        if not self.resolver.devices and self.remote is None:
             return None
         return self._intent(request, self.resolver.resolve(request), text, "local")
 
+    def delegate(self, text: str) -> Intent | None:
+        """Home Assistant's own agent for a home request the appliance cannot place; None without Home Assistant."""
+        return None if self.remote is None else self.remote.delegate(text)
+
     def _intent(self, request: HomeRequest, target: Target, text: str, via: str) -> Intent:
         if target.unknown:
-            return Intent("home.unknown", target.unknown)
+            return self.remote.delegate(text) if self.remote is not None else Intent("home.unknown", target.unknown)
         if target.ambiguous:
             return Intent("home.ambiguous", speech.which(target.ambiguous))
         devices = list(target.devices)
+        remote = [d for d in devices if isinstance(d, HaDevice)]
+        if self.remote is not None and any(_theirs(d, request.action) for d in remote):
+            return self.remote.delegate(text)  # a thermostat, a vacuum: Home Assistant's agent knows them
         data: dict[str, object] = {"devices": "|".join(sorted(d.name for d in devices))}
         if request.action == "state":
             return Intent(
                 "home.state",
-                speech.states_said(devices, self.states, target.area),
+                self._states_said(devices, target),
                 self._tell(devices, target),
                 data,
                 pure=True,
@@ -145,22 +172,59 @@ class HomeControl:
         if not able:
             return Intent("home.brightness", speech.not_dimmable(devices), data=data)
         unable = [d for d in devices if not d.dimmable]
+        local = [d for d in able if not isinstance(d, HaDevice)]
+        remote = [d for d in able if isinstance(d, HaDevice)]
 
         async def act() -> str:
-            said = self.set_brightness(text, able, request.brightness, request.brightness_step, via, area)
+            said = ""
+            if local:
+                said = self.set_brightness(text, local, request.brightness, request.brightness_step, via, area)
+            if remote and self.remote is not None:
+                said = f"{said} {await self._remote_brightness(text, remote, request, via)}".strip()
             return said + (" " + speech.not_dimmable(unable) if unable else "")
 
         return Intent("home.brightness", "", act, data)
 
+    async def _remote_brightness(self, text: str, devices: list[HaDevice], request: HomeRequest, via: str) -> str:
+        assert self.remote is not None
+        calls: list[tuple[HaDevice, str, int | None]] = []
+        unknown = []
+        for device in devices:
+            base = self.remote.level(device) if request.brightness is None else None
+            level = _level(request.brightness, base, request.brightness_step)
+            if level is None:
+                unknown.append(device)
+            else:
+                calls.append((device, "brightness", level))
+        said = await self.remote.act(text, calls, via) if calls else ""
+        return f"{said} {speech.level_unknown(unknown)}".strip() if unknown else said
+
     def _tell(self, devices: list[HomeDevice], target: Target) -> Action:
         async def tell() -> str:
-            return speech.states_said(devices, self.states, target.area)
+            return self._states_said(devices, target)
 
         return tell
 
+    def _states_said(self, devices: list[HomeDevice], target: Target) -> str:
+        local = [d for d in devices if not isinstance(d, HaDevice)]
+        remote = [d for d in devices if isinstance(d, HaDevice)]
+        said = speech.states_said(local, self.states, target.area) if local else ""
+        if remote and self.remote is not None:
+            said = f"{said} {self.remote.state(remote)}".strip()
+        return said
+
     def _switch_later(self, text: str, devices: list[HomeDevice], action: str, via: str, area: str = "") -> Action:
         async def act() -> str | None:
-            return self.switch(text, devices, action, via, area)
+            local = [d for d in devices if not isinstance(d, HaDevice)]
+            remote = [d for d in devices if isinstance(d, HaDevice)]
+            said = self.switch(text, local, action, via, area) if local else ""
+            scenes = [d for d in remote if d.domain == "scene" and action == "off"]  # a scene has no "off"
+            calls = [(d, action, None) for d in remote if d not in scenes]
+            if calls and self.remote is not None:
+                said = f"{said} {await self.remote.act(text, calls, via)}".strip()
+            for scene in scenes:
+                said = f"{said} {scene.name[:1].upper()}{scene.name[1:]} can only be activated, not turned off.".strip()
+            return said
 
         return act
 
@@ -172,6 +236,8 @@ class HomeControl:
             call = await asyncio.to_thread(choose, model, text, mentioned)
             if call is None:  # the model was unsure: ask rather than guess
                 return f"Sorry, I'm not sure whether you want {speech.names(mentioned, 'or')} on or off."
+            if isinstance(call.device, HaDevice) and self.remote is not None:
+                return await self.remote.act(text, [(call.device, call.action, None)], "llm")
             return self.switch(text, [call.device], call.action, "llm")
 
         return act
@@ -212,14 +278,7 @@ class HomeControl:
         return said + (" " + speech.level_unknown(unknown) if unknown else "")
 
     def _target_level(self, device: HomeDevice, level: int | None, step: int | None) -> int | None:
-        if level is not None:
-            return max(0, min(100, level))
-        base = self.states.base_for_step(device)
-        if base is None or step is None:
-            return None
-        if base == 0 and step < 0:
-            return 0
-        return max(1, min(100, base + step))
+        return _level(level, None if level is not None else self.states.base_for_step(device), step)
 
     def _send(
         self, text: str, device: HomeDevice, intent: str, action: str, topic: str, payload: str, via: str
@@ -232,6 +291,27 @@ class HomeControl:
             )
         )
         return True
+
+
+def _switched(device: HomeDevice) -> bool:
+    """A device the LLM's tool path may switch: any configured one; of Home Assistant's, lights, switches, fans."""
+    return not isinstance(device, HaDevice) or device.domain in SWITCHED
+
+
+def _theirs(device: HaDevice, action: str) -> bool:
+    """Left to Home Assistant's agent: a thermostat, a vacuum (a sensor is read here, never switched)."""
+    return not device.acted and (device.domain not in READ or action != "state")
+
+
+def _level(level: int | None, base: int | None, step: int | None) -> int | None:
+    """The brightness to set: ``level`` as said, else ``base`` moved by ``step`` (within 1-100; off stays off)."""
+    if level is not None:
+        return max(0, min(100, level))
+    if base is None or step is None:
+        return None
+    if base == 0 and step < 0:
+        return 0
+    return max(1, min(100, base + step))
 
 
 def _question_or_brightness(text: str) -> HomeRequest | None:

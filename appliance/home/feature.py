@@ -11,6 +11,7 @@ from appliance.home.control import HomeControl
 if TYPE_CHECKING:
     from appliance.control.commands import Handler
     from appliance.core.bus import Bus
+    from appliance.home.assistant import Assistant, HaDevice
     from appliance.home.tools import ScoringModel
     from appliance.integrations.mqtt.client import Inbound
     from appliance.integrations.mqtt.feature import MqttFeature
@@ -23,11 +24,24 @@ class HomeFeature(Feature):
 
     name = "home"
 
-    def __init__(self, settings: Settings, bus: Bus, mqtt: MqttFeature | None, model: ScoringModel | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        mqtt: MqttFeature | None,
+        model: ScoringModel | None,
+        assistant: Assistant | None = None,
+    ) -> None:
+        """``assistant``: the link to Home Assistant, whose entities join the configured devices."""
         self.devices = settings.mqtt.devices
         self.mqtt = mqtt
         self.control = HomeControl(
-            self.devices, publish=self._publish, report=bus.publish, model=model, here=settings.rooms.area
+            self.devices,
+            publish=self._publish,
+            report=bus.publish,
+            model=model,
+            here=settings.rooms.area,
+            assistant=assistant,
         )
         if mqtt is not None:  # retained states arrive on every (re)connect
             for topic in self.control.states.topics():
@@ -59,4 +73,19 @@ class HomeFeature(Feature):
                 }
                 for d in self.devices
             ]
+            + [self._remote(d) for d in self.control.remote_devices]
+        }
+
+    def _remote(self, device: HaDevice) -> dict[str, Any]:
+        """One of Home Assistant's, with the state it last reported."""
+        remote = self.control.remote
+        reading = remote.assistant.reading(device.entity_id) if remote is not None else None
+        return {
+            "name": device.name,
+            "area": device.area,
+            "kind": device.kind,
+            "entity_id": device.entity_id,
+            "state": reading.state if reading is not None else None,
+            "on": None if reading is None or reading.state not in ("on", "off") else reading.state == "on",
+            "brightness": reading.brightness if reading is not None and device.dimmable else None,
         }

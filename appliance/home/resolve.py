@@ -10,7 +10,8 @@ The rules, in order:
 3. Anything else is matched fuzzily against names, aliases and area + kind
    (:mod:`.devices`); two close matches are asked back.
 
-An area is a device's ``area`` or ``floor``; :data:`~appliance.home.request.HERE` ("in here",
+An area is a device's ``area`` or ``floor``, or one of their aliases in Home Assistant's
+area and floor registries ("lounge" for the living room); :data:`~appliance.home.request.HERE` ("in here",
 "this room") is the appliance's own ``rooms.area``, and "the house", "home" mean everywhere.
 A kind said without an area prefers the devices in the appliance's own area.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 
+from appliance.home.assistant import HaDevice
 from appliance.home.devices import DeviceDirectory
 from appliance.home.phrases import DETERMINERS, SwitchRequest, normalize
 from appliance.home.request import HERE, HomeRequest
@@ -32,8 +34,15 @@ KINDS = {
     **dict.fromkeys(("switch", "switches"), "switch"),
     **dict.fromkeys(("outlet", "outlets", "plug", "plugs", "socket", "sockets"), "outlet"),
     **dict.fromkeys(("heater", "heaters", "heating", "radiator", "radiators"), "heater"),
+    **dict.fromkeys(("cover", "covers", "blind", "blinds", "shade", "shades", "curtain", "curtains"), "cover"),
+    **dict.fromkeys(("shutter", "shutters", "awning", "awnings"), "cover"),
+    **dict.fromkeys(("lock", "locks"), "lock"),
+    **dict.fromkeys(("temperature", "temperatures"), "temperature"),
+    **dict.fromkeys(("humidity",), "humidity"),
 }
 """Words for a kind of device (and Home Assistant's domains) -> ``HomeDevice.kind``."""
+GROUPED = frozenset({"light", "switch", "fan", "outlet", "heater", "other"})
+"""Kinds an area or "everything" may switch together: never a lock, a cover, a scene or a sensor by accident."""
 HOME_WORDS = frozenset({"home", "house", "whole house", "everywhere", "apartment", "flat", "whole home"})
 """Areas that mean the whole home: no area at all."""
 HERE_WORDS = frozenset({HERE, "in here", "this room", "room", "this area"})
@@ -78,14 +87,17 @@ class Resolver:
         for place in [d.area for d in self.devices] + [d.floor for d in self.devices] + [self.here]:
             if place.strip():
                 self._areas.setdefault(normalize(place), place.strip())
+        for device in self.devices:  # Home Assistant's other names for them ("lounge"), after every real one
+            for alias, place in place_aliases(device):
+                self._areas.setdefault(normalize(alias), place.strip())
 
     def names(self) -> list[str]:
         """Every device name and alias, as configured."""
         return list(dict.fromkeys(n.strip() for d in self.devices for n in (d.name, *d.aliases) if n.strip()))
 
     def areas(self) -> list[str]:
-        """Every area and floor, as configured."""
-        return list(self._areas.values())
+        """Every area and floor, as configured (an alias is not another area)."""
+        return list(dict.fromkeys(self._areas.values()))
 
     def resolve(self, request: HomeRequest) -> Target:
         area, unknown = self._area(request.area)
@@ -169,7 +181,8 @@ class Resolver:
         if kind:
             candidates = [d for d in pool if d.kind == kind]
         else:  # an area alone, or "everything": its lights, or all of it when it has none
-            candidates = [d for d in pool if d.kind == "light"] or (pool if area or request.every else [])
+            grouped = [d for d in pool if d.kind in GROUPED]
+            candidates = [d for d in grouped if d.kind == "light"] or (grouped if area or request.every else [])
         if not candidates:
             what = f"{kind}s" if kind else "devices"
             return Target(unknown=f"There are no {what}{where(area)}." if area else f"I don't know any {what}.")
@@ -179,6 +192,14 @@ class Resolver:
         if near:
             return Target(tuple(near), area=self.here)
         return Target(ambiguous=tuple(candidates))
+
+
+def place_aliases(device: HomeDevice) -> list[tuple[str, str]]:
+    """(alias, area or floor) for each other name Home Assistant's registries give its area and floor."""
+    if not isinstance(device, HaDevice):
+        return []
+    found = [(a, device.area) for a in device.area_aliases if device.area.strip()]
+    return found + [(a, device.floor) for a in device.floor_aliases if device.floor.strip()]
 
 
 def _in(device: HomeDevice, area: str) -> bool:

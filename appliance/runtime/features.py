@@ -18,6 +18,7 @@ from appliance.engines.llm.router import LlmServerFeature
 if TYPE_CHECKING:
     from appliance.control.api import ControlApi
     from appliance.engines.loader import Engines
+    from appliance.integrations.home_assistant.feature import HomeAssistantFeature
     from appliance.integrations.mqtt.feature import MqttFeature
     from appliance.integrations.rooms.sharing import RoomTimers
     from appliance.models.registry import ModelRegistry
@@ -58,10 +59,16 @@ def build_features(
 
             local = skills.skills if skills is not None else None
             out.append(RoomsFeature(s, bus, mqtt, timers=room_timers, local=local, speaker=ports.announcer))
-    if s.mqtt.devices:
+    assistant = _home_assistant(s) if s.home_assistant.enabled else None
+    if assistant is not None:
+        out.append(assistant)
+    if s.mqtt.devices or assistant is not None:
         from appliance.home.feature import HomeFeature
 
-        out.append(HomeFeature(s, bus, mqtt, model=CurrentLlm(engines)))
+        home = HomeFeature(s, bus, mqtt, model=CurrentLlm(engines), assistant=assistant.link if assistant else None)
+        if assistant is not None:  # Home Assistant's entities join the configured devices as they load
+            assistant.follow(home.control.set_remote)
+        out.append(home)
     if s.vision.enabled:
         from appliance.vision.feature import VisionFeature
 
@@ -96,16 +103,26 @@ def build_features(
 def _semantic(settings: Settings, engines: Engines, features: list[Feature]) -> Feature:
     """The semantic layer on the memory's embedder (off without it); docs/understanding.md "Semantic layer"."""
     from appliance.home.devices import DeviceDirectory
+    from appliance.home.feature import HomeFeature
     from appliance.understanding.semantic import SemanticFeature, SemanticIntents
 
     before = list(features)
+    home = next((f.control for f in before if isinstance(f, HomeFeature)), None)
     semantic = SemanticIntents(
         engines.embedder,
         rules=lambda: [m for f in before for m in f.intents()],
-        devices=DeviceDirectory(settings.mqtt.devices),
+        # home control's devices as they are now: Home Assistant's join them as its registries change
+        devices=(lambda: home.directory) if home is not None else DeviceDirectory(settings.mqtt.devices),
         cache_dir=settings.state_dir,
     )
     return SemanticFeature(semantic, settings.understanding.language)
+
+
+def _home_assistant(settings: Settings) -> HomeAssistantFeature:
+    """The home's devices from Home Assistant's WebSocket API (docs/home_assistant.md)."""
+    from appliance.integrations.home_assistant.feature import HomeAssistantFeature
+
+    return HomeAssistantFeature(settings)
 
 
 def _understanding(settings: Settings, features: list[Feature]) -> Feature:
@@ -121,7 +138,19 @@ def _understanding(settings: Settings, features: list[Feature]) -> Feature:
         from appliance.integrations.rooms.feature import RoomsFeature
 
         broadcast = next((f.broadcast for f in features if isinstance(f, RoomsFeature)), None)
-    return UnderstandingFeature(settings, skills=skills, home=home, broadcast=broadcast)
+    if home is None or home.remote is None:
+        return UnderstandingFeature(settings, skills=skills, home=home, broadcast=broadcast)
+    control = home  # with Home Assistant: its agent, and its entities in the slot lists as they load
+    feature = UnderstandingFeature(
+        settings,
+        skills=skills,
+        home=home,
+        broadcast=broadcast,
+        delegate=home.delegate,
+        remote=lambda: control.remote_devices,
+    )
+    home.on_devices.append(feature.matcher.set_devices)
+    return feature
 
 
 def _mqtt(ports: FeaturePorts) -> MqttFeature:

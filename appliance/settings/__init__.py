@@ -34,6 +34,7 @@ from appliance.settings.features import (
     WyomingSettings,
     listen_address,
 )
+from appliance.settings.home_assistant import HomeAssistantSettings
 from appliance.settings.spec import setting
 from appliance.settings.voice import (
     BUILTIN_WAKE_WORDS,
@@ -62,6 +63,7 @@ __all__ = [
     "ControlSettings",
     "DeviceSettings",
     "HardwareSettings",
+    "HomeAssistantSettings",
     "HomeDevice",
     "LlmSettings",
     "LogSettings",
@@ -118,6 +120,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     models: ModelSwapSettings = field(default_factory=ModelSwapSettings)
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
+    home_assistant: HomeAssistantSettings = field(default_factory=HomeAssistantSettings)
 
     # -- derived values -------------------------------------------------
     @property

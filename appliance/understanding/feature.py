@@ -9,13 +9,14 @@ the memory, home control's own grammar and the LLM follow in their usual order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from appliance.core.feature import Feature
-from appliance.understanding.mapping import Broadcast, HomeHandler, Ports
+from appliance.understanding.mapping import Broadcast, Delegate, HomeHandler, Ports
 from appliance.understanding.matcher import SentenceMatcher
 from appliance.understanding.sentences import SentenceLibrary
+from appliance.understanding.vocabulary import NamedDevice
 
 if TYPE_CHECKING:
     from appliance.settings import Settings
@@ -35,12 +36,19 @@ class UnderstandingFeature(Feature):
         skills: SkillContext | None,
         home: HomeHandler | None,
         broadcast: Broadcast | None = None,
+        delegate: Delegate | None = None,
+        remote: Callable[[], Iterable[NamedDevice]] | None = None,
     ) -> None:
+        """``delegate`` and ``remote``: with Home Assistant, its agent and its entities as they are now."""
         cfg = settings.understanding
         self.enabled = cfg.sentences
-        self.library = SentenceLibrary(cfg.language, with_home=home is not None)
-        ports = Ports(skills=skills, home=home, broadcast=broadcast, own_area=settings.rooms.area)
-        self.matcher = SentenceMatcher(self.library, ports, devices=settings.mqtt.devices if home else ())
+        self.library = SentenceLibrary(cfg.language, with_home=home is not None, assistant=delegate is not None)
+        ports = Ports(skills=skills, home=home, broadcast=broadcast, own_area=settings.rooms.area, delegate=delegate)
+        self._remote = remote
+        self.matcher = SentenceMatcher(self.library, ports, devices=self._devices(settings) if home else ())
+
+    def _devices(self, settings: Settings) -> list[NamedDevice]:
+        return [*settings.mqtt.devices, *(self._remote() if self._remote is not None else ())]
 
     def intents(self) -> Sequence[IntentMatcher]:
         return (self.matcher,) if self.enabled else ()
@@ -61,5 +69,5 @@ class UnderstandingFeature(Feature):
         self.enabled = settings.understanding.sentences
         self.matcher.ports.own_area = settings.rooms.area
         if self.matcher.ports.home is not None:
-            self.matcher.set_devices(settings.mqtt.devices)
+            self.matcher.set_devices(self._devices(settings))
         return ["understanding"] if settings.understanding.language == self.library.language else []

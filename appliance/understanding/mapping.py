@@ -41,13 +41,15 @@ from appliance.skills.intents_schedule import (
 from appliance.skills.numbers import words
 from appliance.skills.phrasing import split_items
 from appliance.skills.voice import SkillContext, saying
-from appliance.understanding.sentences import Recognition
+from appliance.understanding.sentences import DELEGATED, Recognition
 from appliance.voice.reply import Intent
 
 _LOGGER = logging.getLogger(__name__)
 
 Broadcast = Callable[[str, str], Awaitable[str]]
 """(text, area) → what to say once it went out; area "" is every room."""
+Delegate = Callable[[str], "Intent | None"]
+"""Home Assistant's own agent for a home request the appliance does not carry out itself (None: no Home Assistant)."""
 NO_ROOMS = "I can't reach the other rooms."
 NOTHING_PLAYING = "Nothing is playing."
 _DETERMINERS = frozenset({"the", "my", "a", "an", "our", "this", "that"})
@@ -73,6 +75,8 @@ class Ports:
     broadcast: Broadcast | None = None
     own_area: str = ""
     """This appliance's room (``rooms.area``): volume and media asked for there are its own."""
+    delegate: Delegate | None = None
+    """Set with ``[home_assistant]``: Home Assistant's sentences the appliance does not carry out go there."""
 
 
 Mapper = Callable[[Ports, Recognition], "Intent | None"]
@@ -215,10 +219,36 @@ def _home(action: str) -> Mapper:
             return None
         request = home_request(action, found)
         if request is None:
-            return None
+            return _delegate(ports, found)
         return ports.home.handle(request, found.text)
 
     return mapper
+
+
+def _delegate(ports: Ports, found: Recognition) -> Intent | None:
+    """A Home Assistant sentence the appliance does not carry out itself: Home Assistant's agent answers it."""
+    return None if ports.delegate is None else ports.delegate(found.text)
+
+
+def _temperature(ports: Ports, found: Recognition) -> Intent | None:
+    """ "What's the temperature in the living room?": its temperature sensors, else Home Assistant's agent."""
+    if ports.home is None:
+        return None
+    area = found.slots.get("area")
+    if area == HERE and not _HERE_SAID.search(found.text):
+        area = None
+    name = found.slots.get("name")
+    request = HomeRequest("state", name=name, area=area, domain=None if name else "temperature")
+    intent = ports.home.handle(request, found.text)
+    if intent is not None and intent.name == "home.unknown" and ports.delegate is not None:
+        return ports.delegate(found.text)
+    return intent
+
+
+STATE_COMBINATIONS = frozenset(
+    {"name_only", "name_state", "domain_state", "domain_state_area", "name_state_area", "name_state_floor"}
+)
+"""HassGetState's questions home control answers itself ("which …", "how many …" are Home Assistant's)."""
 
 
 def home_request(action: str, found: Recognition) -> HomeRequest | None:
@@ -235,7 +265,7 @@ def home_request(action: str, found: Recognition) -> HomeRequest | None:
             return None  # a colour or a temperature: not something the devices take
         level = max(0, min(100, round(float(slots["brightness"]))))
         return HomeRequest("brightness", name=name, area=area, domain=domain, brightness=level)
-    if action == "state" and found.combination not in ("name_only", "name_state", "domain_state", "domain_state_area"):
+    if action == "state" and found.combination not in STATE_COMBINATIONS:
         return None
     return HomeRequest(action, name=name, area=area, domain=domain, every=every)  # type: ignore[arg-type]
 
@@ -294,5 +324,7 @@ MAPPERS: Mapping[str, Mapper] = {
     "HassTurnOff": _home("off"),
     "HassLightSet": _home("brightness"),
     "HassGetState": _home("state"),
+    "HassClimateGetTemperature": _temperature,
+    **dict.fromkeys(DELEGATED, _delegate),
 }
 """Every handled intent (:data:`.sentences.HANDLED`) and what it becomes."""

@@ -241,7 +241,7 @@ class SemanticIntents:
         embedder: Embedder | None,
         *,
         rules: Callable[[], Sequence[IntentMatcher]],
-        devices: DeviceDirectory | None = None,
+        devices: DeviceDirectory | Callable[[], DeviceDirectory] | None = None,
         examples: ExampleSet | None = None,
         cache_dir: Path | None = None,
         calibration: Calibration | None = None,
@@ -250,6 +250,7 @@ class SemanticIntents:
         self.rules = rules
         """The matchers tried before this one, in order: they build the intent once its values are known."""
         self.devices = devices
+        """The devices a request may name; a callable gives them as they are now (Home Assistant's change)."""
         self.examples = examples
         self.cache_dir = cache_dir
         self.calibration = calibration or Calibration()
@@ -333,7 +334,8 @@ class SemanticIntents:
     def _build(self, name: str, said: str) -> Intent | None:
         assert self.examples is not None
         info = self.examples.intents[name]
-        values = read_values(said, info.slots(), self.examples.carriers[name], self.devices)
+        devices = self.devices() if callable(self.devices) else self.devices
+        values = read_values(said, info.slots(), self.examples.carriers[name], devices)
         for slot, question in info.ask.items():
             if not values.get(slot):
                 return saying(name, question, {"error": slot})

@@ -47,8 +47,19 @@ HANDLED = frozenset(
 """Intents the appliance maps onto its own (:mod:`.mapping`): Home Assistant's, and its own few (:mod:`.extra`)."""
 HOME_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassLightSet", "HassGetState"})
 """Intents that need home control; left out when no devices are configured."""
+DELEGATED = (
+    "HassClimateSetTemperature", "HassClimateSetFanMode", "HassFanSetSpeed", "HassSetPosition",
+    "HassVacuumStart", "HassVacuumReturnToBase", "HassVacuumCleanArea", "HassLawnMowerDock",
+    "HassLawnMowerStartMowing", "HassGetWeather",
+)  # fmt: skip
+"""With Home Assistant: its sentences the appliance does not carry out; its own agent answers them."""
+ASSISTANT_INTENTS = frozenset({"HassClimateGetTemperature", *DELEGATED})
+"""Loaded only with Home Assistant (``home_assistant.url``)."""
 DOMAINS = frozenset({"light", "switch", "fan", "todo"})
 """Domains a sentence may ask for: the devices' kinds, and the lists."""
+ASSISTANT_DOMAINS = DOMAINS | {"input_boolean", "cover", "lock", "scene", "script", "sensor", "binary_sensor"}
+ASSISTANT_DOMAINS |= {"climate", "valve", "vacuum", "lawn_mower", "humidifier", "water_heater", "weather"}
+"""With Home Assistant, what its entities may be (never media players: "pause" is the appliance's own)."""
 MAX_CHARS = 300
 """Longer text is no request a sentence covers (and would cost hassil time)."""
 _LETTER = re.compile(r"[^\W\d_]")
@@ -69,38 +80,67 @@ class Recognition:
 
 
 @functools.lru_cache(maxsize=4)
-def _intents(language: str, with_home: bool) -> Intents:
-    """The handled intents of ``language``, parsed once (hassil compiles templates lazily)."""
+def _intents(language: str, with_home: bool, assistant: bool = False) -> Intents:
+    """The handled intents of ``language``, parsed once (hassil compiles templates lazily).
+
+    ``assistant``: Home Assistant is linked: its domains, and the sentences its own agent answers.
+    """
     data = get_intents(language)
     if data is None:  # listed but missing: a broken installation
         raise ConfigError("config-value", f"understanding.language = {language!r}: its sentences are not installed")
     wanted = HANDLED if with_home else HANDLED - HOME_INTENTS
+    if with_home and assistant:
+        wanted |= ASSISTANT_INTENTS
+    domains = ASSISTANT_DOMAINS if with_home and assistant else DOMAINS
     extra = EXTRA.get(language, {})
     data = {**data, "lists": {**data.get("lists", {}), **extra.get("lists", {})}}
     data["intents"] = {
-        name: {**intent, "data": [_trim(block) for block in intent["data"] if _kept(name, block)]}
-        for name, intent in {**data["intents"], **extra.get("intents", {})}.items()
+        name: {**intent, "data": [_trim(block) for block in intent["data"] if _kept(block, domains)]}
+        for name, intent in _merged(data["intents"], extra.get("intents", {})).items()
         if name in wanted
     }
     intents = Intents.from_dict(data)
     start = intents.intents.get("HassStartTimer")
     for block in start.data if start else ():
         block.slot_lists["timer_name"] = WildcardSlotList(name="timer_name")  # any name for a new timer
+    _warm(intents)
     return intents
 
 
-def _kept(intent: str, block: Mapping[str, Any]) -> bool:
+def _merged(maintained: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """Home Assistant's intents with the appliance's own: blocks of an intent both have are added to its own."""
+    merged = dict(maintained)
+    for name, intent in own.items():
+        kept = merged.get(name)
+        merged[name] = {**kept, "data": [*kept["data"], *intent["data"]]} if kept else intent
+    return merged
+
+
+def _warm(intents: Intents) -> None:
+    """Parse every template and its required words now, once per language, instead of in the first request.
+
+    hassil does both lazily, on the first text it matches: about 0.1 s of CPU, which a spoken request
+    would otherwise wait for (the first turn after a start).
+    """
+    for intent in intents.intents.values():
+        for block in intent.data:
+            rules = {**intents.expansion_rules, **block.expansion_rules}
+            for sentence in block.sentences:
+                sentence.get_required_clauses(rules)
+
+
+def _kept(block: Mapping[str, Any], domains: frozenset[str] = DOMAINS) -> bool:
     """Whether a template block asks for something the appliance has."""
     combination = str(block.get("metadata", {}).get("slot_combination", ""))
     if combination.startswith("command_"):  # "turn off the lights in ten minutes": a delayed command
         return False
     fixed = block.get("slots", {}).get("domain")
-    if fixed is not None and fixed not in DOMAINS:
+    if fixed is not None and fixed not in domains:
         return False
     required = block.get("requires_context", {}).get("domain")
-    if isinstance(required, list) and not DOMAINS.intersection(required):
+    if isinstance(required, list) and not domains.intersection(required):
         return False
-    return not (isinstance(required, str) and required not in DOMAINS)
+    return not (isinstance(required, str) and required not in domains)
 
 
 def _trim(block: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,14 +155,14 @@ def languages() -> list[str]:
 class SentenceLibrary:
     """One language's handled sentences and the current slot lists; :meth:`recognize` never raises."""
 
-    def __init__(self, language: str = "en", *, with_home: bool = True) -> None:
+    def __init__(self, language: str = "en", *, with_home: bool = True, assistant: bool = False) -> None:
         if language not in get_languages():
             available = ", ".join(get_languages())
             raise ConfigError(
                 "config-value", f"understanding.language = {language!r} is not available; available: {available}"
             )
         self.language = language
-        self.intents = _intents(language, with_home)
+        self.intents = _intents(language, with_home, assistant)
         self.slot_lists: dict[str, SlotList] = {}
 
     def recognize(self, text: str) -> Recognition | None:

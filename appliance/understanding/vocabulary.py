@@ -1,8 +1,9 @@
 """The words a sentence's slots may take, from the appliance's own configuration and state.
 
 Home Assistant's sentences name things through slot lists (``{name}``, ``{area}``,
-``{floor}``, ``{timer_name}``); here they are filled from ``[[mqtt.devices]]`` (names,
-aliases, areas, floors), the skills' lists and the running timers.  A :class:`Vocabulary`
+``{floor}``, ``{timer_name}``); here they are filled from ``[[mqtt.devices]]`` and Home
+Assistant's entities (names, aliases, areas, floors, and Home Assistant's area and floor
+aliases, said as the area they name), the skills' lists and the running timers.  A :class:`Vocabulary`
 is a frozen value: the matcher rebuilds hassil's lists only when a new one differs.
 """
 
@@ -49,6 +50,9 @@ class DeviceWords:
     area: str = ""
     floor: str = ""
     domain: str = "light"
+    area_aliases: tuple[str, ...] = ()
+    """Other names of its area (Home Assistant's area registry: "lounge" for the living room)."""
+    floor_aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,16 @@ class Vocabulary:
     def floors(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d.floor.strip().lower() for d in self.devices if d.floor.strip()))
 
+    def area_words(self) -> list[tuple[str, str]]:
+        """(what is said, the area): every area as itself, then each alias not already an area."""
+        pairs = [(a, a) for a in self.areas] + [(x, d.area) for d in self.devices if d.area for x in d.area_aliases]
+        return _first_said(pairs)
+
+    def floor_words(self) -> list[tuple[str, str]]:
+        """(what is said, the floor): every floor as itself, then each alias not already a floor."""
+        pairs = [(f, f) for f in self.floors] + [(x, d.floor) for d in self.devices if d.floor for x in d.floor_aliases]
+        return _first_said(pairs)
+
 
 def device_words(devices: Iterable[NamedDevice]) -> tuple[DeviceWords, ...]:
     """The configured devices' names, aliases, areas, floors and domains."""
@@ -81,7 +95,9 @@ def device_words(devices: Iterable[NamedDevice]) -> tuple[DeviceWords, ...]:
             aliases=tuple(a.strip().lower() for a in d.aliases if a.strip()),
             area=d.area.strip().lower(),
             floor=str(getattr(d, "floor", "") or "").strip().lower(),
-            domain=KIND_DOMAINS.get(d.kind, "switch"),
+            domain=str(getattr(d, "domain", "") or KIND_DOMAINS.get(d.kind, "switch")),  # Home Assistant's own
+            area_aliases=_lowered(getattr(d, "area_aliases", ())),
+            floor_aliases=_lowered(getattr(d, "floor_aliases", ())),
         )
         for d in devices
         if d.name.strip()
@@ -104,8 +120,8 @@ def slot_lists(vocabulary: Vocabulary) -> dict[str, SlotList]:
     names += [(said, key, {"domain": LIST_DOMAIN}) for said, key in vocabulary.lists]
     return {
         "name": TextSlotList.from_tuples(names, allow_template=False, name="name"),
-        "area": text_list("area", vocabulary.areas),
-        "floor": text_list("floor", vocabulary.floors),
+        "area": TextSlotList.from_tuples(vocabulary.area_words(), allow_template=False, name="area"),
+        "floor": TextSlotList.from_tuples(vocabulary.floor_words(), allow_template=False, name="floor"),
         "timer_name": text_list("timer_name", vocabulary.timers),
     }
 
@@ -113,3 +129,16 @@ def slot_lists(vocabulary: Vocabulary) -> dict[str, SlotList]:
 def text_list(name: str, values: Iterable[str]) -> TextSlotList:
     """A slot list whose values are said as they are written."""
     return TextSlotList.from_tuples(((v, v) for v in values if v.strip()), allow_template=False, name=name)
+
+
+def _lowered(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(v.strip().lower() for v in values if v.strip())
+
+
+def _first_said(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each said text once, with the first value given for it (an area's own name beats another's alias)."""
+    seen: dict[str, str] = {}
+    for said, value in pairs:
+        if said.strip():
+            seen.setdefault(said, value)
+    return list(seen.items())

@@ -36,7 +36,7 @@ def build_features(
     frame_source_factory: Callable[[], FrameSource] | None,
     metrics: bool = False,
 ) -> list[Feature]:
-    """Skills, memory, MQTT, home control, vision, the board, model swaps, the LLM server, metrics, Wyoming."""
+    """Skills, memory, MQTT, home control, vision, the board, model swaps, the LLM server, metrics, Wyoming, ESPHome."""
     s, bus, engines = ports.settings, ports.bus, ports.engines
     out: list[Feature] = []
     mqtt = _mqtt(ports) if s.mqtt.enabled else None  # built first: the skills reach the other rooms through it
@@ -91,6 +91,18 @@ def build_features(
         out.append(
             WyomingFeature(
                 ports.current_settings, engines, ports.registry.resolve, ask=lambda text: control.ask(text, speak=False)
+            )
+        )
+    if s.esphome.enabled:
+        from appliance.integrations.esphome.feature import EsphomeFeature
+
+        out.append(
+            EsphomeFeature(
+                ports.current_settings,
+                bus=bus,
+                control=ports.control,
+                announcer=ports.announcer,
+                playback=ports.playback,
             )
         )
     if s.understanding.sentences:  # tried first: maintained sentences, acting through the features above

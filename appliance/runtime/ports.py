@@ -48,6 +48,10 @@ class Announcer(Protocol):
         """Ring ``sound`` then ``text`` until stopped or ``ring_s`` has passed."""
         ...
 
+    async def play(self, audio: np.ndarray, rate: int) -> TurnRecord:
+        """Play ``audio`` (int16 at ``rate`` Hz) as a turn after any running one (an assistant's announcement)."""
+        ...
+
 
 class TurnHistory(Protocol):
     """The kept turns: "repeat that" reads the last reply, a "forget" drops what was said."""
@@ -119,7 +123,8 @@ class FeaturePorts:
 
 
 class FeatureArbiter:
-    """The pipeline's :class:`~appliance.voice.arbiter.WakeArbiter`: the first feature that holds an election.
+    """The pipeline's :class:`~appliance.voice.arbiter.WakeArbiter`: the first feature that holds an election;
+    and its :class:`~appliance.voice.arbiter.RequestHandoff`: the first feature that answers elsewhere.
 
     It is given the appliance's feature list while that is still empty (the
     pipeline is built first) and reads it from then on, as the controller does.
@@ -134,4 +139,15 @@ class FeatureArbiter:
             decided = feature.elect(wake)
             if decided is not None:
                 return decided
+        return None
+
+    async def hand_off(self, audio: np.ndarray, record: TurnRecord) -> tuple[np.ndarray, int] | None:
+        """The first feature that answers a spoken request elsewhere (the ESPHome satellite); None: answer here."""
+        from appliance.voice.arbiter import RequestHandoff
+
+        for feature in self._features:
+            if isinstance(feature, RequestHandoff):
+                answer = await feature.hand_off(audio, record)
+                if answer is not None:
+                    return answer
         return None

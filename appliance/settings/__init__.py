@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from appliance.core.errors import ConfigError
+from appliance.settings.esphome import EsphomeSettings
 from appliance.settings.features import (
     ControlSettings,
     HardwareSettings,
@@ -62,6 +63,7 @@ __all__ = [
     "AudioSettings",
     "ControlSettings",
     "DeviceSettings",
+    "EsphomeSettings",
     "HardwareSettings",
     "HomeAssistantSettings",
     "HomeDevice",
@@ -121,6 +123,7 @@ class Settings:
     models: ModelSwapSettings = field(default_factory=ModelSwapSettings)
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
     home_assistant: HomeAssistantSettings = field(default_factory=HomeAssistantSettings)
+    esphome: EsphomeSettings = field(default_factory=EsphomeSettings)
 
     # -- derived values -------------------------------------------------
     @property

@@ -36,7 +36,7 @@ from appliance.core.events import (
 from appliance.engines.llm.protocol import LanguageModel
 from appliance.engines.stt import SttEngine
 from appliance.settings import Settings
-from appliance.voice.arbiter import WakeArbiter
+from appliance.voice.arbiter import RequestHandoff, WakeArbiter
 from appliance.voice.conversation import MessageSource
 from appliance.voice.frontend import FrontEnd
 from appliance.voice.inbox import Inbox
@@ -219,6 +219,7 @@ class Pipeline:
             remember=self.conversation.add,
             speech_began=self._prefill,
             confirm_end=self.frontend.confirm_end,
+            hand_off=self.arbiter if isinstance(self.arbiter, RequestHandoff) else None,
         )
 
     def _prefill(self) -> None:
@@ -341,13 +342,24 @@ class Pipeline:
 
         return await self._text_turn("say", body)
 
-    async def _say(self, turn: Turn, text: str, *, chime: bool = False) -> None:
+    async def play(self, audio: np.ndarray, rate: int) -> TurnRecord:
+        """Play ``audio`` (int16 at ``rate`` Hz) as ``say`` speaks: another assistant's announcement."""
+        return await self._text_turn("play", lambda turn: self._say(turn, "", clip=(audio, rate)))
+
+    async def _say(
+        self, turn: Turn, text: str, *, chime: bool = False, clip: tuple[np.ndarray, int] | None = None
+    ) -> None:
         try:
             self.set_stage(Stage.SPEAKING, turn.record.turn_id)
-            speech = self._speech("could not say it")
+            speech = (
+                Speech(self.sink, clip[1], failure="could not play it") if clip else self._speech("could not say it")
+            )
             if chime:
                 speech.play(earcon(self.tts.sample_rate))
-            await speech.say(self.tts, text)
+            if clip is not None:
+                speech.play(clip[0])
+            else:
+                await speech.say(self.tts, text)
             turn.record.first_audio_mono = speech.first_audio_mono
             await speech.heard()
             turn.record.outcome = Outcome.ANSWERED

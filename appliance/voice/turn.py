@@ -28,6 +28,7 @@ from appliance.core.events import (
 )
 from appliance.core.handoff import call_soon
 from appliance.engines.stt import SttEngine
+from appliance.voice.arbiter import RequestHandoff
 from appliance.voice.messages import (
     CaptureAudio,
     CaptureEnded,
@@ -67,6 +68,8 @@ class TurnContext:
     """The request's speech started: the LLM may evaluate the prompt's stable start meanwhile."""
     confirm_end: Callable[[int], None] = lambda capture_id: None
     """The turn took a provisionally ended capture's request: the front end stops listening to it."""
+    hand_off: RequestHandoff | None = None
+    """Another assistant that may answer spoken requests instead (``esphome.pipeline = home_assistant``)."""
 
 
 class _SpeechResumed(Exception):
@@ -96,6 +99,8 @@ class Turn:
         until the reply's first audio is ready, speech resuming takes the end back."""
         self.task: asyncio.Task[None] | None = None
         self._stt_session: Any = None
+        self._request = np.zeros(0, dtype=np.int16)
+        """The request's whole audio (16 kHz mono int16), once its capture ended."""
 
     async def run_voice(self) -> None:
         await self._guard(self._voice())
@@ -129,6 +134,10 @@ class Turn:
             if attempt is None:
                 r.outcome = Outcome.NO_SPEECH
                 return
+            if self.ctx.hand_off is not None:
+                if await self._answered_elsewhere(attempt):
+                    return
+                attempt.commit()  # held uncommitted until then: no local action runs for a request answered elsewhere
             try:
                 await self._respond(attempt)
                 return
@@ -208,8 +217,29 @@ class Turn:
         if self.attempt is None:
             self.attempt = self.ctx.new_attempt()
             self.attempt.start(transcribe=self._final_transcriber(msg.audio))
-        self.attempt.commit()
+        self._request = msg.audio
+        if self.ctx.hand_off is None:
+            self.attempt.commit()
         return self.attempt
+
+    async def _answered_elsewhere(self, attempt: ReplyAttempt) -> bool:
+        """Hand the request to the other assistant; True once its answer was played here."""
+        assert self.ctx.hand_off is not None
+        answer = await self.ctx.hand_off.hand_off(self._request, self.record)
+        if answer is None:
+            return False
+        await attempt.abandon()
+        self.attempt = None
+        if self._held is not None:
+            self.ctx.confirm_end(self._held)
+            self._held = None
+        self.ctx.set_stage(Stage.SPEAKING, self.record.turn_id)
+        speech = Speech(self.ctx.sink, answer[1], failure="the answer could not be played")
+        speech.play(answer[0])
+        self.record.first_audio_mono = speech.first_audio_mono
+        await speech.heard()
+        self.record.outcome = Outcome.ANSWERED
+        return True
 
     def _transcriber(self, audio: np.ndarray) -> Callable[[], Awaitable[str]]:
         async def transcribe() -> str:

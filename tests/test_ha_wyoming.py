@@ -64,6 +64,9 @@ def wyoming_entry(
         for key, value in {"ENABLED": "true", "PORT": str(port), "ANNOUNCE": "false"}.items():
             env.setenv(f"APPLIANCE_WYOMING_{key}", value)
         env.setenv("APPLIANCE_MEMORY_ENABLED", "false")
+        # The same audio for the same text in every run: with the voice's sampling noise, one reply in a
+        # few dozen was heard back wrong ("The kitchen might as off.").
+        env.setenv("APPLIANCE_TTS_VARIATION", "0")
         proc, sock, _ = start_daemon(tmp, registry, "--output", str(tmp / "out.wav"))
     try:
         wait_for_port(port)

@@ -17,6 +17,10 @@ request by request so neither gets a quieter machine:
   real human speech (the manifest's ``speech-*`` recordings, cut at pauses);
 - tts: the time to first audio (synthesize → first audio-chunk) and to the last, over ten replies.
 
+With Home Assistant's venv in place (``scripts/setup --dev``), the same servers are then compared
+through a real Home Assistant, as its ``wyoming`` integration uses them (``through_home_assistant``,
+appliance/bench/wyoming_ha.py).
+
 Ratios are appliance / peer (below 1: the appliance is faster).  Without the peer venv the
 section reports ``peer not installed`` and how to make one.
 """
@@ -37,7 +41,7 @@ import numpy as np
 
 from appliance.audio import SAMPLE_RATE
 from appliance.audio.wav import read_wav
-from appliance.bench.harness import log, percentiles
+from appliance.bench.harness import log, percentiles, speak
 from appliance.engines.loader import Engines
 from appliance.models.registry import ModelRegistry
 from appliance.settings import Settings, as_dict, settings_from_dict
@@ -72,6 +76,7 @@ CHUNK = 1024
 async def bench_wyoming(settings: Settings, engines: Engines, registry: ModelRegistry) -> dict[str, Any]:
     """The ``wyoming`` report: per-request times of both servers and their ratios."""
     from appliance.audio.sink import NullSink
+    from appliance.bench.wyoming_ha import SPOKEN, through_home_assistant
     from appliance.runtime.inprocess import running
 
     peers = Path(os.environ.get(PEERS_ENV, DEFAULT_PEERS))
@@ -89,10 +94,15 @@ async def bench_wyoming(settings: Settings, engines: Engines, registry: ModelReg
     ):
         port = next(f for f in app.features if f.name == "wyoming").port  # type: ignore[attr-defined]
         log(f"wyoming: asr over {len(clips)} speech segments, appliance :{port} vs faster-whisper :{whisper_port}")
-        asr = await _alternate(port, whisper_port, clips, _transcribe)
+        asr = await alternate(port, whisper_port, clips, _transcribe)
         log(f"wyoming: tts over {len(REPLIES)} replies, appliance :{port} vs piper :{piper_port}")
-        tts = await _alternate(port, piper_port, list(REPLIES), _synthesize)
-    return {"peers": _versions(python), "asr": _asr_report(asr, clips), "tts": _tts_report(tts)}
+        tts = await alternate(port, piper_port, list(REPLIES), _synthesize)
+        spoken = [np.concatenate([speak(engines.tts, text), np.zeros(SAMPLE_RATE // 4, np.int16)]) for text in SPOKEN]
+        ha = await through_home_assistant(
+            {"appliance": port, "whisper": whisper_port, "piper": piper_port}, clips + spoken, REPLIES
+        )
+    report = {"peers": _versions(python), "asr": asr_report(asr, clips), "tts": _tts_report(tts)}
+    return report | {"through_home_assistant": ha}
 
 
 def speech_segments(registry: ModelRegistry, count: int = SEGMENTS) -> list[np.ndarray]:
@@ -195,8 +205,9 @@ def _versions(python: Path) -> dict[str, str]:
 
 
 # -- the requests ----------------------------------------------------------------------
-async def _alternate(ours: int, peer: int, items: list[Any], measure: Any) -> dict[str, list[dict[str, Any]]]:
-    """Each item to both servers, the order swapped every item, after one warm-up request each."""
+async def alternate(ours: Any, peer: Any, items: list[Any], measure: Any) -> dict[str, list[dict[str, Any]]]:
+    """Each item to both servers (``measure(server, item)``), the order swapped every item, after one
+    warm-up request each."""
     await measure(ours, items[0])
     await measure(peer, items[0])
     out: dict[str, list[dict[str, Any]]] = {"appliance": [], "peer": []}
@@ -256,7 +267,8 @@ def _ratio(ours: float | None, theirs: float | None) -> float | None:
     return round(ours / theirs, 3) if ours is not None and theirs else None
 
 
-def _compare(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[str, Any]:
+def compare(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[str, Any]:
+    """Both sides' percentiles of ``key``, the ratio of their p50s and the p50 of the per-request ratios."""
     mine, theirs = (percentiles([r[key] for r in rows[side]]) for side in ("appliance", "peer"))
     per_request = [_ratio(a[key], b[key]) for a, b in zip(rows["appliance"], rows["peer"], strict=True)]
     return {
@@ -267,12 +279,13 @@ def _compare(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[str, Any]:
     }
 
 
-def _asr_report(rows: dict[str, list[dict[str, Any]]], clips: list[np.ndarray]) -> dict[str, Any]:
+def asr_report(rows: dict[str, list[dict[str, Any]]], clips: list[np.ndarray]) -> dict[str, Any]:
+    """Transcribe times of both sides over ``clips``, and how far their transcripts differ."""
     agree = [_word_error(a["text"], b["text"]) for a, b in zip(rows["appliance"], rows["peer"], strict=True)]
     return {
         "requests": len(clips),
         "audio_s": percentiles([len(c) / SAMPLE_RATE for c in clips]),
-        "transcribe_s": _compare(rows, "seconds"),
+        "transcribe_s": compare(rows, "seconds"),
         "word_difference_p50": percentiles(agree)["p50"],
         "texts": [
             {"appliance": a["text"], "peer": b["text"]} for a, b in zip(rows["appliance"], rows["peer"], strict=True)
@@ -283,9 +296,9 @@ def _asr_report(rows: dict[str, list[dict[str, Any]]], clips: list[np.ndarray]) 
 def _tts_report(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         "requests": len(REPLIES),
-        "first_audio_s": _compare(rows, "first_audio_s"),
-        "total_s": _compare(rows, "total_s"),
-        "audio_s": _compare(rows, "audio_s"),
+        "first_audio_s": compare(rows, "first_audio_s"),
+        "total_s": compare(rows, "total_s"),
+        "audio_s": compare(rows, "audio_s"),
     }
 
 

@@ -49,7 +49,8 @@ _DATE_OF = re.compile(r"^(?:what(?:'s| is) the date|what date is|what day is|wha
                       r"(?: fall on| fall| land on| on)?$")  # fmt: skip
 _UNTIL = re.compile(
     r"^(?:how many (?:days|sleeps) (?:are there |is it |left |to go )?(?:until|till|til|to|before)|"
-    r"how long (?:is it )?(?:until|till|til|to go until)|how many days left (?:until|till|before)) (?P<x>.+)$"
+    r"how long (?:is it )?(?:until|till|til|to go until)|how many days left (?:until|till|before)|"
+    r"(?:days|sleeps)(?: left)? (?:until|till|til|to|before)) (?P<x>.+)$"
 )
 _CALC = re.compile(
     r"^(?:what(?:'s| is| are)|whats|calculate|compute|work out|how much is|solve|tell me|what do you get (?:if|when) "
@@ -63,13 +64,30 @@ _ADD = re.compile(
 )
 """The verb may be missing before a named list: Whisper base hears Piper's "Add milk to the
 shopping list" as "And milk …", and "and" is dropped as a filler ("milk to the shopping list")."""
-_REMOVE = re.compile(rf"^(?:remove|take|delete|cross|strike|scratch) (?P<items>.+?) (?:off|from|off of){_LIST_TAIL}")
+_REMOVE = re.compile(
+    rf"^(?:remove|take|delete|cross|strike|scratch|tick|check|mark) (?:off )?(?P<items>.+?) "
+    rf"(?:off|from|off of){_LIST_TAIL}"
+)
 _SHOW = re.compile(
     rf"^(?:what(?:'s| is)|whats|read(?: me)?|tell me what's|show me|what do i have|what have i got|what's) "
     rf"(?:on|in)?{_LIST_TAIL}"
 )
 _SHOW_PLAIN = re.compile(rf"^(?:read(?: me)?|show(?: me)?|check)(?: the| my| our) (?:{_LIST_NAME} )?list$")
 _CLEAR = re.compile(rf"^(?:clear|empty|delete|wipe|erase|reset|clear out)(?: the| my| our) (?:{_LIST_NAME} )?list$")
+_CLEAR_ALL = re.compile(
+    rf"^(?:clear|delete|remove|wipe|erase|take|cross|strike|scratch)(?: off| out)? "
+    rf"(?:everything|all(?: the)? items|all(?: the)? things|all of it|every item|the lot|all)"
+    rf"(?: off| out)? (?:on|in|from|off|off of){_LIST_TAIL}"
+)
+"""Everything off a list at once: "wipe everything off my to-do list", "remove all items from the list"."""
+_ADD_AFTER = re.compile(
+    rf"^(?:(?:we|i)(?:'ve| have)? (?:need|want|run out of|ran out of|need some|are out of) |"
+    rf"(?:we're|were|we are|i'm|i am) (?:out of|low on|running low on|running out of|nearly out of) )?"
+    rf"(?P<items>.+?) and (?:add|put|stick|pop|write) "
+    rf"(?:it|them|that|those|some)(?: down)? (?:to|on|onto|in){_LIST_TAIL}"
+)
+"""The item said first, then the list: "we're low on rice, put it on the shopping list"."""
+_ADD_NOTHING = re.compile(rf"^(?:add|put) (?:something |an item |a thing )?(?:to|on|onto){_LIST_TAIL}")
 _HOLIDAY_WORDS = {w for key in HOLIDAYS for w in key}
 _PROPER = {*WEEKDAYS, *MONTHS, "christmas", "halloween", "new", "year's", "years", "eve", "valentine's", "valentines"}
 
@@ -164,8 +182,14 @@ def _list_of(m: re.Match[str]) -> str:
 
 def match_list(ctx: SkillContext, s: str) -> Intent | None:
     """Shopping and to-do lists: add several, remove, read, clear."""
+    if m := _ADD_AFTER.match(s):
+        return list_add(ctx, _list_of(m), split_items(m["items"]))
+    if m := _ADD_NOTHING.match(s):
+        return saying("list.add", "What should I add?", {"list": _list_of(m), "error": "items"})
     if m := _ADD.match(s):
         return list_add(ctx, _list_of(m), split_items(m["items"] or m["bare"]))
+    if m := _CLEAR_ALL.match(s):
+        return list_clear(ctx, _list_of(m))
     if m := _REMOVE.match(s):
         return list_remove(ctx, _list_of(m), split_items(m["items"]))
     if m := (_SHOW.match(s) or _SHOW_PLAIN.match(s)):
@@ -176,20 +200,39 @@ def match_list(ctx: SkillContext, s: str) -> Intent | None:
 
 
 # -- the list actions: called by these rules and by appliance.understanding --------------------------------------
+_NO_ITEM = frozenset({"something", "a thing", "thing", "an item", "item", "stuff", "some stuff", "it", "them"})
+"""Words that hold an item's place without naming one: "put something on the to-do list" asks back."""
+
+
 def list_add(ctx: SkillContext, name: str, items: list[str]) -> Intent:
     """Add ``items`` to the list ``name`` ("shopping" or "to-do")."""
+    if not items or all(item in _NO_ITEM for item in items):
+        return saying("list.add", "What should I add?", {"list": name, "error": "items"})
 
-    def add() -> str:
-        added = ctx.skills.list_add(name, items)
+    def said(added: list[str]) -> str:
         if not added:
             return f"{_join(items)} {'is' if len(items) == 1 else 'are'} already on your {name} list."
         return f"Added {_join(added)} to your {name} list."
 
-    return acting("list.add", "Okay.", add, {"list": name, "items": items})
+    def likely() -> str:  # what is not on the list yet, read without adding
+        there = {item.lower() for item in ctx.skills.list_show(name)}
+        return said([item for item in items if item.lower() not in there])
+
+    return acting(
+        "list.add", "Okay.", lambda: said(ctx.skills.list_add(name, items)), {"list": name, "items": items},
+        expect=likely,
+    )  # fmt: skip
+
+
+_WHOLE_LIST = frozenset({"everything", "all", "all items", "all the items", "all things", "all the things", "all of it",
+                         "every item", "every thing", "lot", "whole lot", "whole list", "it all"})  # fmt: skip
+"""Items that are the whole list: "remove everything from the shopping list" empties it."""
 
 
 def list_remove(ctx: SkillContext, name: str, items: list[str]) -> Intent:
-    """Take ``items`` off the list ``name``."""
+    """Take ``items`` off the list ``name`` (all of them: :func:`list_clear`)."""
+    if len(items) == 1 and items[0] in _WHOLE_LIST:
+        return list_clear(ctx, name)
 
     def remove() -> str:
         gone = ctx.skills.list_remove(name, items)
@@ -215,44 +258,58 @@ def list_show(ctx: SkillContext, name: str) -> Intent:
 def list_clear(ctx: SkillContext, name: str) -> Intent:
     """Empty the list ``name``."""
 
-    def clear() -> str:
-        count = ctx.skills.list_clear(name)
+    def said(count: int) -> str:
         return f"Cleared your {name} list." if count else f"Your {name} list was already empty."
 
-    return acting("list.clear", "Okay.", clear, {"list": name})
+    def likely() -> str:
+        return said(len(ctx.skills.list_show(name)))
+
+    return acting("list.clear", "Okay.", lambda: said(ctx.skills.list_clear(name)), {"list": name}, expect=likely)
 
 
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+_A_BIT = r"(?: (?:a bit|a little|a little bit|a touch|a tad|slightly|some|a notch|more|still|again|even more))?"
 _UP = re.compile(
-    r"^(?:(?:turn|crank) (?:it|the volume|the sound|the music) up|(?:volume|sound) up|(?:a bit |a little )?louder|"
-    r"speak up|make it louder|(?:increase|raise|turn up|boost) the (?:volume|sound)|turn it up|turn up the volume)$"
+    r"^(?:(?:turn|crank|bump|pump) (?:it|the volume|the sound|the music|that) up|(?:volume|sound) up|"
+    r"(?:a bit |a little )?louder|speak up|make it louder|(?:increase|raise|turn up|boost) the (?:volume|sound)|"
+    rf"turn it up|turn up the volume|more loud|(?:more|higher) volume|louder){_A_BIT}$"
+    r"|^i can(?:'t|not| not) (?:hear|understand) (?:you|that|it|the music|what you're saying)(?: very well| well)?$"
 )
+"""Louder, also said as a complaint: "I can't hear you"."""
 _DOWN = re.compile(
-    r"^(?:turn (?:it|the volume|the sound|the music) down|(?:volume|sound) down|softer|(?:a bit |a little )?quieter|"
-    r"make it quieter|(?:decrease|lower|reduce|turn down) the (?:volume|sound)|turn it down|turn down the volume)$"
+    r"^(?:turn (?:it|the volume|the sound|the music|that) down|(?:volume|sound) down|softer|"
+    r"(?:a bit |a little )?quieter|make it quieter|(?:decrease|lower|reduce|turn down) the (?:volume|sound)|"
+    rf"turn it down|turn down the volume|less loud|not so loud|(?:less|lower) volume|quieter|softer){_A_BIT}$"
 )
 _SET_VOLUME = re.compile(
-    r"^(?:(?:set|change|put|turn|make) )?(?:the )?(?:volume|sound)(?: level)? (?:to |at |level )?(?P<n>.+?)"
-    r"(?P<pct> percent)?$"
+    r"^(?:(?:set|change|put|turn|make) )?(?:the )?(?:volume|sound)(?: level)? (?:to |at |on |level )?(?:the )?"
+    r"(?P<n>.+?)(?P<pct> percent)?$"
 )
+_LEVEL_WORDS = {"max": 100, "maximum": 100, "full": 100, "full blast": 100, "the max": 100, "the maximum": 100,
+                "half": 50, "halfway": 50, "half way": 50, "min": 0, "minimum": 0, "all the way up": 100,
+                "all the way down": 0}  # fmt: skip
+"""Volume levels said as words rather than numbers ("volume to max", "put the sound on half")."""
 _STOP = re.compile(
     r"^(?:stop|stop it|stop that|stop talking|shut up|be quiet|quiet|silence|enough|that's enough|stop ringing|"
-    r"stop the (?:ringing|music|sound|noise)|turn it off|off|hush|stop now)$"
+    r"stop the (?:ringing|music|sound|noise)|turn it off|off|hush|shush|shh+|sh+|stop now)$"
 )
 _NEVER_MIND = re.compile(
-    r"^(?:cancel|no|never ?mind|nevermind|forget it|forget about it|cancel that|nothing|no thanks|no thank you|not now|"
-    r"it's ok|it's okay|never mind that)$"
+    r"^(?:(?:no|nah|oh|actually|wait)(?: and)? )?(?:cancel|no|never ?mind|nevermind|forget it|forget about it|"
+    r"cancel that|nothing|no thanks|no thank you|not now|it's ok|it's okay|never mind that|don't bother)"
+    r"(?: and (?:i'll|i will|we'll|i can) (?:do|sort|handle|manage|get) (?:it|that|this)(?: myself| ourselves)?)?$"
 )
 _REPEAT = re.compile(
     r"^(?:repeat that|repeat|say that again|say it again|what did you say|come again|pardon|pardon me|sorry what|"
-    r"repeat what you said|can you repeat that|could you repeat that|one more time|say again)$"
+    r"repeat what you said|can you repeat that|could you repeat that|one more time|say again|"
+    r"what did you (?:just )?say|say (?:that|it) (?:one more time|once more))$"
 )
 _HELP = re.compile(
     r"^(?:what can you do|what are you able to do|what can i ask(?: you)?|what can i say|help|help me|"
-    r"what do you do|what are your skills|what skills do you have|what things can you do)$"
+    r"what do you do|what are your skills|what skills do you have|what things can you do|"
+    r"what (?:can|could) you help (?:me |us )?with|how can you help(?: me| us)?|what are you (?:good|useful) for)$"
 )
 HELP = (
     "I can set timers and alarms, remind you of things, tell you the time and date, do sums and convert units, "
@@ -266,7 +323,9 @@ def match_device(ctx: SkillContext, s: str) -> Intent | None:
     device = ctx.device
     if _UP.match(s) or _DOWN.match(s):
         return volume_step(ctx, step if _UP.match(s) else -step)
-    if m := _SET_VOLUME.match(s):
+    if (m := _SET_VOLUME.match(s)) and m["n"] in _LEVEL_WORDS and not m["pct"]:
+        return volume_set(ctx, _LEVEL_WORDS[m["n"]])
+    if m:
         found = parse_number(words(m["n"]), 0)
         if found is None or found[1] != len(words(m["n"])):
             return saying("device.volume_set", "I didn't catch the volume.", {"error": "volume"})

@@ -36,11 +36,42 @@ from appliance.skills.voice import (
 from appliance.skills.when import scan
 from appliance.voice.reply import Intent
 
-_CANCEL = re.compile(r"\b(?:cancel|stop|delete|remove|clear|turn off|switch off|dismiss|end|kill|disable|get rid of)\b")
+_CANCEL = re.compile(
+    r"\b(?:cancel|stop|delete|remove|clear|turn off|switch off|dismiss|end|kill|disable|get rid of)\b"
+    r"|^cancell?ed\b|\b(?:don't|do not|no longer) need\b"
+)
+"""Cancel; also as Whisper writes it ("canceled the timer") and as a need that ended ("we don't need the timer")."""
 _TIMER = re.compile(r"\btimers?\b")
 _ALARM = re.compile(r"\balarms?\b")
 _REMINDER = re.compile(r"\breminders?\b")
-_TAKE_OFF = re.compile(r"^(?:take|remove|knock|subtract|shave)\b.*\b(?:off|from)\b")
+_TAKE_OFF = re.compile(
+    r"^(?:take|remove|knock|subtract|shave|cut|trim|drop)\b.*\b(?:off|from)\b"
+    r"|^(?:reduce|shorten|decrease|cut|trim|lower|cut down)\b.*\btimers?\b.*\bby\b"
+)
+_MORE = re.compile(
+    r"^(?:add|extend|give|lengthen|increase|top up|bump|stretch)\b.*\b(?:the|my|that|this|our) (?:\w+ )?timers?\b"
+    r"|\b(?:more|extra|additional|another)\b(?: (?!timers?\b)[\w-]+){0,3}? (?:minutes?|seconds?|hours?|mins?|secs?)\b"
+    r"|\btimers? (?:[\w-]+ ){1,4}longer\b"
+)
+"""Time added to a running timer: an adding verb said of *the* timer ("extend the timer by five minutes",
+"give my timer another minute"), or more of it ("five more minutes on the timer")."""
+_MUSING = re.compile(r"^(?:we|i|you|they|maybe we|perhaps we) (?:should|could|might|ought to|must)\b")
+"""A thought about timers rather than a request for one: "we should buy a new timer"."""
+_EXTRA = frozenset({"more", "extra", "additional"})
+
+
+def _plain(tokens: list[str]) -> list[str]:
+    """A duration said as more of it, plainly: "ten more minutes" → "ten minutes", "another minute" → "a minute"."""
+    out: list[str] = []
+    for word in tokens:
+        if word in _EXTRA:
+            if out and out[-1] == "an":  # "an extra minute"
+                out[-1] = "a"
+            continue
+        out.append("a" if word == "another" else word)
+    return out
+
+
 _EVERY = re.compile(r"\b(?:all|every|both)\b|\b(?:timers|alarms|reminders)\b")
 _START = re.compile(
     r"\b(?:set|start|create|make|begin|put|new|add|need|want|give me)\b"
@@ -69,6 +100,10 @@ def match_timer(ctx: SkillContext, s: str) -> Intent | None:
     name = name_before(tokens, "timer")
     if _TAKE_OFF.search(s) and (span := find_duration(tokens)) is not None:  # before "remove" reads as cancel
         return timer_add(ctx, -abs(span.value), name)
+    if re.match(r"^how (?:much|many) (?:more |longer )?(?:time|minutes|seconds|hours|longer)\b", s) or re.match(
+        r"^(?:is|are) (?:the|my|our|that) (?:[\w-]+ )?timers? (?:still )?(?:running|going|on|ticking)\b", s
+    ):  # a question about the timer, not more time
+        return timer_remaining(ctx, name)
     if _CANCEL.search(s):
         return timer_cancel(ctx, name, every=bool(_EVERY.search(s)))
     if re.search(r"\b(?:pause|hold|freeze|suspend)\b", s):
@@ -79,17 +114,17 @@ def match_timer(ctx: SkillContext, s: str) -> Intent | None:
         r"\bhow (?:much time|long|many (?:minutes|seconds|hours))\b|\btime (?:is )?(?:left|remaining)\b", s
     ) or (re.search(r"\b(?:check|status of)\b", s)):
         return timer_remaining(ctx, name)
-    span = find_duration(tokens)
+    span = find_duration(tokens) or find_duration(_plain(tokens))  # "ten more minutes", "another minute"
     duration_first = span is not None and "timer" in tokens[span.end :]
-    if (re.search(r"^(?:add|put|extend|give)\b", s) and (duration_first or span is None)) or re.search(
-        r"\bmore (?:minutes?|seconds?|hours?)\b", s
-    ):
+    if span is not None and re.search(r"\bshorter\b", s):  # "make the timer two minutes shorter"
+        return timer_add(ctx, -abs(span.value), name)
+    if (re.search(r"^(?:add|put|extend|give)\b", s) and (duration_first or span is None)) or _MORE.search(s):
         if span is None:
             return saying("timer.add", NOT_HOW_LONG, {"error": "duration"})
         return timer_add(ctx, span.value, name)
     if asks_for_list(s, "timer") and span is None:
         return timers_list(ctx)
-    if span is None and not _START.search(s) and not s.startswith(("count", "countdown")):
+    if span is None and (_MUSING.match(s) or not _START.search(s)) and not s.startswith(("count", "countdown")):
         return None
     return _start_timer(ctx, s, tokens)
 
@@ -111,12 +146,15 @@ def timer_start(ctx: SkillContext, seconds: float, name: str = "") -> Intent:
     except SkillError as err:
         return refusal("timer.start", err, {"duration_s": seconds})
 
-    def start() -> str:
-        timer = ctx.skills.start_timer(seconds, name)
+    def said(duration_s: float) -> str:
         what = f"{name} timer" if name else "timer"
-        return f"{what[:1].upper()}{what[1:]} set for {spoken_duration(timer.duration_s)}."
+        return f"{what[:1].upper()}{what[1:]} set for {spoken_duration(duration_s)}."
 
-    return acting("timer.start", "Timer set.", start, {"duration_s": seconds, "name": name})
+    def start() -> str:
+        return said(ctx.skills.start_timer(seconds, name).duration_s)
+
+    data = {"duration_s": seconds, "name": name}
+    return acting("timer.start", "Timer set.", start, data, expect=lambda: said(seconds))
 
 
 def timer_cancel(ctx: SkillContext, name: str = "", *, every: bool = False) -> Intent:
@@ -351,6 +389,11 @@ _REMIND = re.compile(
 )
 
 
+_WHEN_FIRST = re.compile(
+    r"^(?P<when>(?:in|at|on|by|tomorrow|tonight|this|next|later)\b.*?)(?: and)? (?:please )?remind me\b(?P<rest>.*)$"
+)
+
+
 def match_reminder(ctx: SkillContext, s: str) -> Intent | None:
     """Reminders: set ('remind me to take the bins out at seven'), list, cancel."""
     if _REMINDER.search(s) and _CANCEL.search(s):
@@ -361,6 +404,8 @@ def match_reminder(ctx: SkillContext, s: str) -> Intent | None:
         return _cancelling(ctx, "reminder.cancel", Kind.REMINDER, work, {"text": name, "every": every})
     if asks_for_list(s, "reminder"):
         return acting("reminders.list", "Let me check.", lambda: _list_kind(ctx, Kind.REMINDER))
+    if first := _WHEN_FIRST.match(s):  # "in twenty minutes, remind me to …": the time said first
+        s = f"remind me{first['rest']} {first['when']}"
     m = _REMIND.match(s)
     if m is None:
         return None

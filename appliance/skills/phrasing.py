@@ -7,11 +7,18 @@ import re
 from appliance.skills.numbers import words
 
 _LEADING = re.compile(
-    r"^(?:(?:hey|ok|okay|so|um|uh|oh|alright|right|please|jarvis|computer|and|now)\b\s*"
+    r"^(?:(?:hey|ok|okay|so|um|uh|oh|alright|right|please|jarvis|computer|and|now|sorry|excuse me)\b\s*"
     r"|(?:can|could|would|will) you (?:please )?|i (?:want|need|would like|'d like) (?:you )?to |"
     r"i'd like (?:you )?to |go ahead and |just )+"
 )
-_TRAILING = re.compile(r"(?:\s+(?:please|thanks|thank you|for me|now please|ok|okay))+$")
+_TRAILING = re.compile(r"(?:\s+(?:please|thanks|thank you|for me|now please|ok|okay|then))+$")
+_MISHEARD = (
+    (re.compile(r"\btoo (?=\d)"), "to "),  # "turn the volume too 60"
+    (re.compile(r"^paws\b"), "pause"),  # "paws the timer", "paws the music"
+    # "at eggs to the list", "at two minutes to the timer"
+    (re.compile(r"^at (?=.+ (?:to|on|onto) (?:the|my|our) (?:[\w-]+ )?(?:list|timer)$)"), "add "),
+)
+"""Whisper's usual mishearings of a request's own words, where the rest of the request says which word was meant."""
 _STOP = frozenset(
     [
         "a",
@@ -76,7 +83,10 @@ def clean(text: str) -> str:
     """Lower-case words without fillers ('Hey, could you please set a timer?' → 'set a timer')."""
     said = " ".join(words(re.sub(r"(?<!\d),|,(?!\d)", " and ", text)))  # "eggs, bread and cheese": keep the list
     said = _LEADING.sub("", said)
-    return _TRAILING.sub("", said).strip()
+    said = _TRAILING.sub("", said).strip()
+    for heard, meant in _MISHEARD:
+        said = heard.sub(meant, said)
+    return said
 
 
 def name_before(tokens: list[str], noun: str) -> str:
@@ -98,7 +108,10 @@ def name_before(tokens: list[str], noun: str) -> str:
             return " ".join(name[-2:])
     for n in range(len(tokens) - 2):
         if tokens[n : n + 2] == ["for", "the"] and n + 2 < len(tokens):
-            return " ".join(t for t in tokens[n + 2 :] if t != noun)
+            rest = tokens[n + 2 :]
+            for end in ("for", "at", "in", "please"):  # "a timer for the pizza for 15 minutes"
+                rest = rest[: rest.index(end)] if end in rest else rest
+            return " ".join(t for t in rest if t != noun)
     return ""
 
 

@@ -76,8 +76,18 @@ class SkillContext:
         return dt.datetime.fromtimestamp(self.skills.now(), self.skills.tz)
 
 
-def acting(name: str, speech: str, work: Callable[[], str], data: dict[str, Any] | None = None) -> Intent:
-    """An intent whose action runs ``work`` in a thread once committed; a SkillError becomes its spoken refusal."""
+def acting(
+    name: str,
+    speech: str,
+    work: Callable[[], str],
+    data: dict[str, Any] | None = None,
+    *,
+    expect: Callable[[], str] | None = None,
+) -> Intent:
+    """An intent whose action runs ``work`` in a thread once committed; a SkillError becomes its spoken refusal.
+
+    ``expect``: what ``work`` will most likely return, read without acting (the reply synthesizes it early).
+    """
 
     async def act() -> str:
         try:
@@ -86,7 +96,7 @@ def acting(name: str, speech: str, work: Callable[[], str], data: dict[str, Any]
             _LOGGER.info("Skill %s refused: %s", name, err)
             return err.speech
 
-    return Intent(name, speech, act, dict(data or {}))
+    return Intent(name, speech, act, dict(data or {}), expect=expect)
 
 
 def saying(name: str, speech: str, data: dict[str, Any] | None = None) -> Intent:

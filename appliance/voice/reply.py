@@ -61,6 +61,9 @@ class Intent:
     data: dict[str, object] = field(default_factory=dict)
     pure: bool = False
     """The action only reads (the time, a list): it may run, and its answer be synthesized, speculatively."""
+    expect: Callable[[], str] | None = None
+    """What ``action`` will most likely say, read without acting ("Timer set for 10 minutes."): synthesized
+    while the request is not yet committed, and played only if the action says exactly that."""
 
     @property
     def speculative(self) -> bool:
@@ -163,6 +166,8 @@ class ReplyAttempt:
         self.on_transcribed: Callable[[ReplyAttempt], None] | None = None
         """Called on the loop once :attr:`transcribed` turns true (the turn checks an early endpoint with it)."""
         self.intent: Intent | None = None
+        self._expected = ""
+        """The matched intent's likely speech (:attr:`Intent.expect`), read on the matching thread."""
         self.reply_parts: list[str] = []
         self.audio: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
         self.error: ApplianceError | None = None
@@ -173,8 +178,15 @@ class ReplyAttempt:
         return " ".join(p.strip() for p in self.reply_parts if p.strip())
 
     def _match(self, text: str) -> Intent | None:
-        """The first matcher's intent (on the matching thread: the semantic layer embeds the text)."""
-        return next((i for m in self._intents if (i := m.match(text)) is not None), None)
+        """The first matcher's intent (on the matching thread: the semantic layer embeds the text), and
+        what it will most likely say when it acts."""
+        intent = next((i for m in self._intents if (i := m.match(text)) is not None), None)
+        if intent is not None and intent.expect is not None and not intent.speculative:
+            try:
+                self._expected = strip_control_chars(intent.expect()).strip()
+            except Exception:  # only a guess: the action still says what it did
+                _LOGGER.exception("Reading the likely answer of %s failed", intent.name)
+        return intent
 
     def start(self, transcribe: Callable[[], Awaitable[str]] | None = None, text: str = "") -> None:
         """Begin: from audio (``transcribe``) or from known text."""
@@ -195,8 +207,6 @@ class ReplyAttempt:
                 return
             self.intent = await asyncio.get_running_loop().run_in_executor(_MATCHING, self._match, self.transcript)
             if self.intent is not None:
-                if not self.intent.speculative:
-                    await self.committed.wait()  # this one acts on the world: only once committed
                 await self._speak_intent(self.intent)
             elif self._recall is not None and (fact := await asyncio.to_thread(self._recall, self.transcript)):
                 self.intent = Intent(RECALLED, fact, pure=True)
@@ -216,13 +226,34 @@ class ReplyAttempt:
             self.on_transcribed(self)
 
     async def _speak_intent(self, intent: Intent) -> None:
-        speech = intent.speech
-        if intent.action is not None:
-            speech = (await intent.action()) or speech
-        speech = strip_control_chars(speech)  # a device's or a fact's name may carry them too
-        if speech.strip():  # "stop" and "never mind" are answered with silence
-            self.reply_parts.append(speech)
-            await self._synthesize(speech)
+        """Run the intent's action (once committed, unless it only reads) and say its answer.
+
+        An intent that acts says what it did only after doing it; its likely answer is synthesized
+        meanwhile, from the match on, and played if the action says just that.
+        """
+        ahead = None
+        if not intent.speculative and self._expected:
+            ahead = (self._expected, time.monotonic(), self._synthesis(self._expected))
+        try:
+            if not intent.speculative:
+                await self.committed.wait()  # this one acts on the world: only once committed
+            speech = intent.speech
+            if intent.action is not None:
+                speech = (await intent.action()) or speech
+            speech = strip_control_chars(speech)  # a device's or a fact's name may carry them too
+            if speech.strip():  # "stop" and "never mind" are answered with silence
+                self.reply_parts.append(speech)
+                guessed = ahead is not None and ahead[0] == speech.strip()
+                await self._synthesize(speech, ahead=ahead[1:] if ahead is not None and guessed else None)
+        finally:
+            if ahead is not None:
+                ahead[2].cancel()  # unused (or already done): its audio is dropped
+
+    def _synthesis(self, text: str) -> asyncio.Future[np.ndarray]:
+        """``text`` synthesized on a worker thread, starting now (a failure counts only where it is awaited)."""
+        future = asyncio.ensure_future(asyncio.to_thread(self._tts.synthesize_all, text))
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())  # an unused guess: no warning
+        return future
 
     async def _generate(self) -> None:
         sentences: asyncio.Queue[str | None] = asyncio.Queue(SENTENCES_AHEAD)
@@ -329,14 +360,15 @@ class ReplyAttempt:
         if failure is not None:
             raise failure
 
-    async def _synthesize(self, text: str) -> None:
-        started = time.monotonic()
+    async def _synthesize(self, text: str, ahead: tuple[float, asyncio.Future[np.ndarray]] | None = None) -> None:
+        """Synthesize ``text`` and queue its audio; ``ahead``: (when it began, its synthesis) already under way."""
+        started = time.monotonic() if ahead is None else ahead[0]
         first = self.marks.first_chunk_text is None
         if first:
             self.marks.first_chunk_text = started
             self.llm_may_run.clear()
         try:
-            audio = await asyncio.to_thread(self._tts.synthesize_all, text)
+            audio = await (ahead[1] if ahead is not None else asyncio.to_thread(self._tts.synthesize_all, text))
         finally:
             self.llm_may_run.set()
         ended = time.monotonic()

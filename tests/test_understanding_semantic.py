@@ -315,17 +315,25 @@ def test_a_failing_rule_costs_nothing_but_this_layer(embedder, cache: Path, capl
     assert any("semantic layer failed" in r.message for r in caplog.records)
 
 
-def test_the_scoring_set_stays_apart_from_what_the_layer_is_tuned_on() -> None:
-    """tests/data/understanding_en.tsv scores the whole chain: no line of it may be an example or a calibration line."""
+# Lines of the development and blind sets that were already examples or calibration lines when those sets were
+# written (by writers who never saw either): everyday requests coincide. The count may only fall.
+COINCIDENT = {"understanding_en.tsv": 0, "understanding_dev_en.tsv": 19, "understanding_blind_en.tsv": 9}
+
+
+@pytest.mark.parametrize("labelled", sorted(COINCIDENT))
+def test_the_labelled_sets_stay_apart_from_what_the_layer_is_tuned_on(labelled: str) -> None:
+    """The scoring, development and blind sets score the whole chain: no line of them may become an example or a
+    calibration line."""
     import re
 
     def norm(text: str) -> str:
         return " ".join(re.sub(r"[^\w' ]", " ", re.sub(r"[\[\]]", "", text.lower())).split())
 
-    scoring = Path(__file__).parent / "data" / "understanding_en.tsv"
+    scoring = Path(__file__).parent / "data" / labelled
     said = {norm(line.split("\t")[0]) for line in scoring.read_text().splitlines() if "\t" in line}
     said.discard("")
     examples = EXAMPLES.read_text().splitlines()
     calibration = [line.split("\t")[0] for line in CALIBRATION.read_text().splitlines() if "\t" in line]
-    assert not said & {norm(line) for line in examples if line and not line.startswith(("#", "["))}
-    assert not said & {norm(line) for line in calibration}
+    shared = said & {norm(line) for line in examples if line and not line.startswith(("#", "["))}
+    shared |= said & {norm(line) for line in calibration}
+    assert len(shared) <= COINCIDENT[labelled], sorted(shared)

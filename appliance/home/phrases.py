@@ -13,6 +13,10 @@ VERBS = frozenset({"turn", "switch", "put", "shut", "flip", "flick", "turning", 
 ACTIONS = frozenset({"on", "off"})
 SHORTHAND = {"kill": "off"}
 """Verbs that carry their action ("kill the lights")."""
+SOFT_SHORTHAND = {"start": "on", "stop": "off"}
+"""Verbs that carry their action only of a device named ("start the desk fan"; "start the meeting" is talk)."""
+MAKE_IT = {"light": "on", "bright": "on", "dark": "off"}
+"""The lights asked for as a room's state: "make it light in the hall", "make it dark in here"."""
 LIGHT_VERBS = {"open": "on", "close": "off"}
 """How many people say it of lights (as "Licht aufmachen" is said in German); only with a light word."""
 LIGHT_WORDS = frozenset({"light", "lights", "lamp", "lamps", "lighting"})
@@ -32,6 +36,12 @@ LEADING = (
     "will you",
     "please",
     "kindly",
+    "i need",
+    "i want",
+    "i'd like",
+    "we need",
+    "can i have",
+    "can we have",
     "ok",
     "okay",
     "hey",
@@ -108,6 +118,10 @@ def parse_switch(text: str) -> SwitchRequest | None:
         return None
     if words[0] in VERBS or words[0] in SHORTHAND or words[0] in LIGHT_VERBS:
         return _verb_first(words, explicit=True)
+    if words[0] in SOFT_SHORTHAND and "on" not in words and "off" not in words:
+        return _target(SOFT_SHORTHAND[words[0]], words[1:], False)
+    if words[:2] == ["make", "it"] and len(words) > 3 and words[2] in MAKE_IT and words[3] == "in":
+        return _target(MAKE_IT[words[2]], ["lights", *words[3:]], False)
     later = next((i for i in range(1, len(words) - 1) if words[i] in VERBS), None)
     if later is not None and words[0] not in QUESTION_STARTS:  # "I'm going to bed, turn off the lights"
         found = _verb_first(words[later:], explicit=False)
@@ -176,6 +190,8 @@ def parse_state(text: str) -> StateQuestion | None:
     if at is None or at == 0:
         return None
     tail = rest[at + 1 :]
+    if tail[:2] in (["or", "off"], ["or", "not"]):  # "is the fan on or off"
+        tail = tail[2:]
     if tail and tail[0] != "in":  # "is the meeting on tuesday": not a state question
         return None
     request = _target("on", rest[:at] + tail, True)

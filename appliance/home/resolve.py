@@ -180,9 +180,10 @@ class Resolver:
     def _kind(self, request: HomeRequest, kind: str, area: str, pool: list[HomeDevice]) -> Target:
         if kind:
             candidates = [d for d in pool if d.kind == kind]
-        else:  # an area alone, or "everything": its lights, or all of it when it has none
+        else:  # an area alone: its lights, or all of it when it has none; "everything in the bedroom": all of it
             grouped = [d for d in pool if d.kind in GROUPED]
-            candidates = [d for d in grouped if d.kind == "light"] or (grouped if area or request.every else [])
+            lights = [d for d in grouped if d.kind == "light"]
+            candidates = grouped if request.every and area else lights or (grouped if area or request.every else [])
         if not candidates:
             what = f"{kind}s" if kind else "devices"
             return Target(unknown=f"There are no {what}{where(area)}." if area else f"I don't know any {what}.")

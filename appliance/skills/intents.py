@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from appliance.skills.intents_alarms import match_alarm
 from appliance.skills.intents_answers import (
     match_calc,
     match_clock,
     match_device,
     match_list,
 )
-from appliance.skills.intents_schedule import match_alarm, match_reminder, match_timer
+from appliance.skills.intents_reminders import match_reminder
+from appliance.skills.intents_schedule import match_timer
 from appliance.skills.phrasing import clean
 from appliance.skills.voice import SkillContext
 from appliance.voice.reply import Intent

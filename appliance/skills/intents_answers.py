@@ -36,26 +36,39 @@ from appliance.voice.reply import Intent
 _TIME = re.compile(
     r"^(?:what(?:'s| is)? the time(?: now| right now| please)?|what time is it(?: now| right now)?|what time it is|"
     r"(?:tell|give) me the time|(?:do you (?:know|have)|have you got) the time|time|(?:the )?current time|"
-    r"what's the time now|what time is it please)$"
+    r"what's the time now|what time is it please)"
+    r"(?:(?: in)? here|(?: now| please)?(?: and)? "
+    r"(?:i|we|my|mummy|mum|mommy|mom|dad|daddy|because|cause|cos|i'm|we're)\b.*)?$"
 )
+"""The time asked, alone or followed by why ("what time is it now, my mum says I have to know"); not elsewhere."""
 _DATE = re.compile(
     r"^(?:what(?:'s| is)? (?:the |today's |todays )?date(?: today| is it| today please)?|what date is it(?: today)?|"
     r"(?:tell me )?(?:the )?(?:today's|todays) date|what is the date today|date)$"
 )
 _WEEKDAY = re.compile(
-    r"^(?:what day (?:is it|is today|of the week is it|is it today)(?: today)?|what's today|which day is it)$"
+    r"^(?:what day (?:is it|is today|of the week is it|is it today)(?: today)?|what's today|which day is it|"
+    r"(?:what|which) day's (?:it|today)|"
+    r"(?:today is|today's|it's|it is) (?:what|which) day(?: of the week)?(?: today)?)$"
 )
-_DATE_OF = re.compile(r"^(?:what(?:'s| is) the date|what date is|what day is|what day does|what date does) (?P<x>.+?)"
-                      r"(?: fall on| fall| land on| on)?$")  # fmt: skip
+_DATE_BACK = re.compile(r"^(?:today is|today's|it's|it is) (?:what|which) date(?: today)?$")
+"""The question word last: "today is what date", "today is which day"."""
+_DATE_OF = re.compile(r"^(?:what(?:'s| is) the date|what date is|what day is|what day does|what date does|"
+                      r"(?:what|which) (?:date|day) (?:will it be|will|is it|would it be)) (?P<x>.+?)"
+                      r"(?: fall on| fall| land on| on| be)?$")  # fmt: skip
 _UNTIL = re.compile(
-    r"^(?:how many (?:days|sleeps) (?:are there |is it |left |to go )?(?:until|till|til|to|before)|"
-    r"how long (?:is it )?(?:until|till|til|to go until)|how many days left (?:until|till|before)|"
+    r"^(?:how many (?:more )?(?:days|sleeps)(?: are there| is it| are left| left| to go| remaining| more)* "
+    r"(?:until|till|til|to|before)|"
+    r"how long (?:is it |is there |is left )?(?:until|till|til|to go until|before)|"
+    r"(?:count|count down|countdown) (?:the )?(?:days|sleeps) (?:until|till|til|to|before)|"
     r"(?:days|sleeps)(?: left)? (?:until|till|til|to|before)) (?P<x>.+)$"
 )
+"""Days to a date, said many ways: "how many more days till …", "count the days to …", "days left before …"."""
 _CALC = re.compile(
     r"^(?:what(?:'s| is| are)|whats|calculate|compute|work out|how much is|solve|tell me|what do you get (?:if|when) "
     r"you (?:do|take)?|what does) (?P<e>.+?)(?: equal| equals| make| come to)?$"
 )
+_MONEY = re.compile(r"(?<=\w) (?:pounds?|quid|dollars?|bucks|euros?|pence|cents?)\b|[£$€]")
+"""Currency said with an amount; the sum is the same without it (conversions between currencies are not done)."""
 _LIST_NAME = r"(?P<list>shopping|grocery|groceries|to do|to-do|todo|task|tasks)"
 _LIST_TAIL = rf"(?: the| my| our)? (?:{_LIST_NAME} list|{_LIST_NAME.replace('list>', 'list2>')}|list)$"
 _ADD = re.compile(
@@ -67,7 +80,26 @@ shopping list" as "And milk …", and "and" is dropped as a filler ("milk to the
 _REMOVE = re.compile(
     rf"^(?:remove|take|delete|cross|strike|scratch|tick|check|mark) (?:off )?(?P<items>.+?) "
     rf"(?:off|from|off of){_LIST_TAIL}"
+    rf"|^(?:tick|check|cross|strike|mark) off (?P<ticked>.+?) (?:on|in)"
+    + _LIST_TAIL.replace("list>", "list4>").replace("list2>", "list5>")
 )
+"""Off a list; ticked off one as a done task is ("tick off feed the fish on my to-do list")."""
+_DONE = re.compile(
+    r"^(?:mark|tick off|check off|cross off) (?P<items>.+?) (?:as )?(?:done|complete|completed|finished)$"
+)
+"""A task marked as done is off the to-do list: "mark pay the bills as done"."""
+_REMOVE_AFTER = re.compile(
+    rf"^(?:(?:we|i)(?:'ve| have)? (?:got|bought|done|finished|picked up) )?(?P<items>.+?)"
+    rf"(?:(?:'s|'re| is| are| was| were)?(?: been| now| already| all)* (?:bought|done|sorted|got|finished|picked up))?"
+    rf" and (?:take|cross|tick|strike|scratch|remove|delete|mark) (?:it|them|that|those|this)(?: off)? "
+    rf"(?:off|from|off of){_LIST_TAIL}"
+)
+"""The item said first, then taken off: "the light bulbs are bought, cross them off the shopping list"."""
+_ADD_LIST_FIRST = re.compile(
+    rf"^(?:on|to|onto|for|in)(?: the| my| our)? {_LIST_NAME} list(?: and)? (?:please )?"
+    rf"(?:add|put|write|stick|pop|i need|we need)(?: down)? (?P<items>.+)$"
+)
+"""The list named first: "on the shopping list, put oat milk"."""
 _SHOW = re.compile(
     rf"^(?:what(?:'s| is)|whats|read(?: me)?|tell me what's|show me|what do i have|what have i got|what's) "
     rf"(?:on|in)?{_LIST_TAIL}"
@@ -96,7 +128,7 @@ def match_clock(ctx: SkillContext, s: str) -> Intent | None:
     """Time, date, day of the week, the date of a named day, days until a date."""
     if _TIME.match(s):
         return clock_time(ctx)
-    if _DATE.match(s):
+    if _DATE.match(s) or _DATE_BACK.match(s):
         return clock_date(ctx)
     if _WEEKDAY.match(s):
         return clock_weekday(ctx)
@@ -106,6 +138,9 @@ def match_clock(ctx: SkillContext, s: str) -> Intent | None:
             continue
         said = m["x"].removeprefix("on ").strip()
         found = scan(words(said), ctx.now())
+        if name == "clock.date_of" and found.relative_s and found.time is None and found.date is None:
+            found.date = (ctx.now() + dt.timedelta(seconds=found.relative_s)).date()  # "what date is it in ten days"
+            found.relative_s = None
         if found.date is None or found.time is not None or found.relative_s is not None:
             if name == "clock.days_until" and not re.search(r"\btimer|alarm\b", said):
                 return saying(name, "I didn't catch which day.", {"error": "date"})
@@ -157,6 +192,8 @@ def match_calc(ctx: SkillContext, s: str) -> Intent | None:
         return refusal("convert", err)
     if conversion is not None:
         return saying("convert", _sentence(conversion.speech()), {"value": round(conversion.result, 4)})
+    if _MONEY.search(s):  # "twenty percent of sixty pounds": the sum without its currency
+        s = _MONEY.sub("", s).strip()
     m = _CALC.match(s)
     for expression in ((m["e"],) if m else ()) + (s,):
         try:
@@ -176,7 +213,7 @@ def _sentence(text: str) -> str:
 
 def _list_of(m: re.Match[str]) -> str:
     found = m.groupdict()
-    said = found.get("list") or found.get("list2") or found.get("list3") or "shopping"
+    said = next((found[k] for k in ("list", "list2", "list3", "list4", "list5") if found.get(k)), "shopping")
     return LIST_ALIASES.get(said, "shopping")
 
 
@@ -188,10 +225,16 @@ def match_list(ctx: SkillContext, s: str) -> Intent | None:
         return saying("list.add", "What should I add?", {"list": _list_of(m), "error": "items"})
     if m := _ADD.match(s):
         return list_add(ctx, _list_of(m), split_items(m["items"] or m["bare"]))
+    if m := _ADD_LIST_FIRST.match(s):
+        return list_add(ctx, _list_of(m), split_items(m["items"]))
+    if m := _REMOVE_AFTER.match(s):
+        return list_remove(ctx, _list_of(m), split_items(m["items"]))
     if m := _CLEAR_ALL.match(s):
         return list_clear(ctx, _list_of(m))
+    if m := _DONE.match(s):
+        return list_remove(ctx, "to-do", split_items(m["items"]))
     if m := _REMOVE.match(s):
-        return list_remove(ctx, _list_of(m), split_items(m["items"]))
+        return list_remove(ctx, _list_of(m), split_items(m["items"] or m["ticked"]))
     if m := (_SHOW.match(s) or _SHOW_PLAIN.match(s)):
         return list_show(ctx, _list_of(m))
     if m := _CLEAR.match(s):
@@ -285,9 +328,11 @@ _DOWN = re.compile(
     rf"turn it down|turn down the volume|less loud|not so loud|(?:less|lower) volume|quieter|softer){_A_BIT}$"
 )
 _SET_VOLUME = re.compile(
-    r"^(?:(?:set|change|put|turn|make) )?(?:the )?(?:volume|sound)(?: level)? (?:to |at |on |level )?(?:the )?"
+    r"^(?:(?P<verb>set|change|put|turn|make) )?(?:the )?(?:volume|sound)(?: level)? (?:to |at |on |level )?(?:the )?"
     r"(?P<n>.+?)(?P<pct> percent)?$"
 )
+_CLAUSE = re.compile(r" (?:please|and|because|cause|cos|as|since|so) ")
+"""Where a volume request ends and the reason for it begins."""
 _LEVEL_WORDS = {"max": 100, "maximum": 100, "full": 100, "full blast": 100, "the max": 100, "the maximum": 100,
                 "half": 50, "halfway": 50, "half way": 50, "min": 0, "minimum": 0, "all the way up": 100,
                 "all the way down": 0}  # fmt: skip
@@ -297,9 +342,12 @@ _STOP = re.compile(
     r"stop the (?:ringing|music|sound|noise)|turn it off|off|hush|shush|shh+|sh+|stop now)$"
 )
 _NEVER_MIND = re.compile(
-    r"^(?:(?:no|nah|oh|actually|wait)(?: and)? )?(?:cancel|no|never ?mind|nevermind|forget it|forget about it|"
-    r"cancel that|nothing|no thanks|no thank you|not now|it's ok|it's okay|never mind that|don't bother)"
-    r"(?: and (?:i'll|i will|we'll|i can) (?:do|sort|handle|manage|get) (?:it|that|this)(?: myself| ourselves)?)?$"
+    r"^(?:(?:no|nah|oh|ah|actually|wait)(?: and)? )?(?:cancel|no|never ?mind|nevermind|forget it|forget about it|"
+    r"cancel that|nothing|no thanks|no thank you|not now|it's ok|it's okay|never mind that|don't bother|"
+    r"(?:don't|do not) (?:worry|bother)(?: about (?:it|that))?|no worries|leave it|"
+    r"that's (?:all|it|everything)|that'll be all|nothing else)"
+    r"(?:(?: and)? (?:i'll|i will|we'll|i can) (?:do|sort|handle|manage|get) (?:it|that|this)(?: out)?"
+    r"(?: myself| ourselves)?(?: then| later| instead)?)?$"
 )
 _REPEAT = re.compile(
     r"^(?:repeat that|repeat|say that again|say it again|what did you say|come again|pardon|pardon me|sorry what|"
@@ -309,7 +357,9 @@ _REPEAT = re.compile(
 _HELP = re.compile(
     r"^(?:what can you do|what are you able to do|what can i ask(?: you)?|what can i say|help|help me|"
     r"what do you do|what are your skills|what skills do you have|what things can you do|"
-    r"what (?:can|could) you help (?:me |us )?with|how can you help(?: me| us)?|what are you (?:good|useful) for)$"
+    r"what (?:can|could) you help (?:me |us )?with|how can you help(?: me| us)?|what are you (?:good|useful) for|"
+    r"what (?:sort|sorts|kind|kinds|type|types) of (?:things|stuff|questions|requests|commands) "
+    r"(?:can|could|do|should) (?:i|we|you) (?:ask|say|do|help with)(?: you| to you| of you)?)$"
 )
 HELP = (
     "I can set timers and alarms, remind you of things, tell you the time and date, do sums and convert units, "
@@ -321,12 +371,15 @@ def match_device(ctx: SkillContext, s: str) -> Intent | None:
     """Volume up/down/set, stop, never mind, repeat that, what can you do."""
     step = ctx.settings.volume_step
     device = ctx.device
-    if _UP.match(s) or _DOWN.match(s):
-        return volume_step(ctx, step if _UP.match(s) else -step)
+    head = _CLAUSE.split(s, maxsplit=1)[0]  # "softer please, the baby is asleep": the request, then why
+    if _UP.match(s) or _DOWN.match(s) or _UP.match(head) or _DOWN.match(head):
+        return volume_step(ctx, step if _UP.match(s) or _UP.match(head) else -step)
     if (m := _SET_VOLUME.match(s)) and m["n"] in _LEVEL_WORDS and not m["pct"]:
         return volume_set(ctx, _LEVEL_WORDS[m["n"]])
     if m:
         found = parse_number(words(m["n"]), 0)
+        if found is None and not m["verb"]:  # "the volume on the tv is stuck": said about a volume
+            return None
         if found is None or found[1] != len(words(m["n"])):
             return saying("device.volume_set", "I didn't catch the volume.", {"error": "volume"})
         value = found[0] if m["pct"] or found[0] > 10 else found[0] * 10  # "volume 5": a 0–10 scale

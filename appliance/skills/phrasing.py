@@ -7,14 +7,15 @@ import re
 from appliance.skills.numbers import words
 
 _LEADING = re.compile(
-    r"^(?:(?:hey|ok|okay|so|um|uh|oh|alright|right|please|jarvis|computer|and|now|sorry|excuse me)\b\s*"
-    r"|(?:can|could|would|will) you (?:please )?|i (?:want|need|would like|'d like) (?:you )?to |"
+    r"^(?:(?:hey|ok|okay|so|um|uh|oh|ah|alright|right|please|jarvis|computer|speaker|assistant|and|now|sorry|"
+    r"excuse me)\b\s*|(?:can|could|would|will) (?:you|u) (?:please )?|i (?:want|need|would like|'d like) (?:you )?to |"
     r"i'd like (?:you )?to |go ahead and |just )+"
 )
-_TRAILING = re.compile(r"(?:\s+(?:please|thanks|thank you|for me|now please|ok|okay|then))+$")
+_TRAILING = re.compile(r"(?:\s+(?:and )?(?:please|thanks|thank you|for me|now please|ok|okay|then))+$")
 _MISHEARD = (
     (re.compile(r"\btoo (?=\d)"), "to "),  # "turn the volume too 60"
     (re.compile(r"^paws\b"), "pause"),  # "paws the timer", "paws the music"
+    (re.compile(r"\bfife (?=(?:minutes?|seconds?|hours?|mins?)\b)"), "five "),  # "a timer for fife minutes"
     # "at eggs to the list", "at two minutes to the timer"
     (re.compile(r"^at (?=.+ (?:to|on|onto) (?:the|my|our) (?:[\w-]+ )?(?:list|timer)$)"), "add "),
 )
@@ -96,7 +97,7 @@ def name_before(tokens: list[str], noun: str) -> str:
             rest = tokens[tokens.index(marker) + 1 :]
             for end in ("for", "at", "in", "please"):  # "called bread for 35 minutes"
                 rest = rest[: rest.index(end)] if end in rest else rest
-            return " ".join(t for t in rest if t != noun).strip()
+            return _trimmed([t for t in rest if t != noun])
     if noun in tokens:
         before = tokens[: tokens.index(noun)]
         name: list[str] = []
@@ -111,8 +112,15 @@ def name_before(tokens: list[str], noun: str) -> str:
             rest = tokens[n + 2 :]
             for end in ("for", "at", "in", "please"):  # "a timer for the pizza for 15 minutes"
                 rest = rest[: rest.index(end)] if end in rest else rest
-            return " ".join(t for t in rest if t != noun)
+            return _trimmed([t for t in rest if t != noun])
     return ""
+
+
+def _trimmed(name: list[str]) -> str:
+    """A name without the joining words left at its ends ("the chicken, one hour" → "chicken", not "chicken and")."""
+    while name and name[-1] in ("and", "then", "with", "of", "to", "at"):
+        name = name[:-1]
+    return " ".join(name).strip()
 
 
 def split_items(text: str) -> list[str]:

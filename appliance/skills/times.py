@@ -71,6 +71,10 @@ def _hour(tokens: list[str], i: int) -> tuple[int, int] | None:
     return None
 
 
+_NOT_AN_HOUR = frozenset({"hour", "hours", "minute", "minutes", "second", "seconds", "percent", "of", "a", "an"})
+"""After "half" and a number, words that make it an amount ("half two hours"), not the British "half six"."""
+
+
 def _relative_to_hour(tokens: list[str], i: int) -> tuple[TimeOfDay, int] | None:
     """'half past six', 'a quarter to seven', 'twenty five past eight', 'ten minutes to nine'."""
     j = i + 1 if tokens[i] == "a" else i
@@ -84,6 +88,9 @@ def _relative_to_hour(tokens: list[str], i: int) -> tuple[TimeOfDay, int] | None
             j += 1
     else:
         return None
+    said = _hour(tokens, j) if minutes == 30 and tokens[i] == "half" else None
+    if said is not None and said[0] <= 12 and (said[1] >= len(tokens) or tokens[said[1]] not in _NOT_AN_HOUR):
+        return TimeOfDay(said[0], 30, fixed=said[0] == 0), said[1]  # British "half six": 6:30
     if j >= len(tokens) or tokens[j] not in ("past", "after", "to", "before", "till"):
         return None
     direction = tokens[j]

@@ -32,6 +32,8 @@ EXTRA: dict[str, dict[str, Any]] = {
                             "(tell me|do you know|remind me) (what|which) day (today is|we're on|we are on)",
                             "what day are we [on] [today]",
                             "what day [of the week] (is it|are we on) again",
+                            "(today|it) is (what|which) day [of the week] [today]",
+                            "(what|which) day's (it|today)",
                         ]
                     }
                 ]
@@ -59,6 +61,7 @@ EXTRA: dict[str, dict[str, Any]] = {
                         "sentences": [
                             "(tell me|remind me|do you know) (the date|what the date is|what date it is) [today]",
                             "(check|give me) the date [today]",
+                            "(today|it) is (what|which) date [today]",
                         ]
                     }
                 ]
@@ -127,7 +130,9 @@ EXTRA: dict[str, dict[str, Any]] = {
                 "data": [
                     {
                         "sentences": [
-                            "(tell|announce to|let) (everyone|everybody|the whole house) [know] [that] {message}"
+                            "(tell|announce to|let) (everyone|everybody|the whole house) [know] [that] {message}",
+                            "(say|announce|broadcast|shout) to (everyone|everybody|the whole house|every room"
+                            "|all [the] rooms) [that] {message}",
                         ]
                     },
                     {  # a room of this home by name: "let the office know lunch is ready"
@@ -137,6 +142,9 @@ EXTRA: dict[str, dict[str, Any]] = {
                         ]
                     },
                 ]
+            },
+            "ApplianceTellRoom": {  # "tell the kitchen I'm on my way": kept when the message opens with its subject
+                "data": [{"sentences": ["tell [<the>] {area} {message}"]}]
             },
             "ApplianceStartTimer": {
                 "data": [

@@ -54,6 +54,7 @@ NO_ROOMS = "I can't reach the other rooms."
 NOTHING_PLAYING = "Nothing is playing."
 _DETERMINERS = frozenset({"the", "my", "a", "an", "our", "this", "that"})
 _EVERY = frozenset({"all", "every", "everything", "each"})
+_TIMER_SAID = re.compile(r"\btimers?\b", re.IGNORECASE)
 _HERE_SAID = re.compile(r"\bhere\b|\b(?:this|the|my|our) (?:room|area|space)\b")
 """English "in here", "this room"; in other languages no area is passed, and home control prefers this room."""
 
@@ -215,8 +216,9 @@ def _media(name: str) -> Mapper:
 # -- home control -----------------------------------------------------------------------------------------------
 def _home(action: str) -> Mapper:
     def mapper(ports: Ports, found: Recognition) -> Intent | None:
-        if ports.home is None:
-            return None
+        name = str(found.slots.get("name") or "")
+        if ports.home is None or (_TIMER_SAID.search(name) and not spoken_name(name)):
+            return None  # "turn the timer off": the skills' rules cancel it
         request = home_request(action, found)
         if request is None:
             return _delegate(ports, found)
@@ -286,6 +288,18 @@ def _broadcast(ports: Ports, found: Recognition) -> Intent | None:
     return Intent("rooms.broadcast", "Okay.", act, {"text": text, "area": area})
 
 
+SUBJECTS = frozenset(
+    {"i", "i'm", "i'll", "i've", "i'd", "we", "we're", "we'll", "we've", "we'd", "it's", "there's", "they're", "you're"}
+    | {"he's", "she's", "dinner's", "lunch's", "breakfast's", "tea's", "dinner", "lunch", "breakfast", "everyone"}
+)
+"""How a message told to a room opens ("tell the office I'm leaving"); "tell the kitchen light to …" opens otherwise."""
+
+
+def _tell_room(ports: Ports, found: Recognition) -> Intent | None:
+    message = str(found.slots.get("message") or "").split()
+    return _broadcast(ports, found) if message and message[0].lower() in SUBJECTS else None
+
+
 def _nevermind(ports: Ports, found: Recognition) -> Intent | None:
     return None if ports.skills is None else device_stop(ports.skills, "device.cancel")
 
@@ -319,6 +333,7 @@ MAPPERS: Mapping[str, Mapper] = {
     "ApplianceGetWeekday": _skill(lambda ctx, found: clock_weekday(ctx)),
     "ApplianceListShow": _skill(lambda ctx, found: list_show(ctx, _list_key(found.slots.get("name")))),
     "ApplianceBroadcast": _broadcast,
+    "ApplianceTellRoom": _tell_room,
     "ApplianceStartTimer": _skill(_start_said),
     "HassTurnOn": _home("on"),
     "HassTurnOff": _home("off"),

@@ -41,7 +41,7 @@ HANDLED = frozenset(
         "HassShoppingListCompleteItem",
         "HassNevermind", "HassBroadcast",
         "HassTurnOn", "HassTurnOff", "HassLightSet", "HassGetState",
-        "ApplianceGetWeekday", "ApplianceListShow", "ApplianceBroadcast", "ApplianceStartTimer",
+        "ApplianceGetWeekday", "ApplianceListShow", "ApplianceBroadcast", "ApplianceStartTimer", "ApplianceTellRoom",
     }
 )  # fmt: skip
 """Intents the appliance maps onto its own (:mod:`.mapping`): Home Assistant's, and its own few (:mod:`.extra`)."""

@@ -143,3 +143,18 @@ async def test_a_lan_port_is_found_over_mdns():
     finally:
         await asyncio.wait_for(announcement.stop(), 30)
     assert info is not None and info.port == 10799 and info.parsed_addresses() == [announced_address("0.0.0.0")]
+
+
+def test_a_peer_is_named_with_its_port_and_ipv6_in_brackets() -> None:
+    from appliance.integrations.listener import peer_name
+
+    class Writer:
+        def __init__(self, address: object) -> None:
+            self.address = address
+
+        def get_extra_info(self, name: str) -> object:
+            return self.address if name == "peername" else None
+
+    assert peer_name(Writer(("10.0.0.1", 7))) == "10.0.0.1:7"  # type: ignore[arg-type]
+    assert peer_name(Writer(("::1", 5, 0, 0))) == "[::1]:5"  # type: ignore[arg-type]
+    assert peer_name(Writer(None)) == "None"  # type: ignore[arg-type]

@@ -17,10 +17,12 @@ from appliance.core.events import MuteChanged, VolumeChanged, WakeWordChanged
 from appliance.core.feature import Feature, Loop
 from appliance.integrations.esphome.announce import Announcement
 from appliance.integrations.esphome.device import Identity
+from appliance.integrations.esphome.framing import MAX_MESSAGE_BYTES
 from appliance.integrations.esphome.noise import decode_key
 from appliance.integrations.esphome.relay import ask_home_assistant
 from appliance.integrations.esphome.satellite import Announcer, Playback, Satellite
-from appliance.integrations.esphome.server import EsphomeServer
+from appliance.integrations.esphome.session import Session
+from appliance.integrations.listener import TcpListener
 from appliance.settings import Settings
 from appliance.voice.turn_record import Source, TurnRecord
 
@@ -69,11 +71,19 @@ class EsphomeFeature(Feature):
         self.identity = Identity.of(s.device_id, cfg.name)
         self.bus = bus
         self.satellite = Satellite(settings=settings, control=control, announcer=announcer, playback=playback)
-        self.server = EsphomeServer(
-            self.satellite, self.identity, key=self.key, host=cfg.host, port=cfg.port, max_clients=cfg.max_clients
+        mode = "Noise-encrypted" if self.key is not None else "plaintext"
+        # each connection reads through a buffer of a few frames at most
+        self.server = TcpListener(
+            self._session,
+            self.satellite.counters,
+            cfg,
+            name="ESPHome",
+            section="esphome",
+            buffer_bytes=MAX_MESSAGE_BYTES,
+            serving=f"the native API ({mode}) as {self.identity.name}",
+            log=_LOGGER,
+            announce=self._announcement,
         )
-        self._announce = cfg.announce
-        self.announcement: Announcement | None = None
         self._relay_lock = asyncio.Lock()
 
     @property
@@ -81,22 +91,16 @@ class EsphomeFeature(Feature):
         """The bound port once started (``esphome.port = 0`` picks a free one)."""
         return self.server.port
 
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+        await Session(reader, writer, self.satellite, key=self.key, identity=self.identity, peer=peer).run()
+
+    def _announcement(self, host: str, port: int) -> Announcement:
+        return Announcement(self.identity, host, port, encrypted=self.key is not None)
+
     async def start(self) -> None:
-        try:
-            await self.server.start()
-        except OSError as err:
-            address = f"{self.server.host}:{self.server.port}"
-            message = f"esphome.host/port = {address!r} cannot be bound: {err.strerror or err}"
-            raise ConfigError("config-value", message) from err
-        if self._announce:
-            self.announcement = Announcement(
-                self.identity, self.server.host, self.server.port, encrypted=self.key is not None
-            )
-            await self.announcement.start()
+        await self.server.start()  # ConfigError naming esphome.host/port when it cannot be bound
 
     async def stop(self) -> None:
-        if self.announcement is not None:
-            await self.announcement.stop()
         await self.server.stop()
         await self.satellite.stop()
 
@@ -131,8 +135,8 @@ class EsphomeFeature(Feature):
     def status(self) -> Mapping[str, Any]:
         c = self.satellite.counters
         return {
-            "listen": f"{self.server.host}:{self.server.port}",
-            "announced": self.announcement.address if self.announcement is not None else None,
+            "listen": self.server.listen,
+            "announced": self.server.announced,
             "encrypted": self.key is not None,
             "pipeline": self.settings().esphome.pipeline,
             "clients": self.server.clients,

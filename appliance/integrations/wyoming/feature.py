@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance.control.api import TurnResult
-from appliance.core.errors import ConfigError
 from appliance.core.feature import Feature
 from appliance.engines.loader import Engines
+from appliance.integrations.listener import TcpListener
 from appliance.integrations.wyoming.announce import Announcement
-from appliance.integrations.wyoming.server import WyomingServer
+from appliance.integrations.wyoming.framing import MAX_HEADER_BYTES
 from appliance.integrations.wyoming.services import Services
+from appliance.integrations.wyoming.session import Session
 from appliance.integrations.wyoming.wake import WakeDetectors
 from appliance.settings import Settings
 
@@ -45,30 +46,31 @@ class WyomingFeature(Feature):
             speech_pool=self._speech_pool,
             wake_pool=self._wake_pool,
         )
-        self.server = WyomingServer(self.services, host=cfg.host, port=cfg.port, max_clients=cfg.max_clients)
-        self._announce = cfg.announce
-        self.announcement: Announcement | None = None
+        # each connection reads through a buffer capped at one header: a hundred clients hold a few MB at most
+        self.server = TcpListener(
+            lambda reader, writer, peer: Session(reader, writer, self.services, peer).run(),
+            self.services.counters,
+            cfg,
+            name="Wyoming",
+            section="wyoming",
+            buffer_bytes=MAX_HEADER_BYTES,
+            serving="the Wyoming protocol",
+            log=_LOGGER,
+            announce=self._announcement,
+        )
 
     @property
     def port(self) -> int:
         """The bound port once started (``wyoming.port = 0`` picks a free one)."""
         return self.server.port
 
+    def _announcement(self, host: str, port: int) -> Announcement:
+        return Announcement(f"appliance-{self.settings().device_id}", host, port)
+
     async def start(self) -> None:
-        try:
-            await self.server.start()
-        except OSError as err:
-            address = f"{self.server.host}:{self.server.port}"
-            message = f"wyoming.host/port = {address!r} cannot be bound: {err.strerror or err}"
-            raise ConfigError("config-value", message) from err
-        if self._announce:
-            settings = self.settings()
-            self.announcement = Announcement(f"appliance-{settings.device_id}", self.server.host, self.server.port)
-            await self.announcement.start()
+        await self.server.start()  # ConfigError naming wyoming.host/port when it cannot be bound
 
     async def stop(self) -> None:
-        if self.announcement is not None:
-            await self.announcement.stop()
         await self.server.stop()
         self.services.wake.clear()
         self._speech_pool.shutdown(wait=False, cancel_futures=True)
@@ -77,8 +79,8 @@ class WyomingFeature(Feature):
     def status(self) -> Mapping[str, Any]:
         c = self.services.counters
         return {
-            "listen": f"{self.server.host}:{self.server.port}",
-            "announced": self.announcement.address if self.announcement is not None else None,
+            "listen": self.server.listen,
+            "announced": self.server.announced,
             "clients": self.server.clients,
             "connections": c.connections,
             "refused": c.refused,

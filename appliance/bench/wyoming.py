@@ -41,7 +41,9 @@ import numpy as np
 
 from appliance.audio import SAMPLE_RATE
 from appliance.audio.wav import read_wav
-from appliance.bench.harness import log, percentiles, speak
+from appliance.bench.harness import log, speak
+from appliance.bench.wyoming_compare import alternate, asr_report, compare
+from appliance.bench.wyoming_ha import SPOKEN, through_home_assistant
 from appliance.engines.loader import Engines
 from appliance.models.registry import ModelRegistry
 from appliance.settings import Settings, as_dict, settings_from_dict
@@ -76,7 +78,6 @@ CHUNK = 1024
 async def bench_wyoming(settings: Settings, engines: Engines, registry: ModelRegistry) -> dict[str, Any]:
     """The ``wyoming`` report: per-request times of both servers and their ratios."""
     from appliance.audio.sink import NullSink
-    from appliance.bench.wyoming_ha import SPOKEN, through_home_assistant
     from appliance.runtime.inprocess import running
 
     peers = Path(os.environ.get(PEERS_ENV, DEFAULT_PEERS))
@@ -205,19 +206,6 @@ def _versions(python: Path) -> dict[str, str]:
 
 
 # -- the requests ----------------------------------------------------------------------
-async def alternate(ours: Any, peer: Any, items: list[Any], measure: Any) -> dict[str, list[dict[str, Any]]]:
-    """Each item to both servers (``measure(server, item)``), the order swapped every item, after one
-    warm-up request each."""
-    await measure(ours, items[0])
-    await measure(peer, items[0])
-    out: dict[str, list[dict[str, Any]]] = {"appliance": [], "peer": []}
-    for i, item in enumerate(items):
-        order = [("appliance", ours), ("peer", peer)]
-        for side, port in order if i % 2 == 0 else order[::-1]:
-            out[side].append(await measure(port, item))
-    return out
-
-
 async def _transcribe(port: int, audio: np.ndarray) -> dict[str, Any]:
     """audio-stop → transcript, one connection per request (as Home Assistant does)."""
     from wyoming.asr import Transcribe, Transcript
@@ -263,36 +251,6 @@ async def _synthesize(port: int, text: str) -> dict[str, Any]:
 
 
 # -- the report ------------------------------------------------------------------------
-def _ratio(ours: float | None, theirs: float | None) -> float | None:
-    return round(ours / theirs, 3) if ours is not None and theirs else None
-
-
-def compare(rows: dict[str, list[dict[str, Any]]], key: str) -> dict[str, Any]:
-    """Both sides' percentiles of ``key``, the ratio of their p50s and the p50 of the per-request ratios."""
-    mine, theirs = (percentiles([r[key] for r in rows[side]]) for side in ("appliance", "peer"))
-    per_request = [_ratio(a[key], b[key]) for a, b in zip(rows["appliance"], rows["peer"], strict=True)]
-    return {
-        "appliance": mine,
-        "peer": theirs,
-        "ratio_p50": _ratio(mine["p50"], theirs["p50"]),
-        "ratio_per_request_p50": percentiles(per_request)["p50"],
-    }
-
-
-def asr_report(rows: dict[str, list[dict[str, Any]]], clips: list[np.ndarray]) -> dict[str, Any]:
-    """Transcribe times of both sides over ``clips``, and how far their transcripts differ."""
-    agree = [_word_error(a["text"], b["text"]) for a, b in zip(rows["appliance"], rows["peer"], strict=True)]
-    return {
-        "requests": len(clips),
-        "audio_s": percentiles([len(c) / SAMPLE_RATE for c in clips]),
-        "transcribe_s": compare(rows, "seconds"),
-        "word_difference_p50": percentiles(agree)["p50"],
-        "texts": [
-            {"appliance": a["text"], "peer": b["text"]} for a, b in zip(rows["appliance"], rows["peer"], strict=True)
-        ],
-    }
-
-
 def _tts_report(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         "requests": len(REPLIES),
@@ -300,14 +258,3 @@ def _tts_report(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "total_s": compare(rows, "total_s"),
         "audio_s": compare(rows, "audio_s"),
     }
-
-
-def _word_error(hypothesis: str, reference: str) -> float:
-    """Word edit distance over the reference's length (the two servers' transcripts against each other)."""
-    hyp, ref = (["".join(ch for ch in w.lower() if ch.isalnum()) for w in t.split()] for t in (hypothesis, reference))
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return round(row[-1] / max(1, len(ref)), 3)

@@ -28,7 +28,7 @@ import numpy as np
 
 from appliance.bench.ha_core import HA_VERSION, INSTALL, HaCore, HomeAssistantError, ha_venv
 from appliance.bench.harness import log
-from appliance.bench.wyoming import alternate, asr_report, compare
+from appliance.bench.wyoming_compare import alternate, asr_report, compare
 
 SPEECH_HEADER = "format=wav; codec=pcm; sample_rate=16000; bit_rate=16; channel=1; language=en"
 """How Home Assistant's STT API is told what the audio is (raw PCM, as its pipeline sends)."""

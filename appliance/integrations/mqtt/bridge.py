@@ -66,8 +66,6 @@ class MqttBridge:
         self.info = info
         self.topics = Topics.for_device(self.cfg.base_topic, settings.device_id, self.cfg.discovery_prefix)
         self.outbox = Outbox(settings.state_dir / "outbox.db", self.cfg.outbox_max)
-        self.device_states: dict[str, str] = {}
-        """Last payload seen on each home device's state topic."""
         self.latency: dict[str, float | None] = {key: None for key, _ in LATENCIES}
         self.oversized = 0
         self._snapshot = snapshot
@@ -128,7 +126,6 @@ class MqttBridge:
 
     def _subscriptions(self) -> list[tuple[str, int]]:
         subs = [(self.topics.command_filter, 1), (self.topics.ha_status, 1)]
-        subs += [(d.state_topic, 1) for d in self.cfg.devices if d.state_topic]
         subs += [(topic, 0) for topic in self._listeners]
         return subs
 
@@ -160,11 +157,8 @@ class MqttBridge:
             listener(msg)
         elif name is not None:
             self.router.handle(msg, name)
-        elif msg.topic == self.topics.ha_status:
-            if msg.payload.strip().lower() == b"online" and self.cfg.discovery:
-                self._schedule_announce()
-        else:
-            self.device_states[msg.topic] = msg.payload.decode("utf-8", "replace")[:64]
+        elif msg.topic == self.topics.ha_status and msg.payload.strip().lower() == b"online" and self.cfg.discovery:
+            self._schedule_announce()
 
     def on_published(self) -> None:
         """Some PUBACKs arrived: forget the outbox entries they acknowledge."""

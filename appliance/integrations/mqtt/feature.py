@@ -60,10 +60,6 @@ class MqttFeature(Feature):
     def connected(self) -> bool:
         return self.bridge.connected
 
-    @property
-    def device_states(self) -> dict[str, str]:
-        return self.bridge.device_states
-
     async def start(self) -> None:
         await self.bridge.start()
 
